@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Prepare a Debian machine for radonc-backup: the system packages (Orthanc, DCMTK,
+# unixODBC with the SQLite and FreeTDS drivers) and the project's virtualenv in .venv.
+# Idempotent: a second run installs nothing that is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+apt_packages=(orthanc dcmtk unixodbc libsqliteodbc tdsodbc)
+command -v python3 >/dev/null || apt_packages+=(python3)
+python3 -m pip --version >/dev/null 2>&1 || command -v uv >/dev/null || apt_packages+=(python3-pip)
+
+missing=()
+for pkg in "${apt_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    echo "setup: installing system packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v uv >/dev/null; then
+    echo "setup: installing uv"
+    python3 -m pip install --quiet uv 2>/dev/null || python3 -m pip install --quiet --break-system-packages uv
+fi
+UV="$(command -v uv || echo "$(python3 -m site --user-base)/bin/uv")"
+
+[ -x .venv/bin/python ] || "$UV" venv --quiet --python python3 .venv
+echo "setup: installing Python packages into .venv"
+"$UV" pip install --quiet --compile-bytecode --python .venv/bin/python -e ".[dev]"
