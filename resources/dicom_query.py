@@ -1,0 +1,145 @@
+"""C-FIND identifiers and their answers, as pure functions and value types.
+
+Identifiers are built to work against strictly hierarchical servers (DCMTK
+dcmqrscp, many vendor PACS): a SERIES query always carries its
+StudyInstanceUID and an IMAGE query its StudyInstanceUID and SeriesInstanceUID,
+and instances are counted at IMAGE level rather than trusting optional
+attributes such as NumberOfStudyRelatedInstances.
+"""
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from pydicom.dataset import Dataset
+from pynetdicom import sop_class as sc
+
+
+class QueryLevel(StrEnum):
+    """The Query/Retrieve level of an identifier."""
+
+    PATIENT = "PATIENT"
+    STUDY = "STUDY"
+    SERIES = "SERIES"
+    IMAGE = "IMAGE"
+
+
+class QueryModel(Enum):
+    """The Query/Retrieve information model (root)."""
+
+    PATIENT = "P"
+    STUDY = "S"
+
+    @property
+    def find_uid(self) -> str:
+        """SOP class UID of C-FIND in this model."""
+        return str(
+            sc.PatientRootQueryRetrieveInformationModelFind
+            if self is QueryModel.PATIENT
+            else sc.StudyRootQueryRetrieveInformationModelFind
+        )
+
+    @property
+    def move_uid(self) -> str:
+        """SOP class UID of C-MOVE in this model."""
+        return str(
+            sc.PatientRootQueryRetrieveInformationModelMove
+            if self is QueryModel.PATIENT
+            else sc.StudyRootQueryRetrieveInformationModelMove
+        )
+
+    @property
+    def get_uid(self) -> str:
+        """SOP class UID of C-GET in this model."""
+        return str(
+            sc.PatientRootQueryRetrieveInformationModelGet
+            if self is QueryModel.PATIENT
+            else sc.StudyRootQueryRetrieveInformationModelGet
+        )
+
+
+RETURN_KEYS: dict[QueryLevel, tuple[str, ...]] = {
+    QueryLevel.PATIENT: ("PatientID", "PatientName", "PatientBirthDate", "PatientSex"),
+    QueryLevel.STUDY: (
+        "PatientID",
+        "PatientName",
+        "StudyInstanceUID",
+        "StudyDate",
+        "StudyTime",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDescription",
+    ),
+    QueryLevel.SERIES: (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "Modality",
+        "SeriesNumber",
+        "SeriesDate",
+        "SeriesDescription",
+    ),
+    QueryLevel.IMAGE: (
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "SOPClassUID",
+        "InstanceNumber",
+    ),
+}
+
+
+def identifier(level: QueryLevel, matching: Mapping[str, str] | None = None) -> Dataset:
+    """A C-FIND/C-MOVE/C-GET identifier at `level`.
+
+    Args:
+        level: The Query/Retrieve level.
+        matching: Matching keys by keyword (``{"StudyDate": "20260105-20260109"}``);
+            they are added to the level's standard return keys.
+
+    Returns:
+        The identifier, return keys empty.
+    """
+    ds = Dataset()
+    ds.QueryRetrieveLevel = str(level)
+    for keyword in RETURN_KEYS[level]:
+        setattr(ds, keyword, "")
+    for keyword, value in (matching or {}).items():
+        setattr(ds, keyword, value)
+    return ds
+
+
+def date_range(start: dt.date, end: dt.date | None = None) -> str:
+    """DICOM date range matching: ``YYYYMMDD`` for one day or ``YYYYMMDD-YYYYMMDD``."""
+    first = start.strftime("%Y%m%d")
+    if end is None or end == start:
+        return first
+    return f"{first}-{end.strftime('%Y%m%d')}"
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    """One instance found by a hierarchical C-FIND enumeration."""
+
+    patient_id: str
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    modality: str
+    study_date: str
+    series_date: str
+
+
+def instance_record(study: Dataset, series: Dataset, image: Dataset) -> InstanceRecord:
+    """Combine the STUDY, SERIES and IMAGE answers that lead to one instance."""
+    return InstanceRecord(
+        patient_id=str(study.get("PatientID", "")),
+        study_instance_uid=str(study.StudyInstanceUID),
+        series_instance_uid=str(series.SeriesInstanceUID),
+        sop_instance_uid=str(image.SOPInstanceUID),
+        sop_class_uid=str(image.get("SOPClassUID", "")),
+        modality=str(series.get("Modality", "")),
+        study_date=str(study.get("StudyDate", "")),
+        series_date=str(series.get("SeriesDate", "")),
+    )

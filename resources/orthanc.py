@@ -1,0 +1,171 @@
+"""The Orthanc archive: REST API when configured, plain DICOM otherwise.
+
+Orthanc's REST API (`/tools/lookup`, `/tools/find`, `/statistics`, upload of
+encoded instances) is the fast path; when a site configures no ``rest_url`` the
+same questions are answered with C-FIND and C-STORE over DICOM.
+"""
+
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import dagster as dg
+import requests
+
+from resources.dicom_client import DicomClient, DicomNode
+from resources.dicom_query import QueryLevel, QueryModel, identifier
+from resources.errors import OrthancError
+
+LOGGER = logging.getLogger(__name__)
+
+_REST_LEVELS = {
+    QueryLevel.PATIENT: "Patient",
+    QueryLevel.STUDY: "Study",
+    QueryLevel.SERIES: "Series",
+    QueryLevel.IMAGE: "Instance",
+}
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    """What Orthanc answered to one uploaded instance."""
+
+    orthanc_id: str
+    status: str
+
+    @property
+    def already_stored(self) -> bool:
+        """True when Orthanc had the instance before."""
+        return self.status == "AlreadyStored"
+
+
+class OrthancClient:
+    """An Orthanc server, over REST when `rest_url` is given.
+
+    Args:
+        dicom: A DICOM client whose peer is this Orthanc.
+        rest_url: Base URL of the REST API, e.g. ``http://127.0.0.1:8042``.
+        username: Basic-auth user for the REST API.
+        password: Basic-auth password (from the environment, never from a file).
+        timeout: Seconds for connecting and for each answer.
+    """
+
+    def __init__(
+        self,
+        dicom: DicomClient,
+        rest_url: str | None = None,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        self.dicom = dicom
+        self.rest_url = rest_url.rstrip("/") if rest_url else None
+        self.timeout = timeout
+        self._session = requests.Session()
+        if username is not None:
+            self._session.auth = (username, password or "")
+
+    @property
+    def has_rest(self) -> bool:
+        """Whether the REST API is configured."""
+        return self.rest_url is not None
+
+    def system(self) -> dict[str, Any]:
+        """`GET /system` (name, version, AE title, ports)."""
+        return dict(self._rest("GET", "/system"))
+
+    def statistics(self) -> dict[str, Any]:
+        """`GET /statistics`: counts and disk usage of the whole archive."""
+        return dict(self._rest("GET", "/statistics"))
+
+    def lookup(self, uid: str) -> list[dict[str, str]]:
+        """`POST /tools/lookup`: the resources (Type, ID, Path) carrying a DICOM UID."""
+        return list(self._rest("POST", "/tools/lookup", data=uid.encode("ascii")))
+
+    def find(self, level: QueryLevel, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Matching resources with their main DICOM tags.
+
+        Uses `POST /tools/find` (expanded) over REST; over DICOM, a C-FIND whose
+        answers are returned as ``{"MainDicomTags": {keyword: value}}`` dicts, so
+        callers read both the same way.
+        """
+        if self.has_rest:
+            body = {"Level": _REST_LEVELS[level], "Query": dict(query), "Expand": True}
+            return list(self._rest("POST", "/tools/find", json=body))
+        answers = self.dicom.find(identifier(level, query), QueryModel.STUDY)
+        return [
+            {"MainDicomTags": {e.keyword: str(e.value) for e in ds if e.keyword and e.value}}
+            for ds in answers
+        ]
+
+    def upload(self, encoded: bytes) -> UploadResult:
+        """Store one encoded DICOM instance (`POST /instances`, or C-STORE without REST)."""
+        if not self.has_rest:
+            outcome = self.dicom.store([encoded])[0]
+            if not outcome.ok:
+                raise OrthancError(
+                    f"C-STORE to {self.dicom.peer} failed with status 0x{outcome.status:04X}"
+                )
+            return UploadResult(orthanc_id="", status="Success")
+        answer = self._rest("POST", "/instances", data=encoded)
+        return UploadResult(orthanc_id=answer["ID"], status=answer["Status"])
+
+    def delete_instances(self, sop_instance_uids: Iterable[str]) -> int:
+        """Delete instances by SOPInstanceUID (REST only); returns how many were found."""
+        deleted = 0
+        for uid in sop_instance_uids:
+            for resource in self.lookup(uid):
+                if resource["Type"] == "Instance":
+                    self._rest("DELETE", f"/instances/{resource['ID']}")
+                    deleted += 1
+        return deleted
+
+    def _rest(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self.rest_url is None:
+            raise OrthancError(f"{path} needs the REST API, and no rest_url is configured")
+        url = f"{self.rest_url}{path}"
+        try:
+            response = self._session.request(method, url, timeout=self.timeout, **kwargs)
+        except requests.RequestException as exc:
+            raise OrthancError(f"cannot reach Orthanc at {self.rest_url}: {exc}") from exc
+        if response.status_code == 401:
+            raise OrthancError(f"Orthanc at {self.rest_url} refused the credentials (401)")
+        if not response.ok:
+            raise OrthancError(
+                f"{method} {path} -> HTTP {response.status_code}: {response.text[:200]}"
+            )
+        return response.json() if response.content else None
+
+
+class OrthancResource(dg.ConfigurableResource):
+    """The site's Orthanc archive as a Dagster resource (password via ``dg.EnvVar``)."""
+
+    aet: str
+    host: str
+    port: int
+    calling_aet: str
+    rest_url: str | None = None
+    rest_username: str | None = None
+    rest_password: str | None = None
+    connect_timeout: float = 10.0
+    timeout: float = 60.0
+    max_pdu: int = 262144
+
+    def get_client(self) -> OrthancClient:
+        """A client for this archive."""
+        dicom = DicomClient(
+            DicomNode(self.aet, self.host, self.port),
+            self.calling_aet,
+            connect_timeout=self.connect_timeout,
+            timeout=self.timeout,
+            max_pdu=self.max_pdu,
+        )
+        return OrthancClient(
+            dicom,
+            self.rest_url,
+            username=self.rest_username,
+            password=self.rest_password,
+            timeout=self.timeout,
+        )
