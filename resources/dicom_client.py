@@ -255,10 +255,7 @@ class DicomClient:
         with self.associate([build_context(model.move_uid)]) as assoc:
             return [
                 self._retrieve(
-                    assoc,
-                    "C-MOVE",
-                    lambda q: assoc.send_c_move(q, destination_aet, model.move_uid),
-                    q,
+                    assoc, "C-MOVE", assoc.send_c_move(q, destination_aet, model.move_uid)
                 )
                 for q in queries
             ]
