@@ -54,7 +54,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _NetworkNode(_Model):
+class NetworkNode(_Model):
+    """A DICOM application entity: AE title, host and port."""
+
     aet: AETitle
     ip: str
     port: Port
@@ -70,7 +72,7 @@ class _NetworkNode(_Model):
         return value
 
 
-class DicomSource(_NetworkNode):
+class DicomSource(NetworkNode):
     """A DICOM query/retrieve source: ARIA (copied by C-MOVE) or MIM (by C-GET)."""
 
     type: Literal["aria", "mim"]
@@ -143,7 +145,7 @@ class MosaiqSource(_Model):
 Source = Annotated[DicomSource | MosaiqSource, Field(discriminator="type")]
 
 
-class OrthancTarget(_NetworkNode):
+class OrthancTarget(NetworkNode):
     """The Orthanc archive: DICOM always, REST when ``rest_url`` is set."""
 
     type: Literal["orthanc"]
@@ -158,7 +160,7 @@ class OrthancTarget(_NetworkNode):
         return self
 
 
-class DicomScpTarget(_NetworkNode):
+class DicomScpTarget(NetworkNode):
     """A plain DICOM storage SCP: a staging node or a restore destination."""
 
     type: Literal["dicom_scp"]
@@ -233,10 +235,10 @@ class SiteConfig(_Model):
             )
         return target
 
-    def node(self, alias: str) -> _NetworkNode:
+    def node(self, alias: str) -> NetworkNode:
         """A DICOM node (source or target) by alias."""
         node = self.sources.get(alias) or self.backup_targets.get(alias)
-        if not isinstance(node, _NetworkNode):
+        if not isinstance(node, NetworkNode):
             known = ", ".join(sorted(k for k in (*self.sources, *self.backup_targets)))
             raise ConfigError(
                 [
@@ -432,7 +434,7 @@ def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:
 
     ae_titles: dict[str, str] = {site.script_ae.aet: "script_ae.aet"}
     nodes = [
-        *((f"sources.{a}", n) for a, n in site.sources.items() if isinstance(n, _NetworkNode)),
+        *((f"sources.{a}", n) for a, n in site.sources.items() if isinstance(n, NetworkNode)),
         *((f"backup_targets.{a}", n) for a, n in site.backup_targets.items()),
     ]
     for key, node in nodes:

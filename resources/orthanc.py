@@ -13,7 +13,7 @@ from typing import Any
 import dagster as dg
 import requests
 
-from resources.dicom_client import DicomClient, DicomNode
+from resources.dicom_client import DicomClient, DicomNodeResource
 from resources.dicom_query import QueryLevel, QueryModel, identifier
 from resources.errors import OrthancError
 
@@ -142,30 +142,17 @@ class OrthancClient:
 class OrthancResource(dg.ConfigurableResource):
     """The site's Orthanc archive as a Dagster resource (password via ``dg.EnvVar``)."""
 
-    aet: str
-    host: str
-    port: int
-    calling_aet: str
+    dicom: DicomNodeResource
     rest_url: str | None = None
     rest_username: str | None = None
     rest_password: str | None = None
-    connect_timeout: float = 10.0
-    timeout: float = 60.0
-    max_pdu: int = 262144
 
     def get_client(self) -> OrthancClient:
         """A client for this archive."""
-        dicom = DicomClient(
-            DicomNode(self.aet, self.host, self.port),
-            self.calling_aet,
-            connect_timeout=self.connect_timeout,
-            timeout=self.timeout,
-            max_pdu=self.max_pdu,
-        )
         return OrthancClient(
-            dicom,
+            self.dicom.get_client(),
             self.rest_url,
             username=self.rest_username,
             password=self.rest_password,
-            timeout=self.timeout,
+            timeout=self.dicom.timeout,
         )

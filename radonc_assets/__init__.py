@@ -1,0 +1,1 @@
+"""Dagster definitions, site configuration and the `radonc` command line of radonc-backup."""

@@ -1,0 +1,1 @@
+"""The `radonc` command line."""

@@ -1,0 +1,50 @@
+"""Terminal output of the `radonc` commands: tables and progress."""
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+import pandas as pd
+
+
+def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """Print rows as an aligned table, or ``(no results)``."""
+    if not rows:
+        print("(no results)")
+        return
+    frame = pd.DataFrame(list(rows), columns=list(columns) if columns else None).fillna("")
+    print(frame.to_string(index=False))
+
+
+class Progress:
+    """A progress line on stderr: rewritten in place on a terminal, every 10% otherwise."""
+
+    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
+        self.label = label
+        self.stream = stream
+        self.started = time.monotonic()
+        self._last_step = -1
+
+    def __call__(self, done: int, total: int | None) -> None:
+        """Report `done` of `total` items (`total` None when not known in advance)."""
+        rate = done / max(time.monotonic() - self.started, 1e-6)
+        count = f"{done}/{total}" if total is not None else str(done)
+        line = f"{self.label}: {count} ({rate:.1f}/s)"
+        finished = total is not None and done >= total
+        if self.stream.isatty():
+            self.stream.write(f"\r{line}" + ("\n" if finished else ""))
+        else:
+            # In logs: one line per 10% of a known total, per 100 items of an unknown one.
+            step = done * 10 // max(total, 1) if total is not None else done // 100
+            if step == self._last_step and not finished:
+                return
+            self._last_step = step
+            self.stream.write(f"{line}\n")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the progress line on a terminal (after an unknown total)."""
+        if self.stream.isatty():
+            self.stream.write("\n")
+            self.stream.flush()

@@ -1,0 +1,42 @@
+"""`radonc synthetic`: write synthetic RT patients as DICOM files (no real patient data)."""
+
+import argparse
+import datetime as dt
+from pathlib import Path
+
+from radonc_assets.synthetic import SyntheticSpec, write
+
+
+def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `radonc synthetic`."""
+    parser = subparsers.add_parser(
+        "synthetic", help="generate synthetic RT patients (CT, RTSTRUCT, RTPLAN, RTDOSE, records)"
+    )
+    parser.add_argument("--patients", type=int, default=3)
+    parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--slices", type=int, default=20, help="CT slices per patient")
+    parser.add_argument("--image-size", type=int, default=64, help="CT rows and columns")
+    parser.add_argument("--fractions", type=int, default=5, help="treatment sessions per patient")
+    parser.set_defaults(func=_synthetic)
+
+
+def _synthetic(args: argparse.Namespace) -> int:
+    if args.end < args.start:
+        raise SystemExit("radonc: --to is before --from")
+    spec = SyntheticSpec(
+        start=args.start,
+        end=args.end,
+        patients=args.patients,
+        seed=args.seed,
+        ct_slices=args.slices,
+        image_size=args.image_size,
+        fractions=args.fractions,
+    )
+    paths = write(spec, args.out)
+    print(
+        f"{len(paths)} instance(s) for {args.patients} synthetic patient(s) written to {args.out}"
+    )
+    return 0
