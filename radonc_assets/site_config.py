@@ -30,6 +30,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from resources.mosaiq_db import SQLITE_DRIVER
 
@@ -373,10 +374,7 @@ def _load_file(file: Path) -> dict[str, SiteConfig]:
                 context={"base_dir": file.parent},
             )
         except ValidationError as exc:
-            problems.extend(
-                Problem(file, name, _error_key(error["loc"]), error["msg"])
-                for error in exc.errors()
-            )
+            problems.extend(Problem(file, name, *_describe(err)) for err in exc.errors())
             continue
         site_problems = [Problem(file, name, key, msg) for key, msg in _cross_checks(site)]
         if site_problems:
@@ -388,11 +386,16 @@ def _load_file(file: Path) -> dict[str, SiteConfig]:
     return sites
 
 
-def _error_key(loc: tuple[int | str, ...]) -> str | None:
-    """`sources.ARIA_MAIN.port` from a pydantic location (dropping union tags)."""
+def _describe(error: ErrorDetails) -> tuple[str | None, str]:
+    """The key (`sources.ARIA_MAIN.port`) and message of a pydantic error."""
     tags = {"aria", "mim", "mosaiq", "orthanc", "dicom_scp"}
-    parts = [str(p) for i, p in enumerate(loc) if not (i == 2 and p in tags)]
-    return ".".join(parts) or None
+    parts = [str(p) for i, p in enumerate(error["loc"]) if not (i == 2 and p in tags)]
+    if error["type"] == "union_tag_invalid":
+        context = error.get("ctx", {})
+        parts.append("type")
+        message = f"unknown type {context.get('tag')!r} (expected {context.get('expected_tags')})"
+        return ".".join(parts), message
+    return ".".join(parts) or None, error["msg"]
 
 
 def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:

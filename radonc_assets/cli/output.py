@@ -2,19 +2,26 @@
 
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
-import pandas as pd
 
-
-def print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> None:
-    """Print rows as an aligned table, or ``(no results)``."""
+def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """Rows as a left-aligned text table (columns default to the first row's keys)."""
     if not rows:
-        print("(no results)")
-        return
-    frame = pd.DataFrame(list(rows), columns=list(columns) if columns else None).fillna("")
-    print(frame.to_string(index=False))
+        return "(no results)"
+    names = list(columns or rows[0])
+    cells = [[str(row.get(name, "")) for name in names] for row in rows]
+    widths = [max(len(name), *(len(line[i]) for line in cells)) for i, name in enumerate(names)]
+    lines = [names, ["-" * w for w in widths], *cells]
+    return "\n".join(
+        "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip() for line in lines
+    )
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
+    """Print rows as a table, or ``(no results)``."""
+    print(format_table(rows, columns))
 
 
 class Progress:
