@@ -379,7 +379,10 @@ class DicomClient:
             warning=int(final.get("NumberOfWarningSuboperations", 0) or 0),
             failed_uids=failed_uids,
         )
-        if result.status not in _SUCCESS_OR_WARNING:
+        attempted = result.completed + result.failed + result.warning
+        if result.status not in _SUCCESS_OR_WARNING and not attempted:
+            # A failure with sub-operation counts (0xA702...) is an outcome to report;
+            # one without (unknown destination, unable to process) is an error.
             raise DimseStatusError(
                 service,
                 result.status,

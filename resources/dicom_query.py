@@ -109,6 +109,29 @@ def identifier(level: QueryLevel, matching: Mapping[str, str] | None = None) -> 
     return ds
 
 
+UNIQUE_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+
+
+def retrieve_identifier(level: QueryLevel, unique_keys: Mapping[str, str]) -> Dataset:
+    """A C-MOVE/C-GET identifier: the level and unique keys only (PS3.4 C.4.2.2.1).
+
+    Empty return keys are not allowed in a retrieve: Orthanc, for one, answers
+    0xC000 to a STUDY-level C-GET that carries an empty PatientID.
+
+    Raises:
+        ValueError: A key that is not a unique key of the hierarchy.
+    """
+    unknown = set(unique_keys) - set(UNIQUE_KEYS)
+    if unknown:
+        raise ValueError(f"not unique keys: {', '.join(sorted(unknown))}")
+    ds = Dataset()
+    ds.QueryRetrieveLevel = str(level)
+    for keyword in UNIQUE_KEYS:
+        if unique_keys.get(keyword):
+            setattr(ds, keyword, unique_keys[keyword])
+    return ds
+
+
 def date_range(start: dt.date, end: dt.date | None = None) -> str:
     """DICOM date range matching: ``YYYYMMDD`` for one day or ``YYYYMMDD-YYYYMMDD``."""
     first = start.strftime("%Y%m%d")

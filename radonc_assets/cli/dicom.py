@@ -15,7 +15,14 @@ from pydicom import dcmread
 from radonc_assets.cli.output import Progress, print_table
 from radonc_assets.site_config import load_site
 from resources.dicom_client import DicomClient, DicomNode, SubOperations
-from resources.dicom_query import RETURN_KEYS, QueryLevel, QueryModel, identifier
+from resources.dicom_query import (
+    RETURN_KEYS,
+    UNIQUE_KEYS,
+    QueryLevel,
+    QueryModel,
+    identifier,
+    retrieve_identifier,
+)
 
 DEFAULT_CALLING_AET = "RADONC_SCU"
 
@@ -143,7 +150,8 @@ def _retrieve_report(
     client: DicomClient, args: argparse.Namespace, run: Callable[..., list[SubOperations]]
 ) -> int:
     level, model, keys = _query_from_args(args)
-    (result,) = run([identifier(level, keys)], model=model)
+    unique = {k: v for k, v in keys.items() if k in UNIQUE_KEYS}
+    (result,) = run([retrieve_identifier(level, unique)], model=model)
     print_table(
         [
             {

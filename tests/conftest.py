@@ -1,0 +1,125 @@
+"""Real servers for the tests: an Orthanc archive and two independent source
+implementations (an Orthanc and DCMTK dcmqrscp), on free loopback ports with
+temporary storage, loaded once per session with synthetic RT data.
+"""
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from radonc_assets.local_servers import DcmqrscpServer, DicomPeer, OrthancServer
+from radonc_assets.synthetic import SyntheticSpec, write
+from resources.dicom_client import DicomClient, DicomNode
+from resources.orthanc import OrthancClient
+
+CALLING_AET = "RADONC_TEST"
+ARCHIVE_AET = "TEST_ARCHIVE"
+SOURCE_SPEC = SyntheticSpec(
+    start=dt.date(2026, 1, 5),
+    end=dt.date(2026, 1, 9),
+    patients=2,
+    seed=7,
+    ct_slices=6,
+    image_size=32,
+    fractions=2,
+)
+
+
+@dataclass(frozen=True)
+class SyntheticInstance:
+    """What the tests know about one generated instance."""
+
+    path: Path
+    patient_id: str
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+    modality: str
+    study_date: str
+
+
+@dataclass(frozen=True)
+class Source:
+    """A running source server, its DICOM node and the data loaded into it."""
+
+    kind: str
+    node: DicomNode
+    server: OrthancServer | DcmqrscpServer
+
+    def client(self, timeout: float = 10.0) -> DicomClient:
+        return DicomClient(self.node, CALLING_AET, connect_timeout=5.0, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def synthetic_files(tmp_path_factory: pytest.TempPathFactory) -> list[SyntheticInstance]:
+    """The synthetic data set every source holds."""
+    instances = []
+    for path in write(SOURCE_SPEC, tmp_path_factory.mktemp("synthetic")):
+        ds = dcmread(path, stop_before_pixels=True)
+        instances.append(
+            SyntheticInstance(
+                path=path,
+                patient_id=str(ds.PatientID),
+                study_uid=str(ds.StudyInstanceUID),
+                series_uid=str(ds.SeriesInstanceUID),
+                sop_instance_uid=str(ds.SOPInstanceUID),
+                sop_class_uid=str(ds.SOPClassUID),
+                modality=str(ds.Modality),
+                study_date=str(ds.StudyDate),
+            )
+        )
+    return instances
+
+
+@pytest.fixture(scope="session")
+def archive_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    """The Orthanc archive (REST and DICOM)."""
+    with OrthancServer(tmp_path_factory.mktemp("archive"), ARCHIVE_AET, name="archive") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def archive_node(archive_server: OrthancServer) -> DicomNode:
+    return DicomNode(ARCHIVE_AET, "127.0.0.1", archive_server.dicom_port)
+
+
+@pytest.fixture
+def archive(archive_server: OrthancServer, archive_node: DicomNode) -> OrthancClient:
+    """A REST + DICOM client of the archive."""
+    return OrthancClient(DicomClient(archive_node, CALLING_AET), archive_server.url)
+
+
+def _start_source(
+    kind: str, workdir: Path, archive_node: DicomNode
+) -> OrthancServer | DcmqrscpServer:
+    peers = [DicomPeer(archive_node.aet, archive_node.host, archive_node.port)]
+    if kind == "orthanc":
+        return OrthancServer(workdir, "ORTHANC_SRC", peers=peers, name="orthanc-source").start()
+    return DcmqrscpServer(workdir, "DCMQR_SRC", peers=peers, name="dcmqrscp-source").start()
+
+
+@pytest.fixture(scope="session", params=["orthanc", "dcmqrscp"])
+def source(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    archive_node: DicomNode,
+    synthetic_files: list[SyntheticInstance],
+) -> Iterator[Source]:
+    """Each source implementation in turn, loaded with `synthetic_files` over C-STORE."""
+    kind = request.param
+    server = _start_source(kind, tmp_path_factory.mktemp(kind), archive_node)
+    try:
+        aet = "ORTHANC_SRC" if kind == "orthanc" else "DCMQR_SRC"
+        port = server.dicom_port if isinstance(server, OrthancServer) else server.port
+        loaded = Source(kind, DicomNode(aet, "127.0.0.1", port), server)
+        outcomes = loaded.client().store([i.path for i in synthetic_files])
+        assert all(o.ok for o in outcomes)
+        assert len(outcomes) == len(synthetic_files)
+        yield loaded
+    finally:
+        server.stop()
