@@ -9,6 +9,7 @@ import pytest
 from pydicom import dcmread
 
 from radonc_assets.local_servers import free_port
+from radonc_assets.synthetic import SyntheticSpec, write
 from resources.dicom_client import DicomClient, DicomNode
 from resources.dicom_query import (
     QueryLevel,
@@ -170,8 +171,6 @@ def test_get_reports_instances_the_callback_refused(
 def test_store_files_and_buffers_over_one_association(
     archive: OrthancClient, tmp_path: Path
 ) -> None:
-    from radonc_assets.synthetic import SyntheticSpec, write
-
     spec = SyntheticSpec(
         start=SOURCE_SPEC.start,
         end=SOURCE_SPEC.start,
