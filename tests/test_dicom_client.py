@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pynetdicom import build_context
+from pynetdicom.dimse_primitives import C_FIND
 
 from radonc_assets.local_servers import free_port
 from radonc_assets.synthetic import SyntheticSpec, write
@@ -241,3 +243,16 @@ def test_instance_counts_per_modality(
     dates = date_range(SOURCE_SPEC.start, SOURCE_SPEC.end)
     records = source.client().enumerate_instances({"StudyDate": dates})
     assert Counter(r.modality for r in records) == Counter(i.modality for i in synthetic_files)
+
+
+def test_a_response_taken_by_the_reactor_goes_back_to_the_queue(archive: OrthancClient) -> None:
+    """pynetdicom's reactor can take a response meant for the running operation
+    (a race, about once per 2,000 queries): it must be requeued, not dropped."""
+    response = C_FIND()
+    response.MessageIDBeingRespondedTo = 1
+    response.AffectedSOPClassUID = QueryModel.STUDY.find_uid
+    response.Status = 0xFF00
+    assert response.is_valid_response
+    with archive.dicom.associate([build_context(QueryModel.STUDY.find_uid)]) as assoc:
+        assoc._serve_request(response, 1)
+        assert assoc.dimse.get_msg(block=False) == (1, response)
