@@ -114,9 +114,7 @@ def source(
     kind = request.param
     server = _start_source(kind, tmp_path_factory.mktemp(kind), archive_node)
     try:
-        aet = "ORTHANC_SRC" if kind == "orthanc" else "DCMQR_SRC"
-        port = server.dicom_port if isinstance(server, OrthancServer) else server.port
-        loaded = Source(kind, DicomNode(aet, "127.0.0.1", port), server)
+        loaded = Source(kind, DicomNode(server.aet, "127.0.0.1", server.dicom_port), server)
         outcomes = loaded.client().store([i.path for i in synthetic_files])
         assert all(o.ok for o in outcomes)
         assert len(outcomes) == len(synthetic_files)

@@ -147,12 +147,12 @@ def test_dcmqrscp_echo_and_stop_kills_forked_children(tmp_path: Path) -> None:
     try:
         pid = server.pid
         assert pid is not None
-        assert echo("LS_QR", server.port) == 0
-        assert echo("WRONG_AET", server.port) != 0
+        assert echo("LS_QR", server.dicom_port) == 0
+        assert echo("WRONG_AET", server.dicom_port) != 0
         # An open association is served by a forked child of dcmqrscp.
         association = AE(ae_title="LS_TEST")
         association.add_requested_context(Verification)
-        assoc = association.associate(LOOPBACK, server.port, ae_title="LS_QR")
+        assoc = association.associate(LOOPBACK, server.dicom_port, ae_title="LS_QR")
         assert assoc.is_established
         deadline = time.monotonic() + 5
         while len(group_members(pid)) < 2 and time.monotonic() < deadline:
@@ -181,7 +181,7 @@ def test_start_fails_fast_when_port_is_taken(
         elif role == "orthanc-dicom":
             server = OrthancServer(tmp_path, "LS_BUSY", dicom_port=port)
         else:
-            server = DcmqrscpServer(tmp_path, "LS_BUSY", port=port)
+            server = DcmqrscpServer(tmp_path, "LS_BUSY", dicom_port=port)
         request.addfinalizer(server.stop)
         started = time.monotonic()
         with pytest.raises(RuntimeError, match="exited with code") as raised:
@@ -207,7 +207,7 @@ def test_peers_store_and_move_between_servers(tmp_path: Path, http: requests.Ses
     orthanc = OrthancServer(tmp_path, "LS_ARCHIVE", peers=[DicomPeer("LS_QR", LOOPBACK, qr_port)])
     peer = DicomPeer(orthanc.aet, LOOPBACK, orthanc.dicom_port)
     plan = write_rt_plan(tmp_path / "plan.dcm")
-    with orthanc, DcmqrscpServer(tmp_path, "LS_QR", port=qr_port, peers=[peer]):
+    with orthanc, DcmqrscpServer(tmp_path, "LS_QR", dicom_port=qr_port, peers=[peer]):
         uploaded = http.post(
             f"{orthanc.url}/instances", data=(tmp_path / "plan.dcm").read_bytes(), timeout=10
         )

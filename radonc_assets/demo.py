@@ -1,0 +1,108 @@
+"""The local demo site: real servers for every node of a site file, loaded with
+synthetic RT data.
+
+ARIA sources run as DCMTK dcmqrscp (strictly hierarchical, like the vendor
+archive; copied by C-MOVE), MIM sources as Orthanc (copied by C-GET), the archive
+as Orthanc and a ``dicom_scp`` target as dcmqrscp. Every server listens on the
+port the site file gives it, so the site file describes the demo exactly.
+"""
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from radonc_assets.local_servers import DcmqrscpServer, DicomPeer, OrthancServer
+from radonc_assets.site_config import DicomScpTarget, DicomSource, SiteConfig
+from radonc_assets.synthetic import SyntheticSpec, write
+from resources.dicom_client import DicomClient, DicomNode
+
+LOGGER = logging.getLogger(__name__)
+
+# What a MIM server holds of each patient: the images and contours it works on.
+MIM_MODALITIES = frozenset({"CT", "RTSTRUCT"})
+
+
+@dataclass(frozen=True)
+class DemoServers:
+    """The running servers of a demo site, by alias."""
+
+    site: SiteConfig
+    servers: dict[str, OrthancServer | DcmqrscpServer]
+
+    def client(self, alias: str) -> DicomClient:
+        """A DICOM client for the node `alias`, as the site's script AE."""
+        node = self.site.node(alias)
+        return DicomClient(
+            DicomNode(node.aet, node.ip, node.port),
+            self.site.script_ae.aet,
+            connect_timeout=self.site.settings.connect_timeout,
+            timeout=self.site.settings.network_timeout,
+        )
+
+
+@contextmanager
+def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
+    """Start a server for every DICOM node of `site`; stop them all on exit.
+
+    Raises:
+        ValueError: A node that is not on 127.0.0.1, or an archive without ``rest_url``.
+    """
+    archive = site.archive()
+    nodes = {**site.dicom_sources, **site.backup_targets}
+    remote = [alias for alias, node in nodes.items() if node.ip != "127.0.0.1"]
+    if remote:
+        raise ValueError(f"the demo only starts servers on 127.0.0.1, not {', '.join(remote)}")
+    if archive.rest_url is None:
+        raise ValueError("the demo archive needs a rest_url on 127.0.0.1")
+    http_port = urlparse(archive.rest_url).port
+    to_archive = [DicomPeer(archive.aet, archive.ip, archive.port)]
+    with ExitStack() as stack:
+        servers: dict[str, OrthancServer | DcmqrscpServer] = {}
+        for alias, node in nodes.items():
+            server: OrthancServer | DcmqrscpServer
+            if node is archive:
+                server = OrthancServer(
+                    workdir, node.aet, dicom_port=node.port, http_port=http_port, name=alias.lower()
+                )
+            elif isinstance(node, DicomSource) and node.type == "mim":
+                server = OrthancServer(
+                    workdir, node.aet, dicom_port=node.port, peers=to_archive, name=alias.lower()
+                )
+            elif isinstance(node, DicomSource | DicomScpTarget):
+                server = DcmqrscpServer(
+                    workdir, node.aet, dicom_port=node.port, peers=to_archive, name=alias.lower()
+                )
+            else:
+                continue
+            stack.enter_context(server)
+            servers[alias] = server
+            LOGGER.info("Started %s for %s", server, alias)
+        yield DemoServers(site, servers)
+
+
+def load_synthetic_week(
+    servers: DemoServers, data_dir: Path, last_day: dt.date, patients: int = 4
+) -> dict[str, int]:
+    """Write a synthetic week ending `last_day` to `data_dir` and store it into the sources.
+
+    ARIA sources receive every object; MIM sources the CT and structure sets.
+
+    Returns:
+        Instances stored per source alias.
+    """
+    spec = SyntheticSpec(start=last_day - dt.timedelta(days=6), end=last_day, patients=patients)
+    files = write(spec, data_dir)
+    stored: dict[str, int] = {}
+    for alias, source in servers.site.dicom_sources.items():
+        wanted = [
+            path
+            for path in files
+            if source.type == "aria" or path.name.split("_", 1)[0] in MIM_MODALITIES
+        ]
+        outcomes = servers.client(alias).store(wanted)
+        stored[alias] = sum(o.ok for o in outcomes)
+    return stored

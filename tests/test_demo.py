@@ -1,0 +1,61 @@
+"""`radonc demo` on a site of free loopback ports: servers start, data loads, commands pass."""
+
+import socket
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from radonc_assets.cli.main import main
+from radonc_assets.definitions import defs
+from radonc_assets.local_servers import free_port
+
+
+def test_demo_runs_and_stops_its_servers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ports = {name: free_port() for name in ("aria", "mim", "archive", "http", "restore")}
+    (tmp_path / "sites").mkdir()
+    (tmp_path / "sites" / "lab.toml").write_text(
+        f"""
+[LAB]
+default_source = "ARIA"
+default_backup = "ARCHIVE"
+script_ae = {{ aet = "LAB_SCU" }}
+[LAB.sources]
+ARIA = {{ type = "aria", aet = "LAB_ARIA", ip = "127.0.0.1", port = {ports["aria"]} }}
+MIM = {{ type = "mim", aet = "LAB_MIM", ip = "127.0.0.1", port = {ports["mim"]} }}
+[LAB.backup_targets]
+ARCHIVE = {{ type = "orthanc", aet = "LAB_ARCHIVE", ip = "127.0.0.1", port = {ports["archive"]}, rest_url = "http://127.0.0.1:{ports["http"]}" }}
+RESTORE = {{ type = "dicom_scp", aet = "LAB_RESTORE", ip = "127.0.0.1", port = {ports["restore"]} }}
+"""
+    )
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(tmp_path / "sites"))
+
+    assert (
+        main(["demo", "--site", "LAB", "--workdir", str(tmp_path / "demo"), "--patients", "2"]) == 0
+    )
+
+    out = capsys.readouterr().out
+    assert "dcmqrscp LAB_ARIA" in out
+    assert "Orthanc LAB_MIM" in out
+    assert f"Orthanc LAB_ARCHIVE (DICOM {ports['archive']}, HTTP {ports['http']})" in out
+    assert out.count(": success (") == 4
+    assert out.count("2 match(es) at STUDY level") == 2
+    aria_count = int(out.split("synthetic instances")[0].rsplit("Loaded ", 1)[1])
+    assert aria_count > 40  # 2 patients: 20 CT + RTSTRUCT + RTPLAN + RTDOSE + records each
+    assert "Stopping the demo servers." in out
+    for port in ports.values():  # every server stopped: its port is free again
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", port))
+
+
+def test_definitions_load_every_site_with_its_resources() -> None:
+    dg.Definitions.validate_loadable(defs)
+    assert {
+        "demo_aria",
+        "demo_mim",
+        "demo_mosaiq",
+        "demo_orthanc_archive",
+        "demo_restore_scp",
+    } <= set(defs.resources or {})
