@@ -31,32 +31,24 @@ class QueryModel(Enum):
     PATIENT = "P"
     STUDY = "S"
 
+    def _sop_class(self, service: str) -> str:
+        root = "PatientRoot" if self is QueryModel.PATIENT else "StudyRoot"
+        return str(getattr(sc, f"{root}QueryRetrieveInformationModel{service}"))
+
     @property
     def find_uid(self) -> str:
         """SOP class UID of C-FIND in this model."""
-        return str(
-            sc.PatientRootQueryRetrieveInformationModelFind
-            if self is QueryModel.PATIENT
-            else sc.StudyRootQueryRetrieveInformationModelFind
-        )
+        return self._sop_class("Find")
 
     @property
     def move_uid(self) -> str:
         """SOP class UID of C-MOVE in this model."""
-        return str(
-            sc.PatientRootQueryRetrieveInformationModelMove
-            if self is QueryModel.PATIENT
-            else sc.StudyRootQueryRetrieveInformationModelMove
-        )
+        return self._sop_class("Move")
 
     @property
     def get_uid(self) -> str:
         """SOP class UID of C-GET in this model."""
-        return str(
-            sc.PatientRootQueryRetrieveInformationModelGet
-            if self is QueryModel.PATIENT
-            else sc.StudyRootQueryRetrieveInformationModelGet
-        )
+        return self._sop_class("Get")
 
 
 RETURN_KEYS: dict[QueryLevel, tuple[str, ...]] = {
