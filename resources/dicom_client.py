@@ -9,6 +9,7 @@ the socket (pynetdicom leaves Nagle's algorithm on, which costs ~95 ms per small
 C-STORE), and failures raised as the typed exceptions of :mod:`resources.errors`.
 """
 
+import functools
 import io
 import logging
 import socket
@@ -17,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import dagster as dg
 from pydicom import dcmread
@@ -122,6 +123,44 @@ class _NoDelayAE(AE):
 
 
 InstanceCallback = Callable[[bytes], None]
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _retry_transient(
+    operation: "Callable[Concatenate[DicomClient, P], R]",
+) -> "Callable[Concatenate[DicomClient, P], R]":
+    """Retry an operation on transient failures, with exponential backoff.
+
+    This is the one retry layer of the DICOM network: refused, aborted and
+    timed-out associations are tried again `client.retries` times, waiting
+    `client.backoff`, then twice as long, and so on. Operations are idempotent
+    (a duplicate C-STORE changes nothing in the archive).
+    """
+
+    @functools.wraps(operation)
+    def retrying(client: "DicomClient", *args: P.args, **kwargs: P.kwargs) -> R:
+        for attempt in range(client.retries):
+            try:
+                return operation(client, *args, **kwargs)
+            except DicomError as exc:
+                if not exc.transient:
+                    raise
+                delay = client.backoff * 2**attempt
+                LOGGER.warning(
+                    "%s: %s; retrying in %.1f s (%d of %d)",
+                    operation.__name__,
+                    exc,
+                    delay,
+                    attempt + 1,
+                    client.retries,
+                )
+                time.sleep(delay)
+        return operation(client, *args, **kwargs)
+
+    return retrying
+
+
 ProgressCallback = Callable[[int, int], None]
 
 
@@ -135,6 +174,8 @@ class DicomClient:
         timeout: Seconds to wait for any association or DIMSE answer and for
             network reads.
         max_pdu: Maximum PDU size we accept (0 = unlimited).
+        retries: How often an operation is tried again after a transient failure.
+        backoff: Seconds before the first retry; doubled for each further one.
     """
 
     def __init__(
@@ -145,12 +186,16 @@ class DicomClient:
         connect_timeout: float = 10.0,
         timeout: float = 60.0,
         max_pdu: int = 262144,
+        retries: int = 2,
+        backoff: float = 1.0,
     ) -> None:
         self.peer = peer
         self.calling_aet = calling_aet
         self.connect_timeout = connect_timeout
         self.timeout = timeout
         self.max_pdu = max_pdu
+        self.retries = retries
+        self.backoff = backoff
 
     @contextmanager
     def associate(
@@ -196,6 +241,7 @@ class DicomClient:
             if assoc.is_established:
                 assoc.release()
 
+    @_retry_transient
     def echo(self) -> float:
         """C-ECHO; returns the round trip in seconds."""
         started = time.monotonic()
@@ -204,11 +250,21 @@ class DicomClient:
             self._check(assoc, "C-ECHO", status, started)
         return time.monotonic() - started
 
+    @_retry_transient
     def find(self, query: Dataset, model: QueryModel = QueryModel.STUDY) -> list[Dataset]:
         """C-FIND; returns every matching identifier."""
         with self.associate([build_context(model.find_uid)]) as assoc:
             return self._find(assoc, query, model)
 
+    @_retry_transient
+    def find_all(
+        self, queries: Sequence[Dataset], model: QueryModel = QueryModel.STUDY
+    ) -> list[Dataset]:
+        """C-FIND every query over one association; returns all matches in order."""
+        with self.associate([build_context(model.find_uid)]) as assoc:
+            return [match for query in queries for match in self._find(assoc, query, model)]
+
+    @_retry_transient
     def enumerate_instances(
         self,
         study_keys: Mapping[str, str],
@@ -246,6 +302,7 @@ class DicomClient:
                     ]
         return records
 
+    @_retry_transient
     def move(
         self,
         queries: Sequence[Dataset],
@@ -261,6 +318,7 @@ class DicomClient:
                 for q in queries
             ]
 
+    @_retry_transient
     def get(
         self,
         queries: Sequence[Dataset],
@@ -312,6 +370,7 @@ class DicomClient:
                 )
             return results
 
+    @_retry_transient
     def store(
         self,
         items: Iterable[Path | bytes],
@@ -346,6 +405,26 @@ class DicomClient:
                     if on_progress:
                         on_progress(len(outcomes), len(prepared))
         return outcomes
+
+    @contextmanager
+    def store_session(
+        self, contexts: Sequence[PresentationContext] | None = None
+    ) -> Iterator[Callable[[bytes], StoreOutcome]]:
+        """One association for C-STOREs of encoded instances not known in advance.
+
+        Yields a function sending one encoded instance and returning its outcome;
+        the contexts default to the RT storage classes (see :func:`storage_contexts`).
+        """
+        with self.associate(contexts or storage_contexts()) as assoc:
+
+            def send(encoded: bytes) -> StoreOutcome:
+                item = _prepare(encoded)
+                assert item is not None  # bytes are always prepared
+                status = assoc.send_c_store(item.payload)
+                code = self._check(assoc, "C-STORE", status, time.monotonic(), raise_failure=False)
+                return StoreOutcome(item.sop_instance_uid, code)
+
+            yield send
 
     def _find(self, assoc: Association, query: Dataset, model: QueryModel) -> list[Dataset]:
         started = time.monotonic()
@@ -504,6 +583,8 @@ class DicomNodeResource(dg.ConfigurableResource):
     connect_timeout: float = 10.0
     timeout: float = 60.0
     max_pdu: int = 262144
+    retries: int = 2
+    backoff: float = 1.0
 
     def get_client(self) -> DicomClient:
         """A client for this peer."""
@@ -513,4 +594,6 @@ class DicomNodeResource(dg.ConfigurableResource):
             connect_timeout=self.connect_timeout,
             timeout=self.timeout,
             max_pdu=self.max_pdu,
+            retries=self.retries,
+            backoff=self.backoff,
         )

@@ -51,8 +51,10 @@ class Source:
     node: DicomNode
     server: OrthancServer | DcmqrscpServer
 
-    def client(self, timeout: float = 10.0) -> DicomClient:
-        return DicomClient(self.node, CALLING_AET, connect_timeout=5.0, timeout=timeout)
+    def client(self, timeout: float = 10.0, retries: int = 0) -> DicomClient:
+        return DicomClient(
+            self.node, CALLING_AET, connect_timeout=5.0, timeout=timeout, retries=retries
+        )
 
 
 @pytest.fixture(scope="session")

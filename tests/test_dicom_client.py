@@ -1,6 +1,7 @@
 """DicomClient against real servers: Orthanc and DCMTK dcmqrscp as sources, Orthanc as archive."""
 
 import io
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -200,7 +201,9 @@ def test_store_files_and_buffers_over_one_association(
 
 
 def test_wrong_called_ae_is_an_association_rejection(source: Source) -> None:
-    client = DicomClient(DicomNode("NOT_THIS_AE", source.node.host, source.node.port), CALLING_AET)
+    client = DicomClient(
+        DicomNode("NOT_THIS_AE", source.node.host, source.node.port), CALLING_AET, retries=3
+    )
     with pytest.raises(
         AssociationRejectedError, match="rejected the association: Called AE title not recognised"
     ) as info:
@@ -210,7 +213,7 @@ def test_wrong_called_ae_is_an_association_rejection(source: Source) -> None:
 
 def test_peer_that_is_down_fails_fast() -> None:
     client = DicomClient(
-        DicomNode("DOWN", "127.0.0.1", free_port()), CALLING_AET, connect_timeout=2
+        DicomNode("DOWN", "127.0.0.1", free_port()), CALLING_AET, connect_timeout=2, retries=0
     )
     started = time.monotonic()
     with pytest.raises(
@@ -256,3 +259,29 @@ def test_a_response_taken_by_the_reactor_goes_back_to_the_queue(archive: Orthanc
     with archive.dicom.associate([build_context(QueryModel.STUDY.find_uid)]) as assoc:
         assoc._serve_request(response, 1)
         assert assoc.dimse.get_msg(block=False) == (1, response)
+
+
+def test_transient_failures_are_retried_with_backoff(source: Source) -> None:
+    client = source.client(timeout=0.8, retries=2)
+    client.backoff = 0.4
+    source.server.suspend()
+    resume = threading.Timer(1.0, source.server.resume)
+    resume.start()
+    try:
+        started = time.monotonic()
+        assert client.echo() > 0  # attempt 1 times out; the server is back for a retry
+        elapsed = time.monotonic() - started
+    finally:
+        resume.join()
+    assert 1.0 < elapsed < 5
+
+
+def test_permanent_failures_are_not_retried(source: Source) -> None:
+    client = DicomClient(
+        DicomNode("NOT_THIS_AE", source.node.host, source.node.port), CALLING_AET, retries=3
+    )
+    client.backoff = 5.0
+    started = time.monotonic()
+    with pytest.raises(AssociationRejectedError):
+        client.echo()
+    assert time.monotonic() - started < 5  # no backoff sleep
