@@ -1,9 +1,10 @@
 """The local demo site: real servers for every node of a site file, loaded with
 synthetic RT data.
 
-ARIA sources run as DCMTK dcmqrscp (strictly hierarchical, like the vendor
-archive; copied by C-MOVE), MIM sources as Orthanc (copied by C-GET), the archive
-as Orthanc and a ``dicom_scp`` target as dcmqrscp. Every server listens on the
+ARIA sources run as Orthanc (copied by C-MOVE; it dates treatment records by
+SeriesDate, as ARIA does), MIM sources as DCMTK dcmqrscp (strictly hierarchical,
+like many vendor archives; copied by C-GET), the archive as Orthanc and a
+``dicom_scp`` target as dcmqrscp. Every server listens on the
 port the site file gives it, so the site file describes the demo exactly.
 """
 
@@ -68,7 +69,7 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
                 server = OrthancServer(
                     workdir, node.aet, dicom_port=node.port, http_port=http_port, name=alias.lower()
                 )
-            elif isinstance(node, DicomSource) and node.type == "mim":
+            elif isinstance(node, DicomSource) and node.type == "aria":
                 server = OrthancServer(
                     workdir, node.aet, dicom_port=node.port, peers=to_archive, name=alias.lower()
                 )

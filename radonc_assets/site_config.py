@@ -49,6 +49,9 @@ AETitle = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[ -\[\]-~]+$"),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+# "study_date": instances of studies whose StudyDate is the day; "treatment_records":
+# RT Beams Treatment Records of series dated the day, in studies of the lookback window.
+DailyQuery = Literal["study_date", "treatment_records"]
 
 
 class _Model(BaseModel):
@@ -78,6 +81,19 @@ class DicomSource(NetworkNode):
 
     type: Literal["aria", "mim"]
     max_concurrent_transfers: Annotated[int, Field(ge=1, le=8)] = 1
+    queries: tuple[DailyQuery, ...] | None = None
+    record_lookback_days: Annotated[int, Field(ge=0, le=3650)] = 180
+
+    @property
+    def daily_queries(self) -> tuple[DailyQuery, ...]:
+        """What the source is asked for each day: `queries`, or its type's default.
+
+        ARIA holds the treatment records, so by default it is also asked for the
+        records of the day; MIM (images and contours) only for the day's studies.
+        """
+        if self.queries is not None:
+            return self.queries
+        return ("study_date", "treatment_records") if self.type == "aria" else ("study_date",)
 
 
 class MosaiqSource(_Model):

@@ -6,7 +6,8 @@ same questions are answered with C-FIND and C-STORE over DICOM.
 """
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,13 @@ import dagster as dg
 import requests
 
 from resources.dicom_client import DicomClient, DicomNodeResource
-from resources.dicom_query import QueryLevel, QueryModel, identifier
+from resources.dicom_query import (
+    InstanceRecord,
+    QueryLevel,
+    QueryModel,
+    identifier,
+    instance_record,
+)
 from resources.errors import OrthancError
 
 LOGGER = logging.getLogger(__name__)
@@ -111,6 +118,55 @@ class OrthancClient:
             return UploadResult(orthanc_id="", status="Success")
         answer = self._rest("POST", "/instances", data=encoded)
         return UploadResult(orthanc_id=answer["ID"], status=answer["Status"])
+
+    def archived_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
+        """Every instance the archive holds of these studies, with series and SOP class.
+
+        One IMAGE-level C-FIND per study over one association (Orthanc answers
+        non-hierarchical queries, and its REST API has no SOP class per instance).
+        """
+        keys = {"PatientID": "", "Modality": "", "StudyDate": "", "SeriesDate": ""}
+        queries = [
+            identifier(QueryLevel.IMAGE, {**keys, "StudyInstanceUID": uid}) for uid in study_uids
+        ]
+        if not queries:
+            return []
+        return [instance_record(ds, ds, ds) for ds in self.dicom.find_all(queries)]
+
+    def archived_bytes(self, study_uids: Iterable[str]) -> int:
+        """Disk size of these studies in the archive (REST only; 0 without REST)."""
+        if not self.has_rest:
+            return 0
+        total = 0
+        for uid in study_uids:
+            for resource in self.lookup(uid):
+                if resource["Type"] == "Study":
+                    total += int(
+                        self._rest("GET", f"/studies/{resource['ID']}/statistics")["DiskSize"]
+                    )
+        return total
+
+    @contextmanager
+    def uploader(self) -> Iterator[Callable[[bytes], UploadResult]]:
+        """A function storing encoded instances one by one, as they arrive.
+
+        Over REST each instance is one POST on a kept-alive connection; without
+        REST all go over one C-STORE association.
+        """
+        if self.has_rest:
+            yield self.upload
+            return
+        with self.dicom.store_session() as send:
+
+            def store(encoded: bytes) -> UploadResult:
+                outcome = send(encoded)
+                if not outcome.ok:
+                    raise OrthancError(
+                        f"C-STORE to {self.dicom.peer} failed with status 0x{outcome.status:04X}"
+                    )
+                return UploadResult(orthanc_id="", status="Success")
+
+            yield store
 
     def delete_instances(self, sop_instance_uids: Iterable[str]) -> int:
         """Delete instances by SOPInstanceUID (REST only); returns how many were found."""

@@ -37,8 +37,8 @@ RESTORE = {{ type = "dicom_scp", aet = "LAB_RESTORE", ip = "127.0.0.1", port = {
     )
 
     out = capsys.readouterr().out
-    assert "dcmqrscp LAB_ARIA" in out
-    assert "Orthanc LAB_MIM" in out
+    assert "Orthanc LAB_ARIA" in out
+    assert "dcmqrscp LAB_MIM" in out
     assert f"Orthanc LAB_ARCHIVE (DICOM {ports['archive']}, HTTP {ports['http']})" in out
     assert out.count(": success (") == 4
     assert out.count("2 match(es) at STUDY level") == 2

@@ -1,0 +1,302 @@
+"""The backup assets of a site: per DICOM source a manifest and its copy, and the
+site's daily validation report with one asset check per source.
+
+Asset keys are ``[site, source, "source_studies"]``, ``[site, source,
+"orthanc_copies"]`` and ``[site, "validation_report"]`` (lower case); each site is
+one asset group with daily partitions. Assets exchange manifests through the CSV
+files of :mod:`radonc_assets.audit_files`, which auditors can open directly.
+"""
+
+import time
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from radonc_assets.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.manifest import (
+    ALREADY_PRESENT,
+    COPIED,
+    MISMATCHED,
+    MISSING,
+    VERIFIED,
+    cap,
+    compare,
+    extras,
+    manifest_frame,
+    not_in,
+    study_table,
+)
+from radonc_assets.partitions import partition_date, site_partitions
+from radonc_assets.site_config import DicomSource, SiteConfig
+from radonc_assets.site_resources import resource_key
+from radonc_assets.source_queries import day_instances
+from radonc_assets.transfers import move_missing, relay_missing
+from resources.dicom_client import DicomClient, DicomNodeResource
+from resources.orthanc import OrthancClient, OrthancResource
+
+MAX_UIDS_IN_METADATA = 50
+
+
+def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:
+    """``[site, *parts]`` in lower case."""
+    return dg.AssetKey([site.name.lower(), *(p.lower() for p in parts)])
+
+
+def source_pool(site: SiteConfig, alias: str) -> str:
+    """The concurrency pool protecting one source (limit: the instance's pool settings)."""
+    return f"{site.name}_{alias}".lower()
+
+
+def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
+    resource: DicomNodeResource = getattr(context.resources, resource_key(site, alias))
+    return resource.get_client()
+
+
+def _archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> OrthancClient:
+    resource: OrthancResource = getattr(context.resources, resource_key(site, site.default_backup))
+    return resource.get_client()
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def _manifest_file(site: SiteConfig, day: str, alias: str, name: str) -> str:
+    return str(audit_path(site.name, day, f"{alias}_{name}"))
+
+
+def source_studies_asset(
+    site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "source_studies"]``: what `source` holds for the day."""
+
+    @dg.asset(
+        key=asset_key(site, alias, "source_studies"),
+        group_name=site.name.lower(),
+        partitions_def=partitions,
+        required_resource_keys={resource_key(site, alias)},
+        pool=source_pool(site, alias),
+        kinds={"dicom"},
+        description=(
+            f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for the day: "
+            f"one row per instance, found by C-FIND study -> series -> image "
+            f"({', '.join(source.daily_queries)})."
+        ),
+    )
+    def source_studies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        records = day_instances(
+            _source_client(context, site, alias), source, partition_date(context.partition_key)
+        )
+        manifest = manifest_frame(records)
+        path = write_frame(
+            manifest, audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+        )
+        seconds = time.monotonic() - started
+        return dg.MaterializeResult(
+            metadata={
+                "instances": len(manifest),
+                "series": manifest["series_instance_uid"].nunique(),
+                "studies": manifest["study_instance_uid"].nunique(),
+                "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
+                "seconds": round(seconds, 2),
+                "instances_per_second": _rate(len(manifest), seconds),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(manifest, show_patient_id=site.phi_in_metadata)
+                ),
+                "manifest": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return source_studies
+
+
+def orthanc_copies_asset(
+    site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "orthanc_copies"]``: the day's manifest copied into the archive."""
+    method = "C-MOVE" if source.type == "aria" else "C-GET relayed"
+    limit = site.settings.max_uids_per_run
+
+    @dg.asset(
+        key=asset_key(site, alias, "orthanc_copies"),
+        deps=[asset_key(site, alias, "source_studies")],
+        group_name=site.name.lower(),
+        partitions_def=partitions,
+        required_resource_keys={resource_key(site, alias), resource_key(site, site.default_backup)},
+        pool=source_pool(site, alias),
+        kinds={"dicom", "orthanc"},
+        description=(
+            f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
+            f"missing is copied ({method}, at most {limit} per run), then every instance is "
+            "confirmed in the archive. One row per instance with its outcome."
+        ),
+    )
+    def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = context.partition_key
+        manifest = read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
+        archive = _archive_client(context, site)
+        studies = sorted(set(manifest["study_instance_uid"]))
+        present = {r.sop_instance_uid for r in archive.archived_instances(studies)}
+        todo, deferred = cap(not_in(manifest, present), limit)
+        outcomes: dict[str, tuple[str, str]] = {
+            uid: (MISSING, f"deferred: max_uids_per_run ({limit}) reached; the next run continues")
+            for uid in deferred["sop_instance_uid"]
+        }
+        received = requests = 0
+        if not todo.empty:
+            copy = move_missing if source.type == "aria" else relay_missing
+            transfer = copy(_source_client(context, site, alias), archive, todo, manifest)
+            outcomes |= transfer.outcomes
+            received, requests = transfer.bytes_received, transfer.requests
+        outcome = [outcomes.get(uid, (ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]]
+        copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
+        path = write_frame(copies, audit_path(site.name, day, f"{alias}_orthanc_copies"))
+        seconds = time.monotonic() - started
+        counts = copies["outcome"].value_counts()
+        copied = int(counts.get(COPIED, 0))
+        not_copied = copies[~copies["outcome"].isin([COPIED, ALREADY_PRESENT])]
+        if not not_copied.empty:
+            context.log.error(
+                "%d of %d instances of %s are not in the archive for %s",
+                len(not_copied),
+                len(copies),
+                alias,
+                day,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "instances": len(copies),
+                "already_present": int(counts.get(ALREADY_PRESENT, 0)),
+                "copied": copied,
+                "missing": int(counts.get(MISSING, 0)),
+                "failed": int(counts.get("failed", 0)),
+                "retrieve_requests": requests,
+                "bytes_received": received,
+                "bytes_archived": archive.archived_bytes(studies),
+                "seconds": round(seconds, 2),
+                "instances_per_second": _rate(copied, seconds),
+                "not_copied_uids": dg.MetadataValue.json(
+                    list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+                ),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(
+                        copies.rename(columns={"outcome": "status"}),
+                        show_patient_id=site.phi_in_metadata,
+                    )
+                ),
+                "copies": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return orthanc_copies
+
+
+def check_name(alias: str) -> str:
+    """Name of the asset check of one source on the validation report."""
+    return f"{alias.lower()}_complete"
+
+
+def validation_report_asset(
+    site: SiteConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, "validation_report"]``: every source's manifest against the archive."""
+    key = asset_key(site, "validation_report")
+    sources = site.dicom_sources
+
+    @dg.asset(
+        key=key,
+        deps=[asset_key(site, alias, "orthanc_copies") for alias in sources],
+        group_name=site.name.lower(),
+        partitions_def=partitions,
+        required_resource_keys={resource_key(site, site.default_backup)},
+        kinds={"orthanc"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                check_name(alias),
+                asset=key,
+                blocking=True,
+                description=f"Everything {alias} holds for the day is in the archive, unchanged.",
+            )
+            for alias in sources
+        ],
+        description=(
+            "Compares each source's manifest for the day with the archive: verified, missing, "
+            "mismatched (other series or SOP class) and extra instances. One asset check per "
+            "source fails when anything is missing or mismatched."
+        ),
+    )
+    def validation_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = context.partition_key
+        manifests = {
+            alias: read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
+            for alias in sources
+        }
+        studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
+        archive = _archive_client(context, site)
+        archived = manifest_frame(archive.archived_instances(studies))
+        reports = {alias: compare(m, archived) for alias, m in manifests.items()}
+        report = pd.concat(
+            [r.assign(source=alias) for alias, r in reports.items()]
+            + [extras(manifests.values(), archived).assign(source="")],
+            ignore_index=True,
+        )
+        path = write_frame(report, audit_path(site.name, day, "validation_report"))
+        counts = report["status"].value_counts()
+        return dg.MaterializeResult(
+            metadata={
+                "verified": int(counts.get(VERIFIED, 0)),
+                "missing": int(counts.get(MISSING, 0)),
+                "mismatched": int(counts.get(MISMATCHED, 0)),
+                "extra": int(counts.get("extra", 0)),
+                "studies": len(studies),
+                "seconds": round(time.monotonic() - started, 2),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(
+                        report[report["source"] != ""], show_patient_id=site.phi_in_metadata
+                    )
+                ),
+                "report": dg.MetadataValue.path(str(path)),
+            },
+            check_results=[_check_result(alias, r) for alias, r in reports.items()],
+        )
+
+    return validation_report
+
+
+def _check_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:
+    bad = report[report["status"].isin([MISSING, MISMATCHED])]
+    metadata: dict[str, Any] = {
+        "instances": len(report),
+        "missing": int((report["status"] == MISSING).sum()),
+        "mismatched": int((report["status"] == MISMATCHED).sum()),
+        "offending_uids": dg.MetadataValue.json(
+            list(bad["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+        ),
+    }
+    return dg.AssetCheckResult(
+        check_name=check_name(alias),
+        passed=bad.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=None
+        if bad.empty
+        else f"{len(bad)} of {len(report)} instances missing or mismatched",
+    )
+
+
+def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
+    """Every backup asset of `site`."""
+    partitions = site_partitions(site)
+    assets = []
+    for alias, source in site.dicom_sources.items():
+        assets += [
+            source_studies_asset(site, alias, source, partitions),
+            orthanc_copies_asset(site, alias, source, partitions),
+        ]
+    if site.dicom_sources:
+        assets.append(validation_report_asset(site, partitions))
+    return assets

@@ -1,0 +1,241 @@
+"""Backups end to end: real sources (ARIA as Orthanc via C-MOVE, MIM as dcmqrscp via
+C-GET) into a real Orthanc archive, materialized through Dagster."""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from radonc_assets.assets import asset_key, check_name, site_assets
+from radonc_assets.audit_files import audit_path, read_frame
+from radonc_assets.demo import DemoServers, demo_servers, load_synthetic_week
+from radonc_assets.local_servers import DicomPeer, OrthancServer, free_port
+from radonc_assets.site_config import SiteConfig, load_sites
+from radonc_assets.site_resources import site_resources
+from radonc_assets.synthetic import SyntheticSpec, write
+from resources.dicom_client import DicomClient, DicomNode
+from resources.orthanc import OrthancClient
+
+LAST_DAY = dt.date(2026, 1, 9)
+DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
+
+
+def site_file(folder: Path, name: str, ports: dict[str, int], max_uids: int = 1000) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name.lower()}.toml"
+    path.write_text(
+        f"""
+[{name}]
+default_source = "ARIA"
+default_backup = "ARCHIVE"
+backfill_start = "2026-01-01"
+script_ae = {{ aet = "{name}_SCU" }}
+[{name}.sources]
+ARIA = {{ type = "aria", aet = "{name}_ARIA", ip = "127.0.0.1", port = {ports["aria"]} }}
+MIM = {{ type = "mim", aet = "{name}_MIM", ip = "127.0.0.1", port = {ports["mim"]} }}
+[{name}.backup_targets]
+ARCHIVE = {{ type = "orthanc", aet = "{name}_ARCHIVE", ip = "127.0.0.1", port = {ports["archive"]}, rest_url = "http://127.0.0.1:{ports["http"]}" }}
+[{name}.settings]
+max_uids_per_run = {max_uids}
+connect_timeout = 5
+network_timeout = 20
+"""
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServers]:
+    """A site whose servers run for this module, loaded with a synthetic week."""
+    workdir = tmp_path_factory.mktemp("lab")
+    ports = {name: free_port() for name in ("aria", "mim", "archive", "http")}
+    site = load_sites(site_file(workdir / "sites", "LAB", ports))["LAB"]
+    with demo_servers(site, workdir / "servers") as servers:
+        load_synthetic_week(servers, workdir / "synthetic", LAST_DAY, patients=3)
+        yield servers
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RADONC_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def archive_of(site: SiteConfig) -> OrthancClient:
+    target = site.archive()
+    return OrthancClient(
+        DicomClient(DicomNode(target.aet, target.ip, target.port), site.script_ae.aet),
+        target.rest_url,
+    )
+
+
+def backup(
+    site: SiteConfig, day: str = DAY, *, selection: list[str] | None = None
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        site_assets(site),
+        partition_key=day,
+        resources=site_resources(site),
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, object]:
+    (event,) = [m for m in result.get_asset_materialization_events() if m.asset_key == key]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {
+        e.check_name: e.passed
+        for e in result.get_asset_check_evaluations()
+    }
+
+
+def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_dir: Path) -> None:
+    site = lab.site
+    first = backup(site)
+    assert first.success
+    aria = metadata(first, asset_key(site, "ARIA", "orthanc_copies"))
+    mim = metadata(first, asset_key(site, "MIM", "orthanc_copies"))
+    report = metadata(first, asset_key(site, "validation_report"))
+    aria_manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    mim_manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+
+    assert set(aria_manifest["modality"]) == {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"}
+    assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT"}
+    records = aria_manifest[aria_manifest["modality"] == "RTRECORD"]
+    # the day's sessions of courses planned earlier, found by the treatment_records query
+    from_earlier = records[records["study_date"] != "20260108"]
+    assert set(from_earlier["study_date"]) == {"20260105", "20260106"}
+    assert set(from_earlier["treatment_date"]) == {"20260108"}
+    assert aria["copied"] == len(aria_manifest)
+    assert aria["missing"] == aria["failed"] == 0
+    # MIM's CT and structures were already moved from ARIA: the same instances
+    assert mim["already_present"] + mim["copied"] == len(mim_manifest)
+    assert report["verified"] == len(aria_manifest) + len(mim_manifest)
+    assert report["missing"] == report["mismatched"] == 0
+    assert checks(first) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert str(report["report"]).startswith(str(data_dir))
+
+    again = backup(site)
+    assert again.success
+    rerun = metadata(again, asset_key(site, "ARIA", "orthanc_copies"))
+    assert (rerun["copied"], rerun["already_present"], rerun["retrieve_requests"]) == (
+        0,
+        len(aria_manifest),
+        0,
+    )
+    assert metadata(again, asset_key(site, "MIM", "orthanc_copies"))["copied"] == 0
+
+
+def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: DemoServers) -> None:
+    site = lab.site
+    assert backup(site).success
+    manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    lost = str(manifest[manifest["modality"] == "RTSTRUCT"]["sop_instance_uid"].iloc[0])
+    assert archive_of(site).delete_instances([lost]) == 1
+
+    validation = backup(
+        site,
+        selection=[
+            "lab/aria/source_studies",
+            "lab/mim/source_studies",
+            "lab/validation_report",
+        ],
+    )
+    assert checks(validation) == {check_name("ARIA"): False, check_name("MIM"): False}
+    (evaluation,) = [
+        e for e in validation.get_asset_check_evaluations() if e.check_name == check_name("MIM")
+    ]
+    assert evaluation.metadata["offending_uids"].value == [lost]
+    assert evaluation.metadata["missing"].value == 1
+    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
+
+    restored = backup(site)
+    assert checks(restored) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
+    assert archive_of(site).lookup(lost)
+
+
+def _ports(site: SiteConfig) -> dict[str, int]:
+    archive = site.archive()
+    assert archive.rest_url
+    return {
+        "aria": site.node("ARIA").port,
+        "mim": site.node("MIM").port,
+        "archive": archive.port,
+        "http": int(archive.rest_url.rsplit(":", 1)[1]),
+    }
+
+
+ARIA_ONLY = ["lab/aria/source_studies", "lab/aria/orthanc_copies"]
+
+
+def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
+    lab: DemoServers, tmp_path: Path
+) -> None:
+    capped = load_sites(site_file(tmp_path / "sites", "LAB", _ports(lab.site), max_uids=4))["LAB"]
+    day = "2026-01-06"
+    assert backup(capped, day, selection=["lab/aria/source_studies"]).success
+    manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+    assert len(manifest) > 8
+    archive_of(capped).delete_instances(manifest["sop_instance_uid"])
+    validate = [*ARIA_ONLY, "lab/mim/source_studies", "lab/validation_report"]
+
+    first = backup(capped, day, selection=validate)
+    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    assert (copies["outcome"] == "copied").sum() == 4
+    deferred = copies[copies["outcome"] == "missing"]
+    assert len(deferred) == len(manifest) - 4
+    assert deferred["reason"].str.startswith("deferred: max_uids_per_run (4) reached").all()
+    assert checks(first)[check_name("ARIA")] is False
+
+    backup(capped, day, selection=validate)
+    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    assert (copies["outcome"] == "already_present").sum() == 4
+    assert (copies["outcome"] == "copied").sum() == 4  # the next four, in manifest order
+    assert list(copies["outcome"][:8]) == ["already_present"] * 4 + ["copied"] * 4
+
+
+def test_a_move_reported_successful_but_not_delivered_is_a_failure(
+    lab: DemoServers, tmp_path: Path
+) -> None:
+    """An ARIA whose AE table sends the archive's AE title to another server: its
+    C-MOVE reports success, and nothing reaches the archive."""
+    archive = lab.site.archive()
+    decoy = OrthancServer(tmp_path, archive.aet, name="decoy")
+    with (
+        decoy,
+        OrthancServer(
+            tmp_path,
+            "LYING_ARIA",
+            peers=[DicomPeer(archive.aet, "127.0.0.1", decoy.dicom_port)],
+            name="lying-aria",
+        ) as lying,
+    ):
+        sites = tmp_path / "sites"
+        path = site_file(sites, "LAB", {**_ports(lab.site), "aria": lying.dicom_port})
+        path.write_text(path.read_text().replace("LAB_ARIA", "LYING_ARIA"))
+        liar = load_sites(sites)["LAB"]
+        spec = SyntheticSpec(
+            start=dt.date(2026, 3, 2), end=dt.date(2026, 3, 2), seed=99, patients=1, ct_slices=1
+        )
+        plan = next(p for p in write(spec, tmp_path / "plan") if p.name.startswith("RTPLAN_"))
+        lying_client = DicomClient(
+            DicomNode("LYING_ARIA", "127.0.0.1", lying.dicom_port), "LAB_SCU"
+        )
+        assert all(o.ok for o in lying_client.store([plan]))
+
+        day = "2026-03-02"
+        assert backup(liar, day, selection=ARIA_ONLY).success
+        copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+        assert copies["outcome"].tolist() == ["missing"]
+        # the series move and the instance retry both "completed" (at the decoy)
+        assert copies["reason"].iloc[0] == (
+            "source reported 2 completed, 0 failed sub-operations, not in the archive"
+        )
