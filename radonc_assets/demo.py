@@ -18,8 +18,9 @@ from urllib.parse import urlparse
 
 from radonc_assets.local_servers import DcmqrscpServer, DicomPeer, OrthancServer
 from radonc_assets.site_config import DicomScpTarget, DicomSource, SiteConfig
+from radonc_assets.site_resources import dicom_client
 from radonc_assets.synthetic import SyntheticSpec, write
-from resources.dicom_client import DicomClient, DicomNode
+from resources.dicom_client import DicomClient
 
 LOGGER = logging.getLogger(__name__)
 
@@ -36,13 +37,7 @@ class DemoServers:
 
     def client(self, alias: str) -> DicomClient:
         """A DICOM client for the node `alias`, as the site's script AE."""
-        node = self.site.node(alias)
-        return DicomClient(
-            DicomNode(node.aet, node.ip, node.port),
-            self.site.script_ae.aet,
-            connect_timeout=self.site.settings.connect_timeout,
-            timeout=self.site.settings.network_timeout,
-        )
+        return dicom_client(self.site, alias)
 
 
 @contextmanager

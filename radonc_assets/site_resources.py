@@ -15,7 +15,7 @@ from radonc_assets.site_config import (
     OrthancTarget,
     SiteConfig,
 )
-from resources.dicom_client import DicomNodeResource
+from resources.dicom_client import DicomClient, DicomNodeResource
 from resources.mosaiq_db import MosaiqDatabaseResource
 from resources.orthanc import OrthancResource
 
@@ -36,6 +36,11 @@ def dicom_node_resource(site: SiteConfig, node: NetworkNode) -> DicomNodeResourc
         timeout=site.settings.network_timeout,
         max_pdu=site.settings.max_pdu,
     )
+
+
+def dicom_client(site: SiteConfig, alias: str) -> DicomClient:
+    """A client for the DICOM node `alias` of `site`, outside Dagster."""
+    return dicom_node_resource(site, site.node(alias)).get_client()
 
 
 def site_resources(site: SiteConfig) -> dict[str, dg.ConfigurableResource]:

@@ -10,6 +10,7 @@ import pytest
 
 from radonc_assets.assets import asset_key, check_name, site_assets
 from radonc_assets.audit_files import audit_path, read_frame
+from radonc_assets.cli.main import main
 from radonc_assets.demo import DemoServers, demo_servers, load_synthetic_week
 from radonc_assets.local_servers import DicomPeer, OrthancServer, free_port
 from radonc_assets.site_config import SiteConfig, load_sites
@@ -89,10 +90,7 @@ def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, o
 
 
 def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
-    return {
-        e.check_name: e.passed
-        for e in result.get_asset_check_evaluations()
-    }
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
 
 
 def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_dir: Path) -> None:
@@ -239,3 +237,49 @@ def test_a_move_reported_successful_but_not_delivered_is_a_failure(
         assert copies["reason"].iloc[0] == (
             "source reported 2 completed, 0 failed sub-operations, not in the archive"
         )
+
+
+def test_cli_backup_validate_and_query(
+    lab: DemoServers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+
+    assert main(["backup", "LAB", "--from", "2026-01-07", "--to", "2026-01-08"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[-5:-1]] == [
+        "2026-01-07 LAB ARIA",
+        "2026-01-07 LAB MIM",
+        "2026-01-08 LAB ARIA",
+        "2026-01-08 LAB MIM",
+    ]
+    assert all(line.endswith("complete (0 missing, 0 mismatched)") for line in out[-5:-1])
+    assert out[-1] == "2 date(s) backed up; 0 incomplete"
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs()
+    assert [(r.job_name, r.tags["dagster/partition"]) for r in runs] == [
+        ("lab_backup", "2026-01-08"),
+        ("lab_backup", "2026-01-07"),
+    ]
+    assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().startswith("concurrency:")
+
+    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    lost = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
+    archive_of(lab.site).delete_instances([lost])
+    assert main(["validate", "LAB", "ARIA", "ARCHIVE", "--date", DAY]) == 1
+    assert capsys.readouterr().out.strip() == (
+        f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 mismatched)"
+    )
+    assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 0
+    assert "1 copied" in capsys.readouterr().out
+
+    assert main(["query", "LAB", "--treatment-date", DAY]) == 0
+    records = manifest[manifest["treatment_date"] == "20260108"]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{len(records)} treatment record(s) on {DAY} in ARIA"
+    )
+    assert main(["query", "LAB", "MIM", "--study-date", DAY]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 stud(ies) in MIM"

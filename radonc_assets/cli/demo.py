@@ -1,23 +1,31 @@
 """`radonc demo`: run the local demo site of `environments/demo.toml`.
 
 Starts a real server for every node of the site on its loopback port, loads a
-week of synthetic RT data into the sources, and shows them through `radonc dicom`
-commands. The servers stop when the demo ends (or on Ctrl-C with --keep-running).
+week of synthetic RT data into the sources, shows them through `radonc dicom`
+commands, then backs up and validates the seven dates through Dagster (recorded
+in the demo's Dagster instance, so the UI shows the runs, partitions and
+checks). The servers stop when the demo ends (or on Ctrl-C with --keep-running).
 """
 
 import argparse
 import datetime as dt
+import os
 import shutil
 import signal
+import subprocess
+import sys
 import zoneinfo
 from pathlib import Path
 
+from radonc_assets.audit_files import DATA_DIR_VARIABLE, data_dir
 from radonc_assets.cli import main as cli_main
 from radonc_assets.demo import demo_servers, load_synthetic_week
 from radonc_assets.site_config import environments_dir, load_site
 from resources.dicom_query import date_range
 
-DEFAULT_WORKDIR = Path(__file__).resolve().parents[2] / ".demo"
+PROJECT = Path(__file__).resolve().parents[2]
+DEFAULT_WORKDIR = PROJECT / ".demo"
+WORKSPACE = PROJECT / "workspace.yaml"
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -31,6 +39,9 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     parser.add_argument(
         "--keep-running", action="store_true", help="leave the servers up until Ctrl-C"
     )
+    parser.add_argument(
+        "--ui", action="store_true", help="also serve the Dagster UI on 127.0.0.1:3000 until Ctrl-C"
+    )
     parser.set_defaults(func=_demo)
 
 
@@ -42,8 +53,10 @@ def _run(*argv: str) -> int:
 def _demo(args: argparse.Namespace) -> int:
     site = load_site(args.site)
     workdir: Path = args.workdir
-    for stale in ("servers", "synthetic"):
+    for stale in ("servers", "synthetic", "data", "dagster_home"):
         shutil.rmtree(workdir / stale, ignore_errors=True)
+    os.environ.setdefault("DAGSTER_HOME", str(workdir / "dagster_home"))
+    os.environ.setdefault(DATA_DIR_VARIABLE, str(workdir / "data"))
     last_day = dt.datetime.now(zoneinfo.ZoneInfo(site.timezone)).date() - dt.timedelta(days=1)
     first_day = last_day - dt.timedelta(days=6)
     print(f"Demo site {site.name} from {environments_dir()} (servers under {workdir})")
@@ -62,15 +75,43 @@ def _demo(args: argparse.Namespace) -> int:
             _run("dicom", "find", "--site", site.name, "--node", alias, "--study-date", dates) != 0
             for alias in site.dicom_sources
         )
-        archive = site.archive()
+        failures += _run("backup", site.name, "--from", str(first_day), "--to", str(last_day)) != 0
+        print(f"\nManifests and reports (CSV): {data_dir()}")
         print(
-            f"\nArchive REST API: {archive.rest_url} (Orthanc Explorer: {archive.rest_url}/app/explorer.html)"
+            "Dagster UI on the demo's instance (runs, partitions, checks, lineage):\n"
+            f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} {DATA_DIR_VARIABLE}={data_dir()} "
+            ".venv/bin/dagster-webserver -h 127.0.0.1 -p 3000 -w workspace.yaml\n"
+            "  then open http://127.0.0.1:3000 (or run `radonc demo --ui`)"
         )
-        if args.keep_running:
-            print("Servers are running; press Ctrl-C to stop them.", flush=True)
-            try:
-                signal.pause()
-            except KeyboardInterrupt:
-                print()
+        if args.keep_running or args.ui:
+            _wait(args.ui)
         print("Stopping the demo servers.")
     return 1 if failures else 0
+
+
+def _wait(with_ui: bool) -> None:
+    """Block until Ctrl-C, serving the Dagster UI meanwhile when asked."""
+    webserver = None
+    if with_ui:
+        webserver = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("dagster-webserver")),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                "3000",
+                "-w",
+                str(WORKSPACE),
+            ],
+            start_new_session=True,
+        )
+        print("Dagster UI: http://127.0.0.1:3000", flush=True)
+    print("Servers are running; press Ctrl-C to stop them.", flush=True)
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        print()
+    finally:
+        if webserver is not None:
+            os.killpg(webserver.pid, signal.SIGTERM)
+            webserver.wait(timeout=30)

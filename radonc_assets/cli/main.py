@@ -5,7 +5,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from radonc_assets.cli import demo, dicom, environments, synthetic
+from radonc_assets.cli import backup, demo, dicom, environments, synthetic
 from radonc_assets.site_config import ConfigError
 from resources.errors import DicomError, MosaiqDatabaseError, OrthancError
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    backup.add_parsers(commands)
     for module in (dicom, environments, synthetic, demo):
         module.add_parser(commands)
     return parser
