@@ -31,6 +31,8 @@ RESTORE = {{ type = "dicom_scp", aet = "LAB_RESTORE", ip = "127.0.0.1", port = {
 """
     )
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(tmp_path / "sites"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    monkeypatch.setenv("RADONC_DATA_DIR", str(tmp_path / "data"))
 
     assert (
         main(["demo", "--site", "LAB", "--workdir", str(tmp_path / "demo"), "--patients", "2"]) == 0
@@ -44,6 +46,8 @@ RESTORE = {{ type = "dicom_scp", aet = "LAB_RESTORE", ip = "127.0.0.1", port = {
     assert out.count("2 match(es) at STUDY level") == 2
     aria_count = int(out.split("synthetic instances")[0].rsplit("Loaded ", 1)[1])
     assert aria_count > 40  # 2 patients: 20 CT + RTSTRUCT + RTPLAN + RTDOSE + records each
+    assert "7 date(s) backed up; 0 incomplete" in out
+    assert out.count("complete (0 missing, 0 mismatched)") == 14  # 7 dates x 2 sources
     assert "Stopping the demo servers." in out
     for port in ports.values():  # every server stopped: its port is free again
         with socket.socket() as probe:

@@ -68,6 +68,9 @@ def _node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--site", help="take the peer from this site's configuration")
     parser.add_argument("--node", help="source or backup target alias within --site")
     parser.add_argument("--timeout", type=float, help="seconds to wait for answers")
+    parser.add_argument(
+        "--retries", type=int, default=0, help="tries again after a transient failure (default 0)"
+    )
 
 
 def _query_options(parser: argparse.ArgumentParser) -> None:
@@ -108,6 +111,7 @@ def client_from_args(args: argparse.Namespace) -> DicomClient:
         connect_timeout=min(connect_timeout, args.timeout or connect_timeout),
         timeout=args.timeout or timeout,
         max_pdu=max_pdu,
+        retries=args.retries,
     )
 
 
