@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.uid import RLELossless
 from pynetdicom import build_context
 from pynetdicom.dimse_primitives import C_FIND
 
@@ -285,3 +286,35 @@ def test_permanent_failures_are_not_retried(source: Source) -> None:
     with pytest.raises(AssociationRejectedError):
         client.echo()
     assert time.monotonic() - started < 5  # no backoff sleep
+
+
+def test_get_keeps_the_stored_transfer_syntax(archive: OrthancClient, tmp_path: Path) -> None:
+    """A compressed instance arrives compressed, PixelData identical: never transcoded."""
+    spec = SyntheticSpec(
+        start=SOURCE_SPEC.start,
+        end=SOURCE_SPEC.start,
+        seed=43,
+        patients=1,
+        ct_slices=1,
+        image_size=32,
+    )
+    ct = next(p for p in write(spec, tmp_path) if p.name.startswith("CT_"))
+    original = dcmread(ct)
+    original.compress(RLELossless)
+    original.save_as(tmp_path / "rle.dcm")
+    assert [o.status for o in archive.dicom.store([tmp_path / "rle.dcm"])] == [0]
+
+    received: list[bytes] = []
+    query = retrieve_identifier(
+        QueryLevel.IMAGE,
+        {
+            "StudyInstanceUID": original.StudyInstanceUID,
+            "SeriesInstanceUID": original.SeriesInstanceUID,
+            "SOPInstanceUID": original.SOPInstanceUID,
+        },
+    )
+    (result,) = archive.dicom.get([query], received.append)
+    assert result.completed == 1
+    (copy,) = [dcmread(io.BytesIO(b)) for b in received]
+    assert copy.file_meta.TransferSyntaxUID == RLELossless
+    assert copy.PixelData == original.PixelData
