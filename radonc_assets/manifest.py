@@ -52,7 +52,8 @@ def compare(manifest: pd.DataFrame, archived: pd.DataFrame) -> pd.DataFrame:
     """Each manifest instance as verified, missing or mismatched in the archive.
 
     Mismatched: the archive holds the SOPInstanceUID in another series, or with
-    another SOP class (when the source told its SOP class; not every source does).
+    another SOP class or modality (compared where both sides tell it: dcmqrscp
+    gives no SOP class, Orthanc's REST API none either).
 
     Returns:
         The manifest's columns plus ``status`` and ``detail``.
@@ -69,8 +70,10 @@ def compare(manifest: pd.DataFrame, archived: pd.DataFrame) -> pd.DataFrame:
         problems = []
         if copy["series_instance_uid"] != row.series_instance_uid:
             problems.append(f"in series {copy['series_instance_uid']}")
-        if row.sop_class_uid and copy["sop_class_uid"] != row.sop_class_uid:
-            problems.append(f"SOP class {copy['sop_class_uid']}")
+        for column, label in (("sop_class_uid", "SOP class"), ("modality", "modality")):
+            ours, theirs = str(getattr(row, column)), str(copy[column])
+            if ours and theirs and ours != theirs:
+                problems.append(f"{label} {theirs}")
         status.append(MISMATCHED if problems else VERIFIED)
         detail.append("archive has it " + " and ".join(problems) if problems else "")
     report["status"] = status

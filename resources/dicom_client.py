@@ -54,6 +54,10 @@ LOGGER = logging.getLogger(__name__)
 
 # Send files as they are encoded, in PDU-sized chunks, instead of decoding them first.
 _config.STORE_SEND_CHUNKED_DATASET = True
+# pynetdicom pretty-prints every identifier for its INFO log even when INFO is off:
+# 15% of the time of a large C-FIND.
+_config.LOG_REQUEST_IDENTIFIERS = False
+_config.LOG_RESPONSE_IDENTIFIERS = False
 
 _PENDING = frozenset({0xFF00, 0xFF01})
 _SUCCESS_OR_WARNING = frozenset({0x0000, 0x0001, 0x0107, 0x0116, 0xB000, 0xB006, 0xB007})
