@@ -7,16 +7,18 @@ what is then still not in the archive is missing, whatever status the source
 reported.
 
 MIM-type sources: C-GET into this process, each received instance relayed to
-the archive as encoded bytes while the C-GET runs, so memory holds one instance
-at a time, never a study.
+the archive as encoded bytes while the C-GET runs, so memory holds a few
+instances at a time, never a study.
 
 Both confirm every instance in the archive afterwards (`archived_instances`).
 """
 
 import io
 import logging
+import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -29,6 +31,9 @@ from resources.dicom_query import QueryLevel, retrieve_identifier
 from resources.orthanc import OrthancClient
 
 LOGGER = logging.getLogger(__name__)
+
+# Received instances waiting for the archive at most: bounds the relay's memory.
+RELAY_IN_FLIGHT = 8
 
 
 @dataclass(frozen=True)
@@ -114,22 +119,35 @@ def move_missing(
 def relay_missing(
     source: DicomClient, archive: OrthancClient, todo: pd.DataFrame, manifest: pd.DataFrame
 ) -> Transfer:
-    """C-GET `todo` and relay each instance to the archive as it arrives; confirm each."""
+    """C-GET `todo` and relay each instance to the archive as it arrives; confirm each.
+
+    Receiving and storing overlap: each received instance is handed to an upload
+    worker (two over REST, one over a single C-STORE association), and at most
+    `RELAY_IN_FLIGHT` instances wait in memory; past that the C-GET waits.
+    """
     started = time.monotonic()
     received = 0
     upload_errors: dict[str, str] = {}
     queries = retrieve_queries(todo, manifest)
-    with archive.uploader() as upload:
+    slots = threading.BoundedSemaphore(RELAY_IN_FLIGHT)
+    workers = 2 if archive.has_rest else 1
+    with archive.uploader() as upload, ThreadPoolExecutor(workers, "relay") as uploads:
 
-        def relay(encoded: bytes) -> None:
-            nonlocal received
-            received += len(encoded)
+        def store(encoded: bytes) -> None:
             try:
                 upload(encoded)
             except Exception as exc:
                 uid = str(dcmread(io.BytesIO(encoded), stop_before_pixels=True).SOPInstanceUID)
+                LOGGER.error("Relay of %s to the archive failed: %s", uid, exc)
                 upload_errors[uid] = f"relay to the archive failed: {exc}"
-                raise
+            finally:
+                slots.release()
+
+        def relay(encoded: bytes) -> None:
+            nonlocal received
+            received += len(encoded)
+            slots.acquire()
+            uploads.submit(store, encoded)
 
         results = source.get(queries, relay)
     present = _archived(archive, todo)
