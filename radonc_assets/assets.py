@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.content_hash import retrieved_hashes
 from radonc_assets.manifest import (
     ALREADY_PRESENT,
     COPIED,
@@ -211,7 +212,10 @@ def validation_report_asset(
         deps=[asset_key(site, alias, "orthanc_copies") for alias in sources],
         group_name=site.name.lower(),
         partitions_def=partitions,
-        required_resource_keys={resource_key(site, site.default_backup)},
+        required_resource_keys={
+            resource_key(site, site.default_backup),
+            *(resource_key(site, a) for a in sources if site.settings.deep_validation),
+        },
         kinds={"orthanc"},
         check_specs=[
             dg.AssetCheckSpec(
@@ -224,8 +228,9 @@ def validation_report_asset(
         ],
         description=(
             "Compares each source's manifest for the day with the archive: verified, missing, "
-            "mismatched (other series or SOP class) and extra instances. One asset check per "
-            "source fails when anything is missing or mismatched."
+            "mismatched (other series, SOP class or modality; with deep_validation, other "
+            "content) and extra instances. One asset check per source fails when anything is "
+            "missing or mismatched."
         ),
     )
     def validation_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -239,6 +244,11 @@ def validation_report_asset(
         archive = _archive_client(context, site)
         archived = manifest_frame(archive.archived_instances(studies))
         reports = {alias: compare(m, archived) for alias, m in manifests.items()}
+        if site.settings.deep_validation:
+            reports = {
+                alias: deep_compare(r, _source_client(context, site, alias), archive.dicom)
+                for alias, r in reports.items()
+            }
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]
             + [extras(manifests.values(), archived).assign(source="")],
@@ -253,6 +263,7 @@ def validation_report_asset(
                 "mismatched": int(counts.get(MISMATCHED, 0)),
                 "extra": int(counts.get("extra", 0)),
                 "studies": len(studies),
+                "deep_validation": site.settings.deep_validation,
                 "seconds": round(time.monotonic() - started, 2),
                 "studies_table": dg.MetadataValue.md(
                     study_table(
@@ -265,6 +276,30 @@ def validation_report_asset(
         )
 
     return validation_report
+
+
+def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient) -> pd.DataFrame:
+    """Mark verified instances whose content differs between source and archive.
+
+    Both copies are retrieved by C-GET and hashed (:func:`content_hash`).
+    """
+    verified = report[report["status"] == VERIFIED]
+    if verified.empty:
+        return report
+    ours, theirs = retrieved_hashes(source, verified), retrieved_hashes(archive, verified)
+    report = report.copy()
+    for index, uid in verified["sop_instance_uid"].items():
+        if uid not in ours:
+            report.loc[index, ["status", "detail"]] = [
+                MISMATCHED,
+                "deep check: not retrievable from the source",
+            ]
+        elif theirs.get(uid) != ours[uid]:
+            report.loc[index, ["status", "detail"]] = [
+                MISMATCHED,
+                "deep check: content differs from the source",
+            ]
+    return report
 
 
 def _check_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:

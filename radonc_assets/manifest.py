@@ -58,26 +58,40 @@ def compare(manifest: pd.DataFrame, archived: pd.DataFrame) -> pd.DataFrame:
     Returns:
         The manifest's columns plus ``status`` and ``detail``.
     """
-    archive = archived.drop_duplicates("sop_instance_uid").set_index("sop_instance_uid")
+    compared = ["series_instance_uid", "sop_class_uid", "modality"]
+    archive = archived.drop_duplicates("sop_instance_uid")[["sop_instance_uid", *compared]]
+    merged = manifest.merge(
+        archive, on="sop_instance_uid", how="left", suffixes=("", "_archive"), indicator=True
+    )
+    present = merged["_merge"] == "both"
+    differs = {
+        column: present
+        & (merged[column] != merged[f"{column}_archive"])
+        & (merged[column] != "")
+        & (merged[f"{column}_archive"] != "")
+        for column in compared
+    }
+    mismatched = differs["series_instance_uid"] | differs["sop_class_uid"] | differs["modality"]
     report = manifest.copy()
-    status, detail = [], []
-    for row in manifest.itertuples(index=False):
-        if row.sop_instance_uid not in archive.index:
-            status.append(MISSING)
-            detail.append("not in the archive")
-            continue
-        copy = archive.loc[str(row.sop_instance_uid)]
-        problems = []
-        if copy["series_instance_uid"] != row.series_instance_uid:
-            problems.append(f"in series {copy['series_instance_uid']}")
-        for column, label in (("sop_class_uid", "SOP class"), ("modality", "modality")):
-            ours, theirs = str(getattr(row, column)), str(copy[column])
-            if ours and theirs and ours != theirs:
-                problems.append(f"{label} {theirs}")
-        status.append(MISMATCHED if problems else VERIFIED)
-        detail.append("archive has it " + " and ".join(problems) if problems else "")
-    report["status"] = status
-    report["detail"] = detail
+    report["status"] = VERIFIED
+    report.loc[~present.to_numpy(), "status"] = MISSING
+    report.loc[mismatched.to_numpy(), "status"] = MISMATCHED
+    report["detail"] = ""
+    report.loc[~present.to_numpy(), "detail"] = "not in the archive"
+    labels = {
+        "series_instance_uid": "in series",
+        "sop_class_uid": "SOP class",
+        "modality": "modality",
+    }
+    details = report["detail"].to_list()
+    for position in mismatched[mismatched].index:
+        problems = [
+            f"{labels[column]} {merged[f'{column}_archive'].iat[position]!s}"
+            for column in compared
+            if differs[column].iat[position]
+        ]
+        details[position] = "archive has it " + " and ".join(problems)
+    report["detail"] = details
     return report
 
 

@@ -201,6 +201,7 @@ class SiteSettings(BaseModel):
     connect_timeout: Annotated[float, Field(gt=0)] = 10.0
     network_timeout: Annotated[float, Field(gt=0)] = 60.0
     max_pdu: Annotated[int, Field(ge=0)] = 262144
+    deep_validation: bool = False
 
 
 class SiteConfig(_Model):

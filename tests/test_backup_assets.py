@@ -2,11 +2,14 @@
 C-GET) into a real Orthanc archive, materialized through Dagster."""
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
+import requests
+from pydicom import dcmread
 
 from radonc_assets.assets import asset_key, check_name, site_assets
 from radonc_assets.audit_files import audit_path, read_frame
@@ -23,7 +26,9 @@ LAST_DAY = dt.date(2026, 1, 9)
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
 
 
-def site_file(folder: Path, name: str, ports: dict[str, int], max_uids: int = 1000) -> Path:
+def site_file(
+    folder: Path, name: str, ports: dict[str, int], max_uids: int = 1000, settings: str = ""
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name.lower()}.toml"
     path.write_text(
@@ -42,6 +47,7 @@ ARCHIVE = {{ type = "orthanc", aet = "{name}_ARCHIVE", ip = "127.0.0.1", port = 
 max_uids_per_run = {max_uids}
 connect_timeout = 5
 network_timeout = 20
+{settings}
 """
     )
     return path
@@ -283,3 +289,37 @@ def test_cli_backup_validate_and_query(
     )
     assert main(["query", "LAB", "MIM", "--study-date", DAY]) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "1 stud(ies) in MIM"
+
+
+def test_deep_validation_finds_changed_content(lab: DemoServers, tmp_path: Path) -> None:
+    deep = load_sites(
+        site_file(tmp_path / "sites", "LAB", _ports(lab.site), settings="deep_validation = true")
+    )["LAB"]
+    assert backup(deep).success
+    assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
+
+    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
+    archive = archive_of(deep)
+    (resource,) = archive.lookup(plan)
+    assert archive.rest_url
+    stored = requests.get(f"{archive.rest_url}/instances/{resource['ID']}/file", timeout=10)
+    tampered = dcmread(io.BytesIO(stored.content))
+    tampered.RTPlanLabel = "TAMPERED"
+    buffer = io.BytesIO()
+    tampered.save_as(buffer)
+    archive.delete_instances([plan])
+    archive.upload(buffer.getvalue())
+
+    validation = ["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"]
+    assert checks(backup(lab.site, selection=validation))[check_name("ARIA")] is True
+    deep_result = backup(deep, selection=validation)
+    assert checks(deep_result)[check_name("ARIA")] is False
+    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
+    assert row[["status", "detail"]].values.tolist() == [
+        ["mismatched", "deep check: content differs from the source"]
+    ]
+
+    archive.delete_instances([plan])
+    assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
