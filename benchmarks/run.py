@@ -72,6 +72,23 @@ def dcmtk(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, env={**os.environ, "TCP_NODELAY": "1"})
 
 
+def storescu(site: SiteConfig, folder: Path) -> None:
+    """DCMTK storescu of every file under `folder` into the site's archive."""
+    target = site.archive()
+    dcmtk(
+        "/usr/bin/storescu",
+        "-aet",
+        "BENCH_SCU",
+        "-aec",
+        target.aet,
+        "+sd",
+        "+r",
+        target.ip,
+        str(target.port),
+        str(folder),
+    )
+
+
 def empty_archive(archive: OrthancClient) -> None:
     assert archive.rest_url
     for patient in requests.get(f"{archive.rest_url}/patients", timeout=60).json():
@@ -148,7 +165,7 @@ def bench_move(site: SiteConfig, archive: OrthancClient, day: str) -> dict[str, 
 
 def bench_relay(site: SiteConfig, archive: OrthancClient, day: str, work: Path) -> dict[str, float]:
     """(b): our C-GET relay vs getscu to disk then storescu, each into an empty archive."""
-    mim, target = site.node("MIM"), site.archive()
+    mim = site.node("MIM")
     assert backup_manifest(site, "MIM", day)
     manifest_path = audit_path(site.name, day, "MIM_source_studies")
     manifest = read_frame(manifest_path)
@@ -179,20 +196,7 @@ def bench_relay(site: SiteConfig, archive: OrthancClient, day: str, work: Path) 
                 str(mim.port),
             )
         )
-    store_seconds = timed(
-        lambda: dcmtk(
-            "/usr/bin/storescu",
-            "-aet",
-            "BENCH_SCU",
-            "-aec",
-            target.aet,
-            "+sd",
-            "+r",
-            target.ip,
-            str(target.port),
-            str(folder),
-        )
-    )
+    store_seconds = timed(lambda: storescu(site, folder))
     assert len(archive.archived_instances(studies)) == len(manifest)
     reference = get_seconds + store_seconds
     return {
@@ -250,19 +254,7 @@ def bench_validation(
         start=DAY, end=DAY, patients=patients, seed=5, ct_slices=197, image_size=16, fractions=1
     )
     files = write(spec, work / "validation")
-    target = site.archive()
-    dcmtk(
-        "/usr/bin/storescu",
-        "-aet",
-        "BENCH_SCU",
-        "-aec",
-        target.aet,
-        "+sd",
-        "+r",
-        target.ip,
-        str(target.port),
-        str(work / "validation"),
-    )
+    storescu(site, work / "validation")
     manifest = manifest_frame(
         InstanceRecord(
             str(ds.PatientID),
