@@ -323,3 +323,22 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, tmp_path: Path)
 
     archive.delete_instances([plan])
     assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
+
+
+def test_archive_without_rest_is_reached_over_dicom(lab: DemoServers, tmp_path: Path) -> None:
+    """No rest_url: the archive is listed by C-FIND and the relay stores by C-STORE."""
+    path = site_file(tmp_path / "sites", "LAB", _ports(lab.site))
+    path.write_text(path.read_text().replace(f', rest_url = "{lab.site.archive().rest_url}"', ""))
+    dicom_only = load_sites(tmp_path / "sites")["LAB"]
+    assert dicom_only.archive().rest_url is None
+    day = "2026-01-07"
+    assert backup(dicom_only, day, selection=["lab/mim/source_studies"]).success
+    manifest = read_frame(audit_path("LAB", day, "MIM_source_studies"))
+    archive_of(lab.site).delete_instances(manifest["sop_instance_uid"])
+
+    relayed = backup(
+        dicom_only, day, selection=["lab/mim/source_studies", "lab/mim/orthanc_copies"]
+    )
+    copies = metadata(relayed, asset_key(dicom_only, "MIM", "orthanc_copies"))
+    assert (copies["copied"], copies["missing"]) == (len(manifest), 0)
+    assert checks(backup(dicom_only, day)) == {check_name("ARIA"): True, check_name("MIM"): True}
