@@ -203,7 +203,7 @@ def test_store_files_and_buffers_over_one_association(
 
 def test_wrong_called_ae_is_an_association_rejection(source: Source) -> None:
     client = DicomClient(
-        DicomNode("NOT_THIS_AE", source.node.host, source.node.port), CALLING_AET, retries=3
+        DicomNode("NOT_THIS_AE", source.node.host, source.node.port), CALLING_AET, retries=0
     )
     with pytest.raises(
         AssociationRejectedError, match="rejected the association: Called AE title not recognised"
@@ -277,10 +277,9 @@ def test_transient_failures_are_retried_with_backoff(source: Source) -> None:
     assert 1.0 < elapsed < 5
 
 
-def test_permanent_failures_are_not_retried(source: Source) -> None:
-    client = DicomClient(
-        DicomNode("NOT_THIS_AE", source.node.host, source.node.port), CALLING_AET, retries=3
-    )
+def test_permanent_failures_are_not_retried(archive: OrthancClient) -> None:
+    wrong = DicomNode("NOT_THIS_AE", archive.dicom.peer.host, archive.dicom.peer.port)
+    client = DicomClient(wrong, CALLING_AET, retries=3)
     client.backoff = 5.0
     started = time.monotonic()
     with pytest.raises(AssociationRejectedError):
