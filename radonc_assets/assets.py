@@ -65,10 +65,6 @@ def _rate(count: int, seconds: float) -> float:
     return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
-def _manifest_file(site: SiteConfig, day: str, alias: str, name: str) -> str:
-    return str(audit_path(site.name, day, f"{alias}_{name}"))
-
-
 def source_studies_asset(
     site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
@@ -142,7 +138,7 @@ def orthanc_copies_asset(
         manifest = read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
         archive = _archive_client(context, site)
         studies = sorted(set(manifest["study_instance_uid"]))
-        present = {r.sop_instance_uid for r in archive.archived_instances(studies)}
+        present = archive.archived_uids(studies)
         todo, deferred = cap(not_in(manifest, present), limit)
         outcomes: dict[str, tuple[str, str]] = {
             uid: (MISSING, f"deferred: max_uids_per_run ({limit}) reached; the next run continues")

@@ -66,11 +66,6 @@ def retrieve_queries(todo: pd.DataFrame, manifest: pd.DataFrame) -> list[Dataset
     return queries
 
 
-def _archived(archive: OrthancClient, todo: pd.DataFrame) -> set[str]:
-    studies = sorted(set(todo["study_instance_uid"]))
-    return {r.sop_instance_uid for r in archive.archived_instances(studies)}
-
-
 def _reason(results: Sequence[SubOperations]) -> str:
     failed = sum(r.failed for r in results)
     completed = sum(r.completed for r in results)
@@ -87,7 +82,7 @@ def move_missing(
     destination = archive.dicom.peer.aet
     queries = retrieve_queries(todo, manifest)
     results = source.move(queries, destination)
-    present = _archived(archive, todo)
+    present = archive.archived_uids(set(todo["study_instance_uid"]))
     still = todo[~todo["sop_instance_uid"].isin(present)]
     if not still.empty:
         LOGGER.warning(
@@ -108,7 +103,7 @@ def move_missing(
         ]
         results += source.move(single, destination)
         queries += single
-        present = _archived(archive, todo)
+        present = archive.archived_uids(set(todo["study_instance_uid"]))
     outcomes = {
         uid: (COPIED, "") if uid in present else (MISSING, _reason(results))
         for uid in todo["sop_instance_uid"]
@@ -150,7 +145,7 @@ def relay_missing(
             uploads.submit(store, encoded)
 
         results = source.get(queries, relay)
-    present = _archived(archive, todo)
+    present = archive.archived_uids(set(todo["study_instance_uid"]))
     outcomes: dict[str, tuple[str, str]] = {}
     for uid in todo["sop_instance_uid"]:
         if uid in present:

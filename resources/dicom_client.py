@@ -441,8 +441,9 @@ class DicomClient:
             def send(encoded: bytes) -> StoreOutcome:
                 item = _prepare(encoded)
                 assert item is not None  # bytes are always prepared
+                started = time.monotonic()
                 status = assoc.send_c_store(item.payload)
-                code = self._check(assoc, "C-STORE", status, time.monotonic(), raise_failure=False)
+                code = self._check(assoc, "C-STORE", status, started, raise_failure=False)
                 return StoreOutcome(item.sop_instance_uid, code)
 
             yield send

@@ -109,15 +109,12 @@ class OrthancClient:
 
     def upload(self, encoded: bytes) -> UploadResult:
         """Store one encoded DICOM instance (`POST /instances`, or C-STORE without REST)."""
-        if not self.has_rest:
-            outcome = self.dicom.store([encoded])[0]
-            if not outcome.ok:
-                raise OrthancError(
-                    f"C-STORE to {self.dicom.peer} failed with status 0x{outcome.status:04X}"
-                )
-            return UploadResult(orthanc_id="", status="Success")
-        answer = self._rest("POST", "/instances", data=encoded)
-        return UploadResult(orthanc_id=answer["ID"], status=answer["Status"])
+        with self.uploader() as store:
+            return store(encoded)
+
+    def archived_uids(self, study_uids: Iterable[str]) -> set[str]:
+        """The SOPInstanceUIDs the archive holds of these studies."""
+        return {record.sop_instance_uid for record in self.archived_instances(study_uids)}
 
     def archived_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
         """Every instance the archive holds of these studies, with its series.
@@ -125,8 +122,9 @@ class OrthancClient:
         Over REST, three requests per study (``/tools/lookup``, the study's series
         and instances): about 0.7 s for 10,000 instances, where a C-FIND takes 8 s.
         Orthanc's REST API lists no SOP class per instance, so `sop_class_uid` is
-        empty then, as are the patient and study fields the comparison does not use. Without REST, one IMAGE-level C-FIND per study over one
-        association (Orthanc accepts non-hierarchical queries), SOP class included.
+        empty then, as are the patient and study fields the comparison does not use.
+        Without REST, one IMAGE-level C-FIND per study over one association (Orthanc
+        accepts non-hierarchical queries), SOP class included.
         """
         studies = list(study_uids)
         if not studies:
@@ -179,7 +177,7 @@ class OrthancClient:
         REST all go over one C-STORE association.
         """
         if self.has_rest:
-            yield self.upload
+            yield self._rest_upload
             return
         with self.dicom.store_session() as send:
 
@@ -192,6 +190,10 @@ class OrthancClient:
                 return UploadResult(orthanc_id="", status="Success")
 
             yield store
+
+    def _rest_upload(self, encoded: bytes) -> UploadResult:
+        answer = self._rest("POST", "/instances", data=encoded)
+        return UploadResult(orthanc_id=answer["ID"], status=answer["Status"])
 
     def delete_instances(self, sop_instance_uids: Iterable[str]) -> int:
         """Delete instances by SOPInstanceUID (REST only); returns how many were found."""
