@@ -11,9 +11,9 @@ import resource
 import time
 from pathlib import Path
 
-from radonc_assets.audit_files import read_frame
-from radonc_assets.transfers import relay_missing
-from resources.dicom_client import DicomClient, DicomNode
+from radonc_assets.backup.audit_files import read_frame
+from radonc_assets.backup.transfers import relay_missing
+from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient
 
 

@@ -31,15 +31,18 @@ import dagster as dg
 import requests
 from pydicom import dcmread
 
-from radonc_assets.assets import asset_key, site_assets
-from radonc_assets.audit_files import audit_path, read_frame, write_frame
-from radonc_assets.demo import demo_servers
-from radonc_assets.local_servers import free_port
-from radonc_assets.manifest import compare, manifest_frame
-from radonc_assets.site_config import SiteConfig, load_sites
-from radonc_assets.site_resources import dicom_client, site_resources
-from radonc_assets.synthetic import SyntheticSpec, write
-from resources.dicom_query import InstanceRecord, QueryLevel, identifier
+from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.manifest import compare, manifest_frame
+from radonc_assets.defs.dicom_backup.assets import site_assets
+from radonc_assets.devtools.demo import demo_servers
+from radonc_assets.devtools.local_servers import free_port
+from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.clients import archive_client, dicom_client
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import asset_key
+from radonc_assets.site.resources import site_resources
+from resources.dicom.queries import InstanceRecord, QueryLevel, identifier
 from resources.orthanc import OrthancClient
 
 DAY = dt.date(2026, 1, 5)  # a Monday
@@ -325,7 +328,7 @@ def main() -> int:
             for alias in ("ARIA", "MIM"):
                 outcomes = dicom_client(site, alias).store(files)
                 assert all(o.ok for o in outcomes)
-            archive = OrthancClient(dicom_client(site, "ARCHIVE"), site.archive().rest_url)
+            archive = archive_client(site)
             results = {
                 "a_move": bench_move(site, archive, day),
                 "b_relay": bench_relay(site, archive, day, work),

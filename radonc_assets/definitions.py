@@ -1,30 +1,33 @@
-"""The Dagster code location: every site of the site files, its assets, jobs and resources."""
+"""The Dagster code location: every site of the site files, with every capability.
+
+Each capability folder of :mod:`radonc_assets.defs` builds a site's Dagster
+objects (``site_definitions(site)``); this module merges them per site with the
+site's resources, and sets the executor once.
+"""
 
 import dagster as dg
 
-from radonc_assets.assets import site_assets
-from radonc_assets.jobs import backup_job
-from radonc_assets.site_config import SiteConfig, load_sites
-from radonc_assets.site_resources import site_resources
+from radonc_assets.defs.dicom_backup import definitions as dicom_backup
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.loading import load_sites
+from radonc_assets.site.resources import site_resources
+
+CAPABILITIES = (dicom_backup,)
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
-    """The assets, jobs and resources of one site.
+    """Everything of one site: each capability's assets, checks and jobs, and its resources.
 
     Steps run in-process: they wait on the network, and a process per step would
     cost seconds of start-up each.
     """
-    return dg.Definitions(
-        assets=site_assets(site),
-        jobs=[backup_job(site)],
-        resources=site_resources(site),
-        executor=dg.in_process_executor,
+    return dg.Definitions.merge(
+        *(capability.site_definitions(site) for capability in CAPABILITIES),
+        dg.Definitions(resources=site_resources(site), executor=dg.in_process_executor),
     )
 
 
-def build_definitions() -> dg.Definitions:
-    """Definitions for every site found in the site files (see `site_config`)."""
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Definitions for every site found in the site files."""
     return dg.Definitions.merge(*(site_definitions(site) for site in load_sites().values()))
-
-
-defs = build_definitions()

@@ -5,46 +5,42 @@ why, which status). :attr:`DicomError.transient` tells the retry layer whether
 trying again may help.
 """
 
-# PS3.7 C: the general status codes and the Q/R and storage specific ones we meet.
-_STATUS_MEANINGS: dict[int, str] = {
-    0x0000: "success",
-    0x0001: "warning: requested optional attributes are not supported",
-    0x0107: "warning: attribute list error",
-    0x0116: "warning: attribute value out of range",
-    0x0117: "invalid SOP instance",
-    0x0122: "SOP class not supported",
-    0x0124: "not authorised",
-    0x0210: "duplicate invocation",
-    0x0211: "unrecognised operation",
-    0x0212: "mistyped argument",
-    0x0213: "resource limitation",
-    0xA700: "out of resources",
-    0xA701: "out of resources: unable to calculate number of matches",
-    0xA702: "out of resources: unable to perform sub-operations",
-    0xA801: "move destination unknown",
-    0xA900: "identifier does not match SOP class",
-    0xB000: "warning: sub-operations complete, one or more failures or warnings",
-    0xB006: "warning: element discarded",
-    0xB007: "warning: data set does not match SOP class",
-    0xC000: "unable to process",
-    0xFE00: "cancelled",
-    0xFF00: "pending",
-    0xFF01: "pending: optional keys not supported",
+from pynetdicom.status import (
+    GENERAL_STATUS,
+    QR_FIND_SERVICE_CLASS_STATUS,
+    QR_GET_SERVICE_CLASS_STATUS,
+    QR_MOVE_SERVICE_CLASS_STATUS,
+    STORAGE_SERVICE_CLASS_STATUS,
+    VERIFICATION_SERVICE_CLASS_STATUS,
+    code_to_category,
+)
+
+# PS3.4 status tables of each DIMSE service, as pynetdicom keeps them.
+_SERVICE_STATUS = {
+    "C-ECHO": VERIFICATION_SERVICE_CLASS_STATUS,
+    "C-FIND": QR_FIND_SERVICE_CLASS_STATUS,
+    "C-MOVE": QR_MOVE_SERVICE_CLASS_STATUS,
+    "C-GET": QR_GET_SERVICE_CLASS_STATUS,
+    "C-STORE": STORAGE_SERVICE_CLASS_STATUS,
 }
 
 
-def status_meaning(status: int) -> str:
-    """Human-readable meaning of a DIMSE status code (PS3.7 Annex C)."""
-    if status in _STATUS_MEANINGS:
-        return _STATUS_MEANINGS[status]
-    for low, high, meaning in (
-        (0xA700, 0xA7FF, "out of resources"),
-        (0xA900, 0xA9FF, "data set does not match SOP class"),
-        (0xC000, 0xCFFF, "unable to process"),
-    ):
-        if low <= status <= high:
-            return meaning
-    return "unknown status"
+def status_meaning(status: int, service: str | None = None) -> str:
+    """Human-readable meaning of a DIMSE status code (PS3.4 and PS3.7 Annex C).
+
+    Args:
+        status: The status code.
+        service: ``C-FIND``, ``C-MOVE``, ``C-GET``, ``C-STORE`` or ``C-ECHO``, whose
+            service-specific codes are looked up first.
+
+    Returns:
+        The description pynetdicom gives the code, else its category
+        (``Failure``, ``Warning``...).
+    """
+    category, description = _SERVICE_STATUS.get(service or "", {}).get(
+        status, GENERAL_STATUS.get(status, (code_to_category(status), ""))
+    )
+    return description or category
 
 
 class DicomError(Exception):
@@ -89,7 +85,7 @@ class DimseStatusError(DicomError):
     def __init__(self, service: str, status: int, detail: str = "") -> None:
         self.service = service
         self.status = status
-        message = f"{service} failed with status 0x{status:04X} ({status_meaning(status)})"
+        message = f"{service} failed with status 0x{status:04X} ({status_meaning(status, service)})"
         super().__init__(f"{message}: {detail}" if detail else message)
         self.transient = 0xA700 <= status <= 0xA7FF
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import dagster as dg
 import pandas as pd
 import pyodbc
 
@@ -19,6 +18,16 @@ from resources.errors import MosaiqDatabaseError
 LOGGER = logging.getLogger(__name__)
 
 SQLITE_DRIVER = "SQLite3"
+
+
+def driver_name(driver: str) -> str:
+    """An ODBC driver name without the braces it may be written with (``{FreeTDS}``)."""
+    return driver.strip().removeprefix("{").removesuffix("}").strip()
+
+
+def is_sqlite(driver: str) -> bool:
+    """Whether `driver` is the SQLite3 driver of the simulated Mosaiq."""
+    return driver_name(driver).lower() == SQLITE_DRIVER.lower()
 
 
 def odbc_value(value: str) -> str:
@@ -48,8 +57,8 @@ def connection_string(
     Raises:
         MosaiqDatabaseError: A SQLite path containing `;`.
     """
-    driver = driver.strip().removeprefix("{").removesuffix("}")
-    if driver.lower() == SQLITE_DRIVER.lower():
+    driver = driver_name(driver)
+    if is_sqlite(driver):
         if ";" in database:
             raise MosaiqDatabaseError(
                 f"the {SQLITE_DRIVER} ODBC driver cannot open a path containing ';': {database}"
@@ -116,27 +125,3 @@ class MosaiqDatabase:
                 raise MosaiqDatabaseError(f"query on {self.description} failed: {exc}") from exc
         LOGGER.debug("%d rows from %s", len(rows), self.description)
         return pd.DataFrame.from_records(rows, columns=columns)
-
-
-class MosaiqDatabaseResource(dg.ConfigurableResource):
-    """A site's Mosaiq database as a Dagster resource (password via ``dg.EnvVar``)."""
-
-    odbc_driver: str
-    db_database: str
-    db_server: str = ""
-    db_username: str = ""
-    db_password: str = ""
-    login_timeout: int = 15
-    query_timeout: int = 120
-
-    def get_database(self) -> MosaiqDatabase:
-        """A database client."""
-        return MosaiqDatabase(
-            self.odbc_driver,
-            self.db_database,
-            server=self.db_server,
-            username=self.db_username,
-            password=self.db_password,
-            login_timeout=self.login_timeout,
-            query_timeout=self.query_timeout,
-        )

@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import dagster as dg
 import requests
 
-from resources.dicom_client import DicomClient, DicomNodeResource
-from resources.dicom_query import (
+from resources.dicom.client import DicomClient
+from resources.dicom.queries import (
     InstanceRecord,
     QueryLevel,
     QueryModel,
@@ -220,22 +219,3 @@ class OrthancClient:
                 f"{method} {path} -> HTTP {response.status_code}: {response.text[:200]}"
             )
         return response.json() if response.content else None
-
-
-class OrthancResource(dg.ConfigurableResource):
-    """The site's Orthanc archive as a Dagster resource (password via ``dg.EnvVar``)."""
-
-    dicom: DicomNodeResource
-    rest_url: str | None = None
-    rest_username: str | None = None
-    rest_password: str | None = None
-
-    def get_client(self) -> OrthancClient:
-        """A client for this archive."""
-        return OrthancClient(
-            self.dicom.get_client(),
-            self.rest_url,
-            username=self.rest_username,
-            password=self.rest_password,
-            timeout=self.dicom.timeout,
-        )

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up (scripts/setup.sh), then lint, type-check and run the whole test suite
-# against real Orthanc / DCMTK / ODBC servers started by the fixtures.
+# Set up (scripts/setup.sh), then lint, type-check, check the import boundaries and
+# run the whole test suite against real Orthanc / DCMTK / ODBC servers started by
+# the fixtures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,6 +12,8 @@ ruff check .
 ruff format --check .
 echo "== mypy"
 mypy
+echo "== import contracts"
+lint-imports --no-cache
 echo "== pytest"
 set +e
 pytest "$@"

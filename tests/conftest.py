@@ -7,13 +7,15 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 from pydicom import dcmread
 
-from radonc_assets.local_servers import DcmqrscpServer, DicomPeer, OrthancServer
-from radonc_assets.synthetic import SyntheticSpec, write
-from resources.dicom_client import DicomClient, DicomNode
+from radonc_assets.devtools.demo import write_loopback_site
+from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer
+from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient
 
 CALLING_AET = "RADONC_TEST"
@@ -55,6 +57,22 @@ class Source:
         return DicomClient(
             self.node, CALLING_AET, connect_timeout=5.0, timeout=timeout, retries=retries
         )
+
+
+class SiteFileWriter(Protocol):
+    """Writes a loopback site file into a new folder (options of `write_loopback_site`)."""
+
+    def __call__(self, name: str, **options: Any) -> Path: ...
+
+
+@pytest.fixture(scope="session")
+def site_file(tmp_path_factory: pytest.TempPathFactory) -> SiteFileWriter:
+    """The one way tests write site files: each call a new folder holding one site."""
+
+    def write(name: str, **options: Any) -> Path:
+        return write_loopback_site(tmp_path_factory.mktemp("sites"), name, **options)
+
+    return write
 
 
 @pytest.fixture(scope="session")
@@ -99,7 +117,7 @@ def archive(archive_server: OrthancServer, archive_node: DicomNode) -> OrthancCl
 def _start_source(
     kind: str, workdir: Path, archive_node: DicomNode
 ) -> OrthancServer | DcmqrscpServer:
-    peers = [DicomPeer(archive_node.aet, archive_node.host, archive_node.port)]
+    peers = [DicomNode(archive_node.aet, archive_node.host, archive_node.port)]
     if kind == "orthanc":
         return OrthancServer(workdir, "ORTHANC_SRC", peers=peers, name="orthanc-source").start()
     return DcmqrscpServer(workdir, "DCMQR_SRC", peers=peers, name="dcmqrscp-source").start()

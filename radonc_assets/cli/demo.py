@@ -17,15 +17,18 @@ import sys
 import zoneinfo
 from pathlib import Path
 
-from radonc_assets.audit_files import DATA_DIR_VARIABLE, data_dir
 from radonc_assets.cli import main as cli_main
-from radonc_assets.demo import demo_servers, load_synthetic_week
-from radonc_assets.site_config import environments_dir, load_site
-from resources.dicom_query import date_range
+from radonc_assets.site.loading import load_site
+from radonc_assets.site.paths import (
+    DAGSTER_HOME_VARIABLE,
+    DATA_DIR_VARIABLE,
+    data_dir,
+    environments_dir,
+    local_state_dir,
+)
+from resources.dicom.queries import date_range
 
-PROJECT = Path(__file__).resolve().parents[2]
-DEFAULT_WORKDIR = PROJECT / ".demo"
-WORKSPACE = PROJECT / "workspace.yaml"
+WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -33,7 +36,10 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     parser = subparsers.add_parser("demo", help="run the local demo site on 127.0.0.1")
     parser.add_argument("--site", default="DEMO", help="the demo site (default DEMO)")
     parser.add_argument(
-        "--workdir", type=Path, default=DEFAULT_WORKDIR, help="servers' storage (emptied first)"
+        "--workdir",
+        type=Path,
+        default=local_state_dir() / "demo",
+        help="servers' storage, data and Dagster instance (emptied first; default .radonc/demo)",
     )
     parser.add_argument("--patients", type=int, default=4, help="synthetic patients in the week")
     parser.add_argument(
@@ -51,11 +57,13 @@ def _run(*argv: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from radonc_assets.devtools.demo import demo_servers, load_synthetic_week  # dev tooling
+
     site = load_site(args.site)
     workdir: Path = args.workdir
     for stale in ("servers", "synthetic", "data", "dagster_home"):
         shutil.rmtree(workdir / stale, ignore_errors=True)
-    os.environ.setdefault("DAGSTER_HOME", str(workdir / "dagster_home"))
+    os.environ.setdefault(DAGSTER_HOME_VARIABLE, str(workdir / "dagster_home"))
     os.environ.setdefault(DATA_DIR_VARIABLE, str(workdir / "data"))
     last_day = dt.datetime.now(zoneinfo.ZoneInfo(site.timezone)).date() - dt.timedelta(days=1)
     first_day = last_day - dt.timedelta(days=6)
@@ -79,7 +87,7 @@ def _demo(args: argparse.Namespace) -> int:
         print(f"\nManifests and reports (CSV): {data_dir()}")
         print(
             "Dagster UI on the demo's instance (runs, partitions, checks, lineage):\n"
-            f"  DAGSTER_HOME={os.environ['DAGSTER_HOME']} {DATA_DIR_VARIABLE}={data_dir()} "
+            f"  {DAGSTER_HOME_VARIABLE}={os.environ[DAGSTER_HOME_VARIABLE]} {DATA_DIR_VARIABLE}={data_dir()} "
             ".venv/bin/dagster-webserver -h 127.0.0.1 -p 3000 -w workspace.yaml\n"
             "  then open http://127.0.0.1:3000 (or run `radonc demo --ui`)"
         )

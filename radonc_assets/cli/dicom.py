@@ -13,9 +13,16 @@ from pathlib import Path
 from pydicom import dcmread
 
 from radonc_assets.cli.output import Progress, print_table
-from radonc_assets.site_config import load_site
-from resources.dicom_client import DicomClient, DicomNode, SubOperations
-from resources.dicom_query import (
+from radonc_assets.site.loading import load_site
+from resources.dicom.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_PDU,
+    DEFAULT_TIMEOUT,
+    DicomClient,
+    DicomNode,
+    SubOperations,
+)
+from resources.dicom.queries import (
     RETURN_KEYS,
     UNIQUE_KEYS,
     QueryLevel,
@@ -92,7 +99,7 @@ def _query_options(parser: argparse.ArgumentParser) -> None:
 def client_from_args(args: argparse.Namespace) -> DicomClient:
     """The client described by the node options (explicit options win over --site)."""
     calling, aec, host, port = args.aet, args.aec, args.host, args.port
-    connect_timeout, timeout, max_pdu = 10.0, 60.0, 262144
+    connect_timeout, timeout, max_pdu = DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_MAX_PDU
     if args.site:
         site = load_site(args.site)
         node = site.node(args.node or site.default_source)

@@ -4,7 +4,9 @@ import argparse
 from pathlib import Path
 
 from radonc_assets.cli.output import print_table
-from radonc_assets.site_config import DicomSource, MosaiqSource, environments_dir, load_sites
+from radonc_assets.site.config import DicomSource, MosaiqSource
+from radonc_assets.site.loading import load_sites
+from radonc_assets.site.paths import environments_dir
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

@@ -5,8 +5,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from radonc_assets.cli import backup, demo, dicom, environments, synthetic
-from radonc_assets.site_config import ConfigError
+from radonc_assets.cli import backup, demo, dicom, environments, query, synthetic
+from radonc_assets.site.config import ConfigError
 from resources.errors import DicomError, MosaiqDatabaseError, OrthancError
 
 EXPECTED_FAILURES = (ConfigError, DicomError, OrthancError, MosaiqDatabaseError)
@@ -20,7 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     backup.add_parsers(commands)
-    for module in (dicom, environments, synthetic, demo):
+    for module in (query, dicom, environments, synthetic, demo):
         module.add_parser(commands)
     return parser
 

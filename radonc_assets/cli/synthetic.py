@@ -4,8 +4,6 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from radonc_assets.synthetic import SyntheticSpec, write
-
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc synthetic`."""
@@ -24,6 +22,8 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def _synthetic(args: argparse.Namespace) -> int:
+    from radonc_assets.devtools.synthetic import SyntheticSpec, write  # dev tooling
+
     if args.end < args.start:
         raise SystemExit("radonc: --to is before --from")
     spec = SyntheticSpec(

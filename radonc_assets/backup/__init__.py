@@ -1,0 +1,2 @@
+"""Dagster-free backup logic: manifests and their comparison, source queries, transfers,
+content hashes and audit files."""

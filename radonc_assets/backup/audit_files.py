@@ -1,0 +1,31 @@
+"""Manifest and report files, readable without Dagster (CSV).
+
+Files live under the data folder (``$RADONC_DATA_DIR``, default ``.radonc/data``),
+one folder per site and day: ``SITE/YYYY-MM-DD/SOURCE_source_studies.csv``,
+``SOURCE_orthanc_copies.csv`` and ``validation_report.csv``.
+"""
+
+from pathlib import Path
+
+import pandas as pd
+
+from radonc_assets.site.paths import data_dir
+
+
+def audit_path(site: str, day: str, name: str) -> Path:
+    """The CSV file `name` of `site` for the partition `day`."""
+    return data_dir() / site.lower() / day / f"{name.lower()}.csv"
+
+
+def write_frame(frame: pd.DataFrame, path: Path) -> Path:
+    """Write `frame` as CSV (atomically: a reader never sees half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".csv.partial")
+    frame.to_csv(partial, index=False)
+    partial.replace(path)
+    return path
+
+
+def read_frame(path: Path) -> pd.DataFrame:
+    """Read a file written by :func:`write_frame`, every column as text."""
+    return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -1,0 +1,151 @@
+"""Manifests and their comparison, as pure functions over DataFrames.
+
+A manifest lists one row per instance a source holds for a day. The archive's
+view of the same studies has the same columns, so copying and validation are
+set operations on SOPInstanceUIDs, followed by a check that what matched also
+agrees in series and SOP class.
+"""
+
+from collections.abc import Iterable
+from dataclasses import asdict, fields
+from enum import StrEnum
+
+import pandas as pd
+
+from resources.dicom.queries import InstanceRecord
+
+RECORD_COLUMNS = [f.name for f in fields(InstanceRecord)]
+MANIFEST_COLUMNS = [*RECORD_COLUMNS, "treatment_date"]
+ORDER = ["study_instance_uid", "series_instance_uid", "sop_instance_uid"]
+
+
+class Outcome(StrEnum):
+    """What a copy did with one instance of the manifest."""
+
+    ALREADY_PRESENT = "already_present"
+    COPIED = "copied"
+    MISSING = "missing"
+    FAILED = "failed"
+
+
+class Status(StrEnum):
+    """What validation found for one instance."""
+
+    VERIFIED = "verified"
+    MISSING = "missing"
+    MISMATCHED = "mismatched"
+    EXTRA = "extra"
+
+
+def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:
+    """One row per distinct SOPInstanceUID, in study/series/instance order.
+
+    RT treatment records get their treatment date from the series date (records
+    are one series per session, dated the day of delivery).
+    """
+    frame = pd.DataFrame([asdict(r) for r in records], columns=RECORD_COLUMNS).astype(str)
+    frame["treatment_date"] = frame["series_date"].where(frame["modality"] == "RTRECORD", "")
+    frame = frame.drop_duplicates("sop_instance_uid").sort_values(ORDER, kind="stable")
+    return frame.reset_index(drop=True)[MANIFEST_COLUMNS]
+
+
+def not_in(manifest: pd.DataFrame, present: Iterable[str]) -> pd.DataFrame:
+    """The rows of `manifest` whose SOPInstanceUID is not in `present`."""
+    return manifest[~manifest["sop_instance_uid"].isin(set(present))]
+
+
+def cap(todo: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Split `todo` into the first `limit` rows (in manifest order) and the rest.
+
+    Deterministic, so that a capped backup continues where the last one stopped.
+    """
+    ordered = todo.sort_values(ORDER, kind="stable")
+    return ordered.iloc[:limit], ordered.iloc[limit:]
+
+
+def compare(manifest: pd.DataFrame, archived: pd.DataFrame) -> pd.DataFrame:
+    """Each manifest instance as verified, missing or mismatched in the archive.
+
+    Mismatched: the archive holds the SOPInstanceUID in another series, or with
+    another SOP class or modality (compared where both sides tell it: dcmqrscp
+    gives no SOP class, Orthanc's REST API none either).
+
+    Returns:
+        The manifest's columns plus ``status`` and ``detail``.
+    """
+    compared = ["series_instance_uid", "sop_class_uid", "modality"]
+    archive = archived.drop_duplicates("sop_instance_uid")[["sop_instance_uid", *compared]]
+    merged = manifest.merge(
+        archive, on="sop_instance_uid", how="left", suffixes=("", "_archive"), indicator=True
+    )
+    present = merged["_merge"] == "both"
+    differs = {
+        column: present
+        & (merged[column] != merged[f"{column}_archive"])
+        & (merged[column] != "")
+        & (merged[f"{column}_archive"] != "")
+        for column in compared
+    }
+    mismatched = differs["series_instance_uid"] | differs["sop_class_uid"] | differs["modality"]
+    report = manifest.copy()
+    report["status"] = Status.VERIFIED
+    report.loc[~present.to_numpy(), "status"] = Status.MISSING
+    report.loc[mismatched.to_numpy(), "status"] = Status.MISMATCHED
+    report["detail"] = ""
+    report.loc[~present.to_numpy(), "detail"] = "not in the archive"
+    labels = {
+        "series_instance_uid": "in series",
+        "sop_class_uid": "SOP class",
+        "modality": "modality",
+    }
+    details = report["detail"].to_list()
+    for position in mismatched[mismatched].index:
+        problems = [
+            f"{labels[column]} {merged[f'{column}_archive'].iat[position]!s}"
+            for column in compared
+            if differs[column].iat[position]
+        ]
+        details[position] = "archive has it " + " and ".join(problems)
+    report["detail"] = details
+    return report
+
+
+def extras(manifests: Iterable[pd.DataFrame], archived: pd.DataFrame) -> pd.DataFrame:
+    """Archive instances of the day's studies that no source's manifest lists."""
+    known = set().union(*(set(m["sop_instance_uid"]) for m in manifests))
+    extra = archived[~archived["sop_instance_uid"].isin(known)].drop_duplicates("sop_instance_uid")
+    return extra.assign(status=Status.EXTRA, detail="in the archive, not in any source manifest")
+
+
+def study_table(frame: pd.DataFrame, *, show_patient_id: bool, limit: int = 20) -> str:
+    """A short markdown table: one row per study with its modalities and counts.
+
+    PatientID appears only when `show_patient_id` (the site's ``phi_in_metadata``);
+    names never do.
+    """
+    if frame.empty:
+        return "_no instances_"
+    columns = ["study", "date", "modalities", "instances"]
+    if show_patient_id:
+        columns.insert(0, "patient")
+    has_status = "status" in frame.columns
+    if has_status:
+        columns.append("status")
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    for study_uid, rows in list(frame.groupby("study_instance_uid", sort=True))[:limit]:
+        cells = [
+            f"…{str(study_uid)[-12:]}",
+            str(rows["study_date"].iloc[0]),
+            ", ".join(sorted(set(rows["modality"]) - {""})),
+            str(len(rows)),
+        ]
+        if show_patient_id:
+            cells.insert(0, str(rows["patient_id"].iloc[0]))
+        if has_status:
+            counts = rows["status"].value_counts()
+            cells.append(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+        lines.append("| " + " | ".join(cells) + " |")
+    studies = frame["study_instance_uid"].nunique()
+    if studies > limit:
+        lines.append(f"\n_{studies - limit} more studies in the file_")
+    return "\n".join(lines)

@@ -1,0 +1,44 @@
+"""What a DICOM source is asked for one day (its `queries`), answered by C-FIND."""
+
+import datetime as dt
+import logging
+
+from radonc_assets.site.config import DicomSource
+from resources.dicom.client import DicomClient
+from resources.dicom.queries import InstanceRecord, date_range
+
+LOGGER = logging.getLogger(__name__)
+
+
+class UndatedRecordsError(Exception):
+    """The source does not return SeriesDate, so treatment records cannot be dated."""
+
+
+def day_instances(client: DicomClient, source: DicomSource, day: dt.date) -> list[InstanceRecord]:
+    """Every instance `source` holds for `day`, by its daily queries (duplicates kept).
+
+    - ``study_date``: instances of the studies whose StudyDate is `day`;
+    - ``treatment_records``: RT Beams Treatment Records in series dated `day`, in
+      studies of the last `record_lookback_days` days (a course's records live in
+      its planning study, whose date is earlier). Queries stay hierarchical.
+
+    Raises:
+        UndatedRecordsError: The source returned RTRECORD series without SeriesDate.
+    """
+    records: list[InstanceRecord] = []
+    if "study_date" in source.daily_queries:
+        records += client.enumerate_instances({"StudyDate": date_range(day)})
+    if "treatment_records" in source.daily_queries:
+        window = date_range(day - dt.timedelta(days=source.record_lookback_days), day)
+        found = client.enumerate_instances(
+            {"StudyDate": window},
+            series_keys={"Modality": "RTRECORD", "SeriesDate": date_range(day)},
+        )
+        if any(not r.series_date for r in found):
+            raise UndatedRecordsError(
+                f"{client.peer} returns RTRECORD series without SeriesDate, so the records of "
+                f'{day} cannot be told apart; set queries = ["study_date"] for this source'
+            )
+        records += [r for r in found if r.series_date == date_range(day)]
+    LOGGER.info("%s holds %d instances for %s", client.peer, len(records), day)
+    return records

@@ -1,0 +1,264 @@
+"""The backup assets of a site: per DICOM source a manifest and its copy, and the
+site's daily validation report with one asset check per source.
+
+Asset keys are ``[site, source, "source_studies"]``, ``[site, source,
+"orthanc_copies"]`` and ``[site, "validation_report"]`` (lower case); each site is
+one asset group with daily partitions. Assets exchange manifests through the CSV
+files of :mod:`radonc_assets.backup.audit_files`, which auditors can open directly.
+"""
+
+import time
+
+import dagster as dg
+import pandas as pd
+
+from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.content_hash import deep_compare
+from radonc_assets.backup.manifest import (
+    Outcome,
+    Status,
+    cap,
+    compare,
+    extras,
+    manifest_frame,
+    not_in,
+    study_table,
+)
+from radonc_assets.backup.source_queries import day_instances
+from radonc_assets.backup.transfers import move_missing, relay_missing
+from radonc_assets.defs.dicom_backup.checks import (
+    MAX_UIDS_IN_METADATA,
+    completeness_check_specs,
+    completeness_result,
+)
+from radonc_assets.site.config import DicomSource, SiteConfig
+from radonc_assets.site.naming import asset_key, group_name, node_key
+from radonc_assets.site.partitions import partition_date, site_partitions
+from radonc_assets.site.resources import DicomNodeResource, OrthancResource
+from resources.dicom.client import DicomClient
+from resources.orthanc import OrthancClient
+
+
+def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
+    resource: DicomNodeResource = getattr(context.resources, node_key(site, alias))
+    return resource.get_client()
+
+
+def _archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> OrthancClient:
+    resource: OrthancResource = getattr(context.resources, node_key(site, site.default_backup))
+    return resource.get_client()
+
+
+def _rate(count: int, seconds: float) -> float:
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def source_studies_asset(
+    site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "source_studies"]``: what `source` holds for the day."""
+
+    @dg.asset(
+        key=asset_key(site, alias, "source_studies"),
+        group_name=group_name(site),
+        partitions_def=partitions,
+        required_resource_keys={node_key(site, alias)},
+        pool=node_key(site, alias),
+        kinds={"dicom"},
+        description=(
+            f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for the day: "
+            f"one row per instance, found by C-FIND study -> series -> image "
+            f"({', '.join(source.daily_queries)})."
+        ),
+    )
+    def source_studies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        records = day_instances(
+            _source_client(context, site, alias), source, partition_date(context.partition_key)
+        )
+        manifest = manifest_frame(records)
+        path = write_frame(
+            manifest, audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+        )
+        seconds = time.monotonic() - started
+        return dg.MaterializeResult(
+            metadata={
+                "instances": len(manifest),
+                "series": manifest["series_instance_uid"].nunique(),
+                "studies": manifest["study_instance_uid"].nunique(),
+                "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
+                "seconds": round(seconds, 2),
+                "instances_per_second": _rate(len(manifest), seconds),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(manifest, show_patient_id=site.phi_in_metadata)
+                ),
+                "manifest": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return source_studies
+
+
+def orthanc_copies_asset(
+    site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "orthanc_copies"]``: the day's manifest copied into the archive."""
+    method = "C-MOVE" if source.type == "aria" else "C-GET relayed"
+    limit = site.settings.max_uids_per_run
+
+    @dg.asset(
+        key=asset_key(site, alias, "orthanc_copies"),
+        deps=[asset_key(site, alias, "source_studies")],
+        group_name=group_name(site),
+        partitions_def=partitions,
+        required_resource_keys={node_key(site, alias), node_key(site, site.default_backup)},
+        pool=node_key(site, alias),
+        kinds={"dicom", "orthanc"},
+        description=(
+            f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
+            f"missing is copied ({method}, at most {limit} per run), then every instance is "
+            "confirmed in the archive. One row per instance with its outcome."
+        ),
+    )
+    def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = context.partition_key
+        manifest = read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
+        archive = _archive_client(context, site)
+        studies = sorted(set(manifest["study_instance_uid"]))
+        present = archive.archived_uids(studies)
+        todo, deferred = cap(not_in(manifest, present), limit)
+        outcomes: dict[str, tuple[Outcome, str]] = {
+            uid: (
+                Outcome.MISSING,
+                f"deferred: max_uids_per_run ({limit}) reached; the next run continues",
+            )
+            for uid in deferred["sop_instance_uid"]
+        }
+        received = requests = 0
+        if not todo.empty:
+            copy = move_missing if source.type == "aria" else relay_missing
+            transfer = copy(_source_client(context, site, alias), archive, todo, manifest)
+            outcomes |= transfer.outcomes
+            received, requests = transfer.bytes_received, transfer.requests
+        outcome = [
+            outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
+        ]
+        copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
+        path = write_frame(copies, audit_path(site.name, day, f"{alias}_orthanc_copies"))
+        seconds = time.monotonic() - started
+        counts = copies["outcome"].value_counts()
+        copied = int(counts.get(Outcome.COPIED, 0))
+        not_copied = copies[~copies["outcome"].isin([Outcome.COPIED, Outcome.ALREADY_PRESENT])]
+        if not not_copied.empty:
+            context.log.error(
+                "%d of %d instances of %s are not in the archive for %s",
+                len(not_copied),
+                len(copies),
+                alias,
+                day,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "instances": len(copies),
+                **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
+                "retrieve_requests": requests,
+                "bytes_received": received,
+                "bytes_archived": archive.archived_bytes(studies),
+                "seconds": round(seconds, 2),
+                "instances_per_second": _rate(copied, seconds),
+                "not_copied_uids": dg.MetadataValue.json(
+                    list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+                ),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(
+                        copies.rename(columns={"outcome": "status"}),
+                        show_patient_id=site.phi_in_metadata,
+                    )
+                ),
+                "copies": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return orthanc_copies
+
+
+def validation_report_asset(
+    site: SiteConfig, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, "validation_report"]``: every source's manifest against the archive."""
+    key = asset_key(site, "validation_report")
+    sources = site.dicom_sources
+
+    @dg.asset(
+        key=key,
+        deps=[asset_key(site, alias, "orthanc_copies") for alias in sources],
+        group_name=group_name(site),
+        partitions_def=partitions,
+        required_resource_keys={
+            node_key(site, site.default_backup),
+            *(node_key(site, a) for a in sources if site.settings.deep_validation),
+        },
+        kinds={"orthanc"},
+        check_specs=completeness_check_specs(key, sources),
+        description=(
+            "Compares each source's manifest for the day with the archive: verified, missing, "
+            "mismatched (other series, SOP class or modality; with deep_validation, other "
+            "content) and extra instances. One asset check per source fails when anything is "
+            "missing or mismatched."
+        ),
+    )
+    def validation_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = context.partition_key
+        manifests = {
+            alias: read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
+            for alias in sources
+        }
+        studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
+        archive = _archive_client(context, site)
+        archived = manifest_frame(archive.archived_instances(studies))
+        reports = {alias: compare(m, archived) for alias, m in manifests.items()}
+        if site.settings.deep_validation:
+            reports = {
+                alias: deep_compare(r, _source_client(context, site, alias), archive.dicom)
+                for alias, r in reports.items()
+            }
+        report = pd.concat(
+            [r.assign(source=alias) for alias, r in reports.items()]
+            + [extras(manifests.values(), archived).assign(source="")],
+            ignore_index=True,
+        )
+        path = write_frame(report, audit_path(site.name, day, "validation_report"))
+        counts = report["status"].value_counts()
+        return dg.MaterializeResult(
+            metadata={
+                **{str(status): int(counts.get(status, 0)) for status in Status},
+                "studies": len(studies),
+                "deep_validation": site.settings.deep_validation,
+                "seconds": round(time.monotonic() - started, 2),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(
+                        report[report["source"] != ""], show_patient_id=site.phi_in_metadata
+                    )
+                ),
+                "report": dg.MetadataValue.path(str(path)),
+            },
+            check_results=[completeness_result(alias, r) for alias, r in reports.items()],
+        )
+
+    return validation_report
+
+
+def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
+    """Every backup asset of `site`."""
+    partitions = site_partitions(site)
+    assets = []
+    for alias, source in site.dicom_sources.items():
+        assets += [
+            source_studies_asset(site, alias, source, partitions),
+            orthanc_copies_asset(site, alias, source, partitions),
+        ]
+    if site.dicom_sources:
+        assets.append(validation_report_asset(site, partitions))
+    return assets

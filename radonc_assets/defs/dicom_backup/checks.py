@@ -1,0 +1,51 @@
+"""Asset checks of the validation report: one per source, failing when anything the
+source holds for the day is missing from the archive or differs there."""
+
+from collections.abc import Iterable
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from radonc_assets.backup.manifest import Status
+from radonc_assets.site.naming import check_name
+
+# UIDs listed in metadata at most; the files hold them all.
+MAX_UIDS_IN_METADATA = 50
+
+
+def completeness_check_specs(key: dg.AssetKey, aliases: Iterable[str]) -> list[dg.AssetCheckSpec]:
+    """One blocking check per source on the validation report `key`."""
+    return [
+        dg.AssetCheckSpec(
+            check_name(alias),
+            asset=key,
+            blocking=True,
+            description=f"Everything {alias} holds for the day is in the archive, unchanged.",
+        )
+        for alias in aliases
+    ]
+
+
+def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:
+    """The check of one source from its rows of the validation report."""
+    bad = report[report["status"].isin([Status.MISSING, Status.MISMATCHED])]
+    metadata: dict[str, Any] = {
+        "instances": len(report),
+        **{
+            str(status): int((report["status"] == status).sum())
+            for status in (Status.MISSING, Status.MISMATCHED)
+        },
+        "offending_uids": dg.MetadataValue.json(
+            list(bad["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+        ),
+    }
+    return dg.AssetCheckResult(
+        check_name=check_name(alias),
+        passed=bad.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata=metadata,
+        description=None
+        if bad.empty
+        else f"{len(bad)} of {len(report)} instances missing or mismatched",
+    )

@@ -1,0 +1,12 @@
+"""The DICOM backup of a site (ARIA by C-MOVE, MIM by C-GET relay) and its validation."""
+
+import dagster as dg
+
+from radonc_assets.defs.dicom_backup.assets import site_assets
+from radonc_assets.defs.dicom_backup.jobs import site_jobs
+from radonc_assets.site.config import SiteConfig
+
+
+def site_definitions(site: SiteConfig) -> dg.Definitions:
+    """The DICOM backup assets, checks and jobs of `site`."""
+    return dg.Definitions.merge(dg.Definitions(assets=site_assets(site)), site_jobs(site))

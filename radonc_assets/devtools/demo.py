@@ -1,0 +1,161 @@
+"""The local demo site: real servers for every node of a site file, loaded with
+synthetic RT data.
+
+ARIA sources run as Orthanc (copied by C-MOVE; it dates treatment records by
+SeriesDate, as ARIA does), MIM sources as DCMTK dcmqrscp (strictly hierarchical,
+like many vendor archives; copied by C-GET), the archive as Orthanc and a
+``dicom_scp`` target as dcmqrscp. Every server listens on the
+port the site file gives it, so the site file describes the demo exactly.
+"""
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, free_ports
+from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.clients import dicom_client
+from radonc_assets.site.config import DicomScpTarget, DicomSource, SiteConfig
+from resources.dicom.client import DicomClient
+
+LOGGER = logging.getLogger(__name__)
+
+# What a MIM server holds of each patient: the images and contours it works on.
+MIM_MODALITIES = frozenset({"CT", "RTSTRUCT"})
+
+# The nodes of a loopback site (`write_loopback_site`), by the key of their port.
+LOOPBACK_NODES = ("aria", "mim", "archive", "http", "restore")
+
+
+def write_loopback_site(
+    folder: Path,
+    name: str,
+    *,
+    ports: Mapping[str, int] | None = None,
+    aets: Mapping[str, str] | None = None,
+    settings: Mapping[str, bool | int | float | str] | None = None,
+) -> Path:
+    """Write the site file of a site whose every node is on 127.0.0.1.
+
+    The site has the sources ARIA and MIM, the Orthanc archive ARCHIVE (DICOM and
+    REST) and the restore target RESTORE (``dicom_scp``); :func:`demo_servers`
+    starts a server for each.
+
+    Args:
+        folder: Where to write ``{name}.toml`` (created if needed).
+        name: The site name; AE titles default to ``{name}_{NODE}``.
+        ports: Ports by node (keys of `LOOPBACK_NODES`); free ports where not given.
+        aets: AE titles by node, where not the default.
+        settings: Keys of the site's ``[settings]`` table.
+
+    Returns:
+        The file written.
+    """
+    chosen = dict(zip(LOOPBACK_NODES, free_ports(len(LOOPBACK_NODES)), strict=True))
+    port = {**chosen, **(ports or {})}
+    aet = {node: f"{name}_{node.upper()}" for node in LOOPBACK_NODES} | dict(aets or {})
+    lines = [
+        f"[{name}]",
+        'default_source = "ARIA"',
+        'default_backup = "ARCHIVE"',
+        'backfill_start = "2026-01-01"',
+        f'script_ae = {{ aet = "{name}_SCU" }}',
+        f"[{name}.sources]",
+        *(
+            f'{node.upper()} = {{ type = "{node}", aet = "{aet[node]}", ip = "127.0.0.1", '
+            f"port = {port[node]} }}"
+            for node in ("aria", "mim")
+        ),
+        f"[{name}.backup_targets]",
+        f'ARCHIVE = {{ type = "orthanc", aet = "{aet["archive"]}", ip = "127.0.0.1", '
+        f'port = {port["archive"]}, rest_url = "http://127.0.0.1:{port["http"]}" }}',
+        f'RESTORE = {{ type = "dicom_scp", aet = "{aet["restore"]}", ip = "127.0.0.1", '
+        f"port = {port['restore']} }}",
+        f"[{name}.settings]",
+        *(f"{key} = {json.dumps(value)}" for key, value in (settings or {}).items()),
+    ]
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name.lower()}.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@dataclass(frozen=True)
+class DemoServers:
+    """The running servers of a demo site, by alias."""
+
+    site: SiteConfig
+    servers: dict[str, OrthancServer | DcmqrscpServer]
+
+    def client(self, alias: str) -> DicomClient:
+        """A DICOM client for the node `alias`, as the site's script AE."""
+        return dicom_client(self.site, alias)
+
+
+@contextmanager
+def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
+    """Start a server for every DICOM node of `site`; stop them all on exit.
+
+    Raises:
+        ValueError: A node that is not on 127.0.0.1, or an archive without ``rest_url``.
+    """
+    archive = site.archive()
+    nodes = {**site.dicom_sources, **site.backup_targets}
+    remote = [alias for alias, node in nodes.items() if node.ip != "127.0.0.1"]
+    if remote:
+        raise ValueError(f"the demo only starts servers on 127.0.0.1, not {', '.join(remote)}")
+    if archive.rest_url is None:
+        raise ValueError("the demo archive needs a rest_url on 127.0.0.1")
+    http_port = urlparse(archive.rest_url).port
+    to_archive = [archive.dicom_node]
+    with ExitStack() as stack:
+        servers: dict[str, OrthancServer | DcmqrscpServer] = {}
+        for alias, node in nodes.items():
+            server: OrthancServer | DcmqrscpServer
+            if node is archive:
+                server = OrthancServer(
+                    workdir, node.aet, dicom_port=node.port, http_port=http_port, name=alias.lower()
+                )
+            elif isinstance(node, DicomSource) and node.type == "aria":
+                server = OrthancServer(
+                    workdir, node.aet, dicom_port=node.port, peers=to_archive, name=alias.lower()
+                )
+            elif isinstance(node, DicomSource | DicomScpTarget):
+                server = DcmqrscpServer(
+                    workdir, node.aet, dicom_port=node.port, peers=to_archive, name=alias.lower()
+                )
+            else:
+                continue
+            stack.enter_context(server)
+            servers[alias] = server
+            LOGGER.info("Started %s for %s", server, alias)
+        yield DemoServers(site, servers)
+
+
+def load_synthetic_week(
+    servers: DemoServers, data_dir: Path, last_day: dt.date, patients: int = 4
+) -> dict[str, int]:
+    """Write a synthetic week ending `last_day` to `data_dir` and store it into the sources.
+
+    ARIA sources receive every object; MIM sources the CT and structure sets.
+
+    Returns:
+        Instances stored per source alias.
+    """
+    spec = SyntheticSpec(start=last_day - dt.timedelta(days=6), end=last_day, patients=patients)
+    files = write(spec, data_dir)
+    stored: dict[str, int] = {}
+    for alias, source in servers.site.dicom_sources.items():
+        wanted = [
+            path
+            for path in files
+            if source.type == "aria" or path.name.split("_", 1)[0] in MIM_MODALITIES
+        ]
+        outcomes = servers.client(alias).store(wanted)
+        stored[alias] = sum(o.ok for o in outcomes)
+    return stored

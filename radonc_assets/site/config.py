@@ -1,0 +1,302 @@
+"""Site configuration: typed models of a site of `environments/*.toml`.
+
+A site file holds one top-level table per site in the format of the earlier
+RadOncBackupSystem `environments.toml` (which loads unchanged), plus optional
+keys added by radonc-backup. The models validate every key (strict types);
+:mod:`radonc_assets.site.loading` reads the files and checks across keys.
+
+Secrets never live in the files: keys ending in ``_env_var`` name an environment
+variable, which is read only for the site in use.
+"""
+
+import datetime as dt
+import ipaddress
+import re
+import zoneinfo
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from resources.dicom.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_PDU,
+    DEFAULT_TIMEOUT,
+    DicomNode,
+)
+from resources.mosaiq_db import SQLITE_DRIVER, driver_name, is_sqlite
+
+# Site names and aliases: letters, digits and _, starting with a letter.
+NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_HOSTNAME_PATTERN = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
+
+# PS3.5 6.2: AE titles are at most 16 characters of the default repertoire, no backslash
+# and no control characters; leading/trailing spaces are not significant.
+AETitle = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[ -\[\]-~]+$"),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+# "study_date": instances of studies whose StudyDate is the day; "treatment_records":
+# RT Beams Treatment Records of series dated the day, in studies of the lookback window.
+DailyQuery = Literal["study_date", "treatment_records"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NetworkNode(_Model):
+    """A DICOM application entity: AE title, host and port."""
+
+    aet: AETitle
+    ip: str
+    port: Port
+
+    @field_validator("ip")
+    @classmethod
+    def _valid_host(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            if not _HOSTNAME_PATTERN.match(value):
+                raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
+        return value
+
+    @property
+    def dicom_node(self) -> DicomNode:
+        """The node as the DICOM client addresses it."""
+        return DicomNode(self.aet, self.ip, self.port)
+
+
+class DicomSource(NetworkNode):
+    """A DICOM query/retrieve source: ARIA (copied by C-MOVE) or MIM (by C-GET)."""
+
+    type: Literal["aria", "mim"]
+    queries: tuple[DailyQuery, ...] | None = None
+    record_lookback_days: Annotated[int, Field(ge=0, le=3650)] = 180
+
+    @property
+    def daily_queries(self) -> tuple[DailyQuery, ...]:
+        """What the source is asked for each day: `queries`, or its type's default.
+
+        ARIA holds the treatment records, so by default it is also asked for the
+        records of the day; MIM (images and contours) only for the day's studies.
+        """
+        if self.queries is not None:
+            return self.queries
+        return ("study_date", "treatment_records") if self.type == "aria" else ("study_date",)
+
+
+class MosaiqSource(_Model):
+    """A Mosaiq database reached through ODBC.
+
+    With ``odbc_driver = "SQLite3"`` (the simulated Mosaiq) ``db_database`` is the
+    database file, relative paths being relative to the site file, and the server
+    and user keys are ignored.
+    """
+
+    type: Literal["mosaiq"]
+    odbc_driver: str
+    db_database: str
+    db_server: str = ""
+    db_username: str = ""
+    db_password_env_var: str | None = None
+    staging_target_alias: str | None = None
+    login_timeout: Annotated[int, Field(ge=1)] = 15
+    query_timeout: Annotated[int, Field(ge=1)] = 120
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_inline_password(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "db_password" in data:
+            raise ValueError(
+                "db_password: secrets never live in site files; put the password in an "
+                "environment variable and name it with db_password_env_var"
+            )
+        return data
+
+    @field_validator("odbc_driver")
+    @classmethod
+    def _strip_braces(cls, value: str) -> str:
+        driver = driver_name(value)
+        if not driver:
+            raise ValueError("the ODBC driver name is empty")
+        return driver
+
+    @field_validator("db_database")
+    @classmethod
+    def _resolve_sqlite_path(cls, value: str, info: ValidationInfo) -> str:
+        base_dir = (info.context or {}).get("base_dir")
+        if is_sqlite(info.data.get("odbc_driver", "")) and base_dir:
+            return str((Path(base_dir) / Path(value).expanduser()).resolve())
+        return value
+
+    @model_validator(mode="after")
+    def _server_keys_for_real_servers(self) -> "MosaiqSource":
+        if not self.is_sqlite:
+            missing = [key for key in ("db_server", "db_username") if not getattr(self, key)]
+            if self.db_password_env_var is None:
+                missing.append("db_password_env_var")
+            if missing:
+                raise ValueError(
+                    f"driver {self.odbc_driver!r} needs {', '.join(missing)} "
+                    f"(only the {SQLITE_DRIVER} driver works without them)"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether this is the simulated Mosaiq (a SQLite file)."""
+        return is_sqlite(self.odbc_driver)
+
+
+Source = Annotated[DicomSource | MosaiqSource, Field(discriminator="type")]
+
+
+class OrthancTarget(NetworkNode):
+    """The Orthanc archive: DICOM always, REST when ``rest_url`` is set."""
+
+    type: Literal["orthanc"]
+    rest_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
+    rest_username: str | None = None
+    rest_password_env_var: str | None = None
+
+    @model_validator(mode="after")
+    def _credentials_in_pairs(self) -> "OrthancTarget":
+        if (self.rest_username is None) != (self.rest_password_env_var is None):
+            raise ValueError("rest_username and rest_password_env_var go together")
+        return self
+
+
+class DicomScpTarget(NetworkNode):
+    """A plain DICOM storage SCP: a staging node or a restore destination."""
+
+    type: Literal["dicom_scp"]
+
+
+Target = Annotated[OrthancTarget | DicomScpTarget, Field(discriminator="type")]
+
+
+class ScriptAE(_Model):
+    """The calling AE title radonc-backup uses at this site."""
+
+    aet: AETitle
+
+
+class SiteSettings(BaseModel):
+    """Operational settings; unknown keys of the earlier system are kept, not rejected."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    max_uids_per_run: Annotated[int, Field(ge=1)] = 100
+    connect_timeout: Annotated[float, Field(gt=0)] = DEFAULT_CONNECT_TIMEOUT
+    network_timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
+    max_pdu: Annotated[int, Field(ge=0)] = DEFAULT_MAX_PDU
+    deep_validation: bool = False
+
+
+class SiteConfig(_Model):
+    """One site (a top-level table of a site file)."""
+
+    name: str
+    source_file: Path
+    description: str = ""
+    default_source: str
+    default_backup: str
+    script_ae: ScriptAE
+    sources: dict[str, Source]
+    backup_targets: dict[str, Target]
+    settings: SiteSettings = SiteSettings()
+    timezone: str = "UTC"
+    backfill_start: dt.date | None = None
+    phi_in_metadata: bool = False
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def dicom_sources(self) -> dict[str, DicomSource]:
+        """The ARIA and MIM sources by alias."""
+        return {k: v for k, v in self.sources.items() if isinstance(v, DicomSource)}
+
+    @property
+    def mosaiq_sources(self) -> dict[str, MosaiqSource]:
+        """The Mosaiq sources by alias."""
+        return {k: v for k, v in self.sources.items() if isinstance(v, MosaiqSource)}
+
+    def problem(self, key: str | None, message: str) -> "ConfigError":
+        """A :class:`ConfigError` about `key` of this site."""
+        return ConfigError([Problem(self.source_file, self.name, key, message)])
+
+    def archive(self, alias: str | None = None) -> OrthancTarget:
+        """The Orthanc target `alias` (default: ``default_backup``)."""
+        alias = alias or self.default_backup
+        target = self.backup_targets.get(alias)
+        if not isinstance(target, OrthancTarget):
+            raise ConfigError(
+                [Problem(self.source_file, self.name, alias, "is not an Orthanc target")]
+            )
+        return target
+
+    def node(self, alias: str) -> NetworkNode:
+        """A DICOM node (source or target) by alias."""
+        node = self.sources.get(alias) or self.backup_targets.get(alias)
+        if not isinstance(node, NetworkNode):
+            known = ", ".join(sorted(k for k in (*self.sources, *self.backup_targets)))
+            raise ConfigError(
+                [
+                    Problem(
+                        self.source_file, self.name, alias, f"no DICOM node of that name ({known})"
+                    )
+                ]
+            )
+        return node
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One configuration problem, located by file, site and key."""
+
+    file: Path
+    site: str | None
+    key: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = str(self.file)
+        if self.site:
+            where += f": site {self.site}"
+        if self.key:
+            where += f": {self.key}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The site configuration is invalid; `problems` lists every issue found."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class MissingSecretError(ConfigError):
+    """An environment variable named by a ``*_env_var`` key is not set."""

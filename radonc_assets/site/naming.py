@@ -1,0 +1,37 @@
+"""The names a site's objects go by in Dagster, each defined once.
+
+Asset keys are lower-case ``[site, source, name]``; a site's assets form one
+asset group named after the site. A node of the site (source or backup target)
+is a resource keyed ``{site}_{alias}``, and a source's transfers take a slot of
+the concurrency pool of the same name, so a backfill never floods it.
+"""
+
+import dagster as dg
+
+from radonc_assets.site.config import SiteConfig
+
+
+def group_name(site: SiteConfig) -> str:
+    """The asset group of `site`: its name in lower case."""
+    return site.name.lower()
+
+
+def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:
+    """``[site, *parts]`` in lower case."""
+    return dg.AssetKey([group_name(site), *(p.lower() for p in parts)])
+
+
+def node_key(site: SiteConfig, alias: str) -> str:
+    """``{site}_{alias}`` in lower case: the resource key of a node of `site`, and the
+    concurrency pool protecting it when it is a source."""
+    return f"{site.name}_{alias}".lower()
+
+
+def check_name(alias: str) -> str:
+    """The asset check of the validation report on one source."""
+    return f"{alias.lower()}_complete"
+
+
+def backup_job_name(site: SiteConfig) -> str:
+    """The daily backup job of `site`: ``{site}_backup``."""
+    return f"{group_name(site)}_backup"

@@ -1,0 +1,38 @@
+"""Where radonc-backup reads and writes on this machine.
+
+Site files come from ``$RADONC_ENVIRONMENTS`` (default: the project's
+`environments/`). Everything a run writes (manifests and reports, the Dagster
+instance, the demo's servers) goes under one folder, ``.radonc/`` in the
+working directory unless an environment variable says otherwise; a checkout
+lists it in `.gitignore`.
+"""
+
+import os
+from pathlib import Path
+
+ENVIRONMENTS_VARIABLE = "RADONC_ENVIRONMENTS"
+DATA_DIR_VARIABLE = "RADONC_DATA_DIR"
+DAGSTER_HOME_VARIABLE = "DAGSTER_HOME"
+
+DEFAULT_ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
+LOCAL_STATE_DIR = Path(".radonc")
+
+
+def environments_dir() -> Path:
+    """The folder of site files: ``$RADONC_ENVIRONMENTS`` or the project's `environments/`."""
+    return Path(os.environ.get(ENVIRONMENTS_VARIABLE) or DEFAULT_ENVIRONMENTS_DIR)
+
+
+def local_state_dir() -> Path:
+    """The folder of everything runs write by default: ``./.radonc``."""
+    return (Path.cwd() / LOCAL_STATE_DIR).resolve()
+
+
+def data_dir() -> Path:
+    """The root folder of manifests and reports: ``$RADONC_DATA_DIR`` or ``.radonc/data``."""
+    return Path(os.environ.get(DATA_DIR_VARIABLE) or local_state_dir() / "data").resolve()
+
+
+def dagster_home() -> Path:
+    """The Dagster instance folder: ``$DAGSTER_HOME`` or ``.radonc/dagster_home``."""
+    return Path(os.environ.get(DAGSTER_HOME_VARIABLE) or local_state_dir() / "dagster_home")

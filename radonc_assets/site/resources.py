@@ -1,0 +1,142 @@
+"""Dagster resources for a site's nodes, built from its configuration.
+
+Each resource is a typed :class:`dagster.ConfigurableResource` that builds the
+plain client of :mod:`resources` it stands for. Resource keys are
+``{site}_{alias}`` (:func:`~radonc_assets.site.naming.node_key`). Secrets are
+passed as :class:`dagster.EnvVar`, so a missing variable fails only the runs
+that use that site, naming the variable.
+"""
+
+import dagster as dg
+
+from radonc_assets.site.config import (
+    DicomScpTarget,
+    DicomSource,
+    MosaiqSource,
+    NetworkNode,
+    OrthancTarget,
+    SiteConfig,
+)
+from radonc_assets.site.naming import node_key
+from resources.dicom.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_PDU,
+    DEFAULT_TIMEOUT,
+    DicomClient,
+    DicomNode,
+)
+from resources.mosaiq_db import MosaiqDatabase
+from resources.orthanc import OrthancClient
+
+
+class DicomNodeResource(dg.ConfigurableResource):
+    """A DICOM peer (ARIA, MIM, a staging or restore SCP) as a Dagster resource."""
+
+    aet: str
+    host: str
+    port: int
+    calling_aet: str
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+    timeout: float = DEFAULT_TIMEOUT
+    max_pdu: int = DEFAULT_MAX_PDU
+    retries: int = 2
+    backoff: float = 1.0
+
+    def get_client(self) -> DicomClient:
+        """A client for this peer."""
+        return DicomClient(
+            DicomNode(self.aet, self.host, self.port),
+            self.calling_aet,
+            connect_timeout=self.connect_timeout,
+            timeout=self.timeout,
+            max_pdu=self.max_pdu,
+            retries=self.retries,
+            backoff=self.backoff,
+        )
+
+
+class OrthancResource(dg.ConfigurableResource):
+    """The site's Orthanc archive as a Dagster resource (password via ``dg.EnvVar``)."""
+
+    dicom: DicomNodeResource
+    rest_url: str | None = None
+    rest_username: str | None = None
+    rest_password: str | None = None
+
+    def get_client(self) -> OrthancClient:
+        """A client for this archive."""
+        return OrthancClient(
+            self.dicom.get_client(),
+            self.rest_url,
+            username=self.rest_username,
+            password=self.rest_password,
+            timeout=self.dicom.timeout,
+        )
+
+
+class MosaiqDatabaseResource(dg.ConfigurableResource):
+    """A site's Mosaiq database as a Dagster resource (password via ``dg.EnvVar``)."""
+
+    odbc_driver: str
+    db_database: str
+    db_server: str = ""
+    db_username: str = ""
+    db_password: str = ""
+    login_timeout: int = 15
+    query_timeout: int = 120
+
+    def get_database(self) -> MosaiqDatabase:
+        """A database client."""
+        return MosaiqDatabase(
+            self.odbc_driver,
+            self.db_database,
+            server=self.db_server,
+            username=self.db_username,
+            password=self.db_password,
+            login_timeout=self.login_timeout,
+            query_timeout=self.query_timeout,
+        )
+
+
+def dicom_node_resource(site: SiteConfig, node: NetworkNode) -> DicomNodeResource:
+    """The DICOM peer `node` as seen from `site` (its calling AE title and timeouts)."""
+    return DicomNodeResource(
+        aet=node.aet,
+        host=node.ip,
+        port=node.port,
+        calling_aet=site.script_ae.aet,
+        connect_timeout=site.settings.connect_timeout,
+        timeout=site.settings.network_timeout,
+        max_pdu=site.settings.max_pdu,
+    )
+
+
+def site_resources(site: SiteConfig) -> dict[str, dg.ConfigurableResource]:
+    """One resource per source and backup target of `site`."""
+    resources: dict[str, dg.ConfigurableResource] = {}
+    for alias, node in {**site.sources, **site.backup_targets}.items():
+        key = node_key(site, alias)
+        if isinstance(node, DicomSource | DicomScpTarget):
+            resources[key] = dicom_node_resource(site, node)
+        elif isinstance(node, OrthancTarget):
+            resources[key] = OrthancResource(
+                dicom=dicom_node_resource(site, node),
+                rest_url=node.rest_url,
+                rest_username=node.rest_username,
+                rest_password=(
+                    dg.EnvVar(node.rest_password_env_var) if node.rest_password_env_var else None
+                ),
+            )
+        elif isinstance(node, MosaiqSource):
+            resources[key] = MosaiqDatabaseResource(
+                odbc_driver=node.odbc_driver,
+                db_database=node.db_database,
+                db_server=node.db_server,
+                db_username=node.db_username,
+                db_password=(
+                    dg.EnvVar(node.db_password_env_var) if node.db_password_env_var else ""
+                ),
+                login_timeout=node.login_timeout,
+                query_timeout=node.query_timeout,
+            )
+    return resources

@@ -1,0 +1,2 @@
+"""DICOM networking: the client, query identifiers, presentation contexts and the
+pynetdicom work-arounds."""

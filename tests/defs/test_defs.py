@@ -1,0 +1,57 @@
+"""Every site's Dagster objects, snapshotted: a renamed asset, check, job, pool or
+resource is a reviewed change (`pytest --snapshot-update` rewrites the snapshot)."""
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from syrupy.assertion import SnapshotAssertion
+
+from radonc_assets.definitions import defs, site_definitions
+from radonc_assets.site.loading import load_sites
+
+ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
+
+
+def summary(definitions: dg.Definitions) -> dict[str, Any]:
+    """What users and operators see by name: assets with their pools, partitions and
+    checks, jobs, resources and the executor."""
+    assets = sorted(
+        (a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)),
+        key=lambda a: a.key.to_user_string(),
+    )
+    return {
+        "assets": {
+            a.key.to_user_string(): {
+                "group": a.group_names_by_key[a.key],
+                "deps": sorted(dep.to_user_string() for dep in a.asset_deps[a.key]),
+                "pool": a.op.pool,
+                "partitions": str(a.partitions_def),
+                "checks": sorted(spec.name for spec in a.check_specs),
+                "resources": sorted(a.required_resource_keys),
+            }
+            for a in assets
+        },
+        "jobs": sorted(
+            job.name
+            for job in definitions.get_repository_def().get_all_jobs()
+            if not job.name.startswith("__")
+        ),
+        "resources": sorted(definitions.resources or {}),
+        "executor": definitions.executor.name if definitions.executor else None,
+    }
+
+
+def test_the_code_location_loads_the_shipped_sites(snapshot: SnapshotAssertion) -> None:
+    loaded = defs()
+    dg.Definitions.validate_loadable(loaded)
+    assert summary(loaded) == snapshot
+
+
+@pytest.mark.parametrize("site", ["UCLA", "TJU"])
+def test_example_sites(site: str, snapshot: SnapshotAssertion) -> None:
+    """The examples of docs/configuration.md (not loaded by the code location)."""
+    definitions = site_definitions(load_sites(ENVIRONMENTS / "examples")[site])
+    dg.Definitions.validate_loadable(definitions)
+    assert summary(definitions) == snapshot

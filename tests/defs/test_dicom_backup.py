@@ -1,0 +1,320 @@
+"""Backups end to end: real sources (ARIA as Orthanc via C-MOVE, MIM as dcmqrscp via
+C-GET) into a real Orthanc archive, materialized through Dagster."""
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import requests
+from pydicom import dcmread
+
+from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.cli.main import main
+from radonc_assets.defs.dicom_backup.assets import site_assets
+from radonc_assets.devtools.demo import DemoServers, demo_servers, load_synthetic_week
+from radonc_assets.devtools.local_servers import OrthancServer
+from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.clients import archive_client
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import asset_key, check_name
+from radonc_assets.site.resources import site_resources
+from resources.dicom.client import DicomClient, DicomNode
+from tests.conftest import SiteFileWriter
+
+LAST_DAY = dt.date(2026, 1, 9)
+DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
+SETTINGS = {"max_uids_per_run": 1000, "connect_timeout": 5, "network_timeout": 20}
+
+
+@pytest.fixture(scope="module")
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, site_file: SiteFileWriter
+) -> Iterator[DemoServers]:
+    """A site whose servers run for this module, loaded with a synthetic week."""
+    workdir = tmp_path_factory.mktemp("lab")
+    site = load_sites(site_file("LAB", settings=SETTINGS))["LAB"]
+    with demo_servers(site, workdir / "servers") as servers:
+        load_synthetic_week(servers, workdir / "synthetic", LAST_DAY, patients=3)
+        yield servers
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("RADONC_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"
+
+
+def backup(
+    site: SiteConfig, day: str = DAY, *, selection: list[str] | None = None
+) -> dg.ExecuteInProcessResult:
+    return dg.materialize(
+        site_assets(site),
+        partition_key=day,
+        resources=site_resources(site),
+        selection=selection,
+        raise_on_error=False,
+    )
+
+
+def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, object]:
+    (event,) = [m for m in result.get_asset_materialization_events() if m.asset_key == key]
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
+    return {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+
+
+def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_dir: Path) -> None:
+    site = lab.site
+    first = backup(site)
+    assert first.success
+    aria = metadata(first, asset_key(site, "ARIA", "orthanc_copies"))
+    mim = metadata(first, asset_key(site, "MIM", "orthanc_copies"))
+    report = metadata(first, asset_key(site, "validation_report"))
+    aria_manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    mim_manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+
+    assert set(aria_manifest["modality"]) == {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"}
+    assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT"}
+    records = aria_manifest[aria_manifest["modality"] == "RTRECORD"]
+    # the day's sessions of courses planned earlier, found by the treatment_records query
+    from_earlier = records[records["study_date"] != "20260108"]
+    assert set(from_earlier["study_date"]) == {"20260105", "20260106"}
+    assert set(from_earlier["treatment_date"]) == {"20260108"}
+    assert aria["copied"] == len(aria_manifest)
+    assert aria["missing"] == aria["failed"] == 0
+    # MIM's CT and structures were already moved from ARIA: the same instances
+    assert mim["already_present"] + mim["copied"] == len(mim_manifest)
+    assert report["verified"] == len(aria_manifest) + len(mim_manifest)
+    assert report["missing"] == report["mismatched"] == 0
+    assert checks(first) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert str(report["report"]).startswith(str(data_dir))
+
+    again = backup(site)
+    assert again.success
+    rerun = metadata(again, asset_key(site, "ARIA", "orthanc_copies"))
+    assert (rerun["copied"], rerun["already_present"], rerun["retrieve_requests"]) == (
+        0,
+        len(aria_manifest),
+        0,
+    )
+    assert metadata(again, asset_key(site, "MIM", "orthanc_copies"))["copied"] == 0
+
+
+def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: DemoServers) -> None:
+    site = lab.site
+    assert backup(site).success
+    manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    lost = str(manifest[manifest["modality"] == "RTSTRUCT"]["sop_instance_uid"].iloc[0])
+    assert archive_client(site).delete_instances([lost]) == 1
+
+    validation = backup(
+        site,
+        selection=[
+            "lab/aria/source_studies",
+            "lab/mim/source_studies",
+            "lab/validation_report",
+        ],
+    )
+    assert checks(validation) == {check_name("ARIA"): False, check_name("MIM"): False}
+    (evaluation,) = [
+        e for e in validation.get_asset_check_evaluations() if e.check_name == check_name("MIM")
+    ]
+    assert evaluation.metadata["offending_uids"].value == [lost]
+    assert evaluation.metadata["missing"].value == 1
+    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
+
+    restored = backup(site)
+    assert checks(restored) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
+    assert archive_client(site).lookup(lost)
+
+
+def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path:
+    """A site file for the servers of `lab` (its ports), with other `options`."""
+    archive = lab.site.archive()
+    assert archive.rest_url
+    ports = {
+        "aria": lab.site.node("ARIA").port,
+        "mim": lab.site.node("MIM").port,
+        "archive": archive.port,
+        "http": int(archive.rest_url.rsplit(":", 1)[1]),
+        "restore": lab.site.node("RESTORE").port,
+        **options.pop("ports", {}),
+    }
+    settings = SETTINGS | options.pop("settings", {})
+    return site_file("LAB", ports=ports, settings=settings, **options)
+
+
+ARIA_ONLY = ["lab/aria/source_studies", "lab/aria/orthanc_copies"]
+
+
+def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
+    lab: DemoServers, site_file: SiteFileWriter
+) -> None:
+    capped = load_sites(variant(lab, site_file, settings={"max_uids_per_run": 4}))["LAB"]
+    day = "2026-01-06"
+    assert backup(capped, day, selection=["lab/aria/source_studies"]).success
+    manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+    assert len(manifest) > 8
+    archive_client(capped).delete_instances(manifest["sop_instance_uid"])
+    validate = [*ARIA_ONLY, "lab/mim/source_studies", "lab/validation_report"]
+
+    first = backup(capped, day, selection=validate)
+    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    assert (copies["outcome"] == "copied").sum() == 4
+    deferred = copies[copies["outcome"] == "missing"]
+    assert len(deferred) == len(manifest) - 4
+    assert deferred["reason"].str.startswith("deferred: max_uids_per_run (4) reached").all()
+    assert checks(first)[check_name("ARIA")] is False
+
+    backup(capped, day, selection=validate)
+    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    assert (copies["outcome"] == "already_present").sum() == 4
+    assert (copies["outcome"] == "copied").sum() == 4  # the next four, in manifest order
+    assert list(copies["outcome"][:8]) == ["already_present"] * 4 + ["copied"] * 4
+
+
+def test_a_move_reported_successful_but_not_delivered_is_a_failure(
+    lab: DemoServers, tmp_path: Path, site_file: SiteFileWriter
+) -> None:
+    """An ARIA whose AE table sends the archive's AE title to another server: its
+    C-MOVE reports success, and nothing reaches the archive."""
+    archive = lab.site.archive()
+    decoy = OrthancServer(tmp_path, archive.aet, name="decoy")
+    with (
+        decoy,
+        OrthancServer(
+            tmp_path,
+            "LYING_ARIA",
+            peers=[DicomNode(archive.aet, "127.0.0.1", decoy.dicom_port)],
+            name="lying-aria",
+        ) as lying,
+    ):
+        path = variant(
+            lab, site_file, ports={"aria": lying.dicom_port}, aets={"aria": "LYING_ARIA"}
+        )
+        liar = load_sites(path)["LAB"]
+        spec = SyntheticSpec(
+            start=dt.date(2026, 3, 2), end=dt.date(2026, 3, 2), seed=99, patients=1, ct_slices=1
+        )
+        plan = next(p for p in write(spec, tmp_path / "plan") if p.name.startswith("RTPLAN_"))
+        lying_client = DicomClient(
+            DicomNode("LYING_ARIA", "127.0.0.1", lying.dicom_port), "LAB_SCU"
+        )
+        assert all(o.ok for o in lying_client.store([plan]))
+
+        day = "2026-03-02"
+        assert backup(liar, day, selection=ARIA_ONLY).success
+        copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+        assert copies["outcome"].tolist() == ["missing"]
+        # the series move and the instance retry both "completed" (at the decoy)
+        assert copies["reason"].iloc[0] == (
+            "source reported 2 completed, 0 failed sub-operations, not in the archive"
+        )
+
+
+def test_cli_backup_validate_and_query(
+    lab: DemoServers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+
+    assert main(["backup", "LAB", "--from", "2026-01-07", "--to", "2026-01-08"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in out[-5:-1]] == [
+        "2026-01-07 LAB ARIA",
+        "2026-01-07 LAB MIM",
+        "2026-01-08 LAB ARIA",
+        "2026-01-08 LAB MIM",
+    ]
+    assert all(line.endswith("complete (0 missing, 0 mismatched)") for line in out[-5:-1])
+    assert out[-1] == "2 date(s) backed up; 0 incomplete"
+    instance = dg.DagsterInstance.get()
+    runs = instance.get_runs()
+    assert [(r.job_name, r.tags["dagster/partition"]) for r in runs] == [
+        ("lab_backup", "2026-01-08"),
+        ("lab_backup", "2026-01-07"),
+    ]
+    assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().startswith("concurrency:")
+
+    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    lost = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
+    archive_client(lab.site).delete_instances([lost])
+    assert main(["validate", "LAB", "ARIA", "ARCHIVE", "--date", DAY]) == 1
+    assert capsys.readouterr().out.strip() == (
+        f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 mismatched)"
+    )
+    assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 0
+    assert "1 copied" in capsys.readouterr().out
+
+    assert main(["query", "LAB", "--treatment-date", DAY]) == 0
+    records = manifest[manifest["treatment_date"] == "20260108"]
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        f"{len(records)} treatment record(s) on {DAY} in ARIA"
+    )
+    assert main(["query", "LAB", "MIM", "--study-date", DAY]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "1 stud(ies) in MIM"
+
+
+def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: SiteFileWriter) -> None:
+    deep = load_sites(variant(lab, site_file, settings={"deep_validation": True}))["LAB"]
+    assert backup(deep).success
+    assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
+
+    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
+    archive = archive_client(deep)
+    (resource,) = archive.lookup(plan)
+    assert archive.rest_url
+    stored = requests.get(f"{archive.rest_url}/instances/{resource['ID']}/file", timeout=10)
+    tampered = dcmread(io.BytesIO(stored.content))
+    tampered.RTPlanLabel = "TAMPERED"
+    buffer = io.BytesIO()
+    tampered.save_as(buffer)
+    archive.delete_instances([plan])
+    archive.upload(buffer.getvalue())
+
+    validation = ["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"]
+    assert checks(backup(lab.site, selection=validation))[check_name("ARIA")] is True
+    deep_result = backup(deep, selection=validation)
+    assert checks(deep_result)[check_name("ARIA")] is False
+    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
+    assert row[["status", "detail"]].values.tolist() == [
+        ["mismatched", "deep check: content differs from the source"]
+    ]
+
+    archive.delete_instances([plan])
+    assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
+
+
+def test_archive_without_rest_is_reached_over_dicom(
+    lab: DemoServers, site_file: SiteFileWriter
+) -> None:
+    """No rest_url: the archive is listed by C-FIND and the relay stores by C-STORE."""
+    path = variant(lab, site_file)
+    path.write_text(path.read_text().replace(f', rest_url = "{lab.site.archive().rest_url}"', ""))
+    dicom_only = load_sites(path)["LAB"]
+    assert dicom_only.archive().rest_url is None
+    day = "2026-01-07"
+    assert backup(dicom_only, day, selection=["lab/mim/source_studies"]).success
+    manifest = read_frame(audit_path("LAB", day, "MIM_source_studies"))
+    archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
+
+    relayed = backup(
+        dicom_only, day, selection=["lab/mim/source_studies", "lab/mim/orthanc_copies"]
+    )
+    copies = metadata(relayed, asset_key(dicom_only, "MIM", "orthanc_copies"))
+    assert (copies["copied"], copies["missing"]) == (len(manifest), 0)
+    assert checks(backup(dicom_only, day)) == {check_name("ARIA"): True, check_name("MIM"): True}

@@ -1,0 +1,231 @@
+"""Tests of radonc_assets.devtools.local_servers against real Orthanc and dcmqrscp processes."""
+
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, RTPlanStorage, generate_uid
+from pynetdicom import AE
+from pynetdicom.sop_class import Verification
+
+from radonc_assets.devtools.local_servers import (
+    LOOPBACK,
+    DcmqrscpServer,
+    OrthancServer,
+    free_port,
+)
+from resources.dicom.client import DicomNode
+
+ECHOSCU = Path("/usr/bin/echoscu")
+
+
+@pytest.fixture
+def http() -> Iterator[requests.Session]:
+    """A requests session that never goes through a proxy."""
+    with requests.Session() as session:
+        session.trust_env = False
+        yield session
+
+
+def process_state(pid: int) -> str | None:
+    """Return the state letter of a process (R, S, T, Z, ...), None when it does not exist."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+def wait_for_state(pid: int, state: str, seconds: float = 5.0) -> bool:
+    """Wait until a process is in a state (SIGSTOP takes effect asynchronously)."""
+    deadline = time.monotonic() + seconds
+    while process_state(pid) != state:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def is_running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (PID 1 may not reap orphans here)."""
+    return process_state(pid) not in (None, "Z")
+
+
+def group_members(pgid: int) -> set[int]:
+    """The running (non-zombie) processes of a process group."""
+    members = set()
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_path.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.add(int(stat_path.parent.name))
+    return members
+
+
+def echo(aet: str, port: int) -> int:
+    """C-ECHO with DCMTK's echoscu; return its exit code."""
+    command = [str(ECHOSCU), "-to", "5", "-aec", aet, LOOPBACK, str(port)]
+    return subprocess.run(command, capture_output=True, timeout=15, check=False).returncode
+
+
+def write_rt_plan(path: Path) -> Dataset:
+    """Write a minimal RT Plan instance (no real patient data) and return it."""
+    dataset = Dataset()
+    dataset.SOPClassUID = RTPlanStorage
+    dataset.SOPInstanceUID = generate_uid()
+    dataset.StudyInstanceUID = generate_uid()
+    dataset.SeriesInstanceUID = generate_uid()
+    dataset.PatientID = "LOCAL-SERVERS-1"
+    dataset.PatientName = "Test^LocalServers"
+    dataset.StudyDate = "20240102"
+    dataset.Modality = "RTPLAN"
+    dataset.RTPlanLabel = "TEST"
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.save_as(path, enforce_file_format=True)
+    return dataset
+
+
+def test_free_port_can_be_bound() -> None:
+    port = free_port()
+    with socket.socket() as sock:
+        sock.bind((LOOPBACK, port))
+
+
+def test_orthanc_runs_as_configured_and_stops(tmp_path: Path, http: requests.Session) -> None:
+    with OrthancServer(tmp_path, "LS_ORTHANC") as orthanc:
+        pid = orthanc.pid
+        assert pid is not None
+        system = http.get(f"{orthanc.url}/system", timeout=5)
+        assert system.status_code == 200
+        assert system.json()["DicomAet"] == "LS_ORTHANC"
+        assert system.json()["DicomPort"] == orthanc.dicom_port
+        # Only the built-in Orthanc Explorer, none of the system's plugins.
+        assert http.get(f"{orthanc.url}/plugins", timeout=5).json() == ["explorer.js"]
+        assert echo("LS_ORTHANC", orthanc.dicom_port) == 0
+        assert echo("WRONG_AET", orthanc.dicom_port) != 0
+
+        orthanc.suspend()
+        assert wait_for_state(pid, "T")
+        with pytest.raises(requests.Timeout):
+            http.get(f"{orthanc.url}/system", timeout=0.5)
+        orthanc.resume()
+        assert http.get(f"{orthanc.url}/system", timeout=5).status_code == 200
+
+        # Stopping must also work on a suspended (hung) server.
+        orthanc.suspend()
+        started = time.monotonic()
+        orthanc.stop()
+        assert time.monotonic() - started < 10
+    assert not is_running(pid)
+    assert orthanc.pid is None
+    orthanc.stop()
+
+
+def test_orthanc_authentication(tmp_path: Path, http: requests.Session) -> None:
+    with OrthancServer(tmp_path, "LS_AUTH", username="backup", password="s3cret") as orthanc:
+        url = f"{orthanc.url}/system"
+        assert http.get(url, timeout=5).status_code == 401
+        assert http.get(url, auth=("backup", "wrong"), timeout=5).status_code == 401
+        assert http.get(url, auth=("backup", "s3cret"), timeout=5).status_code == 200
+
+
+def test_orthanc_needs_username_and_password_together(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="together"):
+        OrthancServer(tmp_path, "LS_AUTH", username="backup")
+
+
+def test_dcmqrscp_echo_and_stop_kills_forked_children(tmp_path: Path) -> None:
+    server = DcmqrscpServer(tmp_path, "LS_QR").start()
+    try:
+        pid = server.pid
+        assert pid is not None
+        assert echo("LS_QR", server.dicom_port) == 0
+        assert echo("WRONG_AET", server.dicom_port) != 0
+        # An open association is served by a forked child of dcmqrscp.
+        association = AE(ae_title="LS_TEST")
+        association.add_requested_context(Verification)
+        assoc = association.associate(LOOPBACK, server.dicom_port, ae_title="LS_QR")
+        assert assoc.is_established
+        deadline = time.monotonic() + 5
+        while len(group_members(pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        children = group_members(pid) - {pid}
+        assert children
+    finally:
+        server.stop()
+    assoc.abort()
+    assert not is_running(pid)
+    assert not any(is_running(child) for child in children)
+    assert not group_members(pid)
+
+
+@pytest.mark.parametrize("role", ["orthanc-http", "orthanc-dicom", "dcmqrscp"])
+def test_start_fails_fast_when_port_is_taken(
+    tmp_path: Path, role: str, request: pytest.FixtureRequest
+) -> None:
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server: OrthancServer | DcmqrscpServer
+        if role == "orthanc-http":
+            server = OrthancServer(tmp_path, "LS_BUSY", http_port=port)
+        elif role == "orthanc-dicom":
+            server = OrthancServer(tmp_path, "LS_BUSY", dicom_port=port)
+        else:
+            server = DcmqrscpServer(tmp_path, "LS_BUSY", dicom_port=port)
+        request.addfinalizer(server.stop)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="exited with code") as raised:
+            server.start(timeout=10)
+    assert time.monotonic() - started < 10
+    assert "in use" in str(raised.value)
+    assert server.log_tail().splitlines()[-1] in str(raised.value)
+    assert server.pid is None
+
+
+def test_start_times_out_with_log_tail(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    orthanc = OrthancServer(tmp_path, "LS_SLOW")
+    request.addfinalizer(orthanc.stop)
+    # Orthanc needs about 60 ms to answer: with no time at all the first probe fails.
+    with pytest.raises(RuntimeError, match="not ready within 0 s") as raised:
+        orthanc.start(timeout=0)
+    assert str(orthanc.log_path) in str(raised.value)
+    assert orthanc.pid is None
+
+
+def test_peers_store_and_move_between_servers(tmp_path: Path, http: requests.Session) -> None:
+    qr_port = free_port()
+    orthanc = OrthancServer(tmp_path, "LS_ARCHIVE", peers=[DicomNode("LS_QR", LOOPBACK, qr_port)])
+    peer = DicomNode(orthanc.aet, LOOPBACK, orthanc.dicom_port)
+    plan = write_rt_plan(tmp_path / "plan.dcm")
+    with orthanc, DcmqrscpServer(tmp_path, "LS_QR", dicom_port=qr_port, peers=[peer]):
+        uploaded = http.post(
+            f"{orthanc.url}/instances", data=(tmp_path / "plan.dcm").read_bytes(), timeout=10
+        )
+        instance_id = uploaded.json()["ID"]
+        # Orthanc -> dcmqrscp (C-STORE to the "ls_qr" modality) ...
+        stored = http.post(f"{orthanc.url}/modalities/ls_qr/store", json=[instance_id], timeout=30)
+        assert stored.status_code == 200, stored.text
+        assert http.delete(f"{orthanc.url}/instances/{instance_id}", timeout=10).ok
+        # ... and back by a C-MOVE that dcmqrscp sends to its HostTable peer.
+        moved = http.post(
+            f"{orthanc.url}/modalities/ls_qr/move",
+            json={
+                "Level": "Study",
+                "Resources": [{"StudyInstanceUID": plan.StudyInstanceUID}],
+                "TargetAet": orthanc.aet,
+            },
+            timeout=30,
+        )
+        assert moved.status_code == 200, moved.text
+        tags = http.get(f"{orthanc.url}/instances/{instance_id}/simplified-tags", timeout=10)
+        assert tags.json()["SOPInstanceUID"] == plan.SOPInstanceUID

@@ -1,0 +1,88 @@
+"""OrthancClient against a real Orthanc: REST fast path, DICOM fallback, authentication."""
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydicom import dcmread
+
+from radonc_assets.devtools.local_servers import OrthancServer, free_port
+from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from resources.dicom.client import DicomClient
+from resources.dicom.queries import QueryLevel
+from resources.errors import OrthancError
+from resources.orthanc import OrthancClient
+from tests.conftest import CALLING_AET
+
+SPEC = SyntheticSpec(
+    start=dt.date(2026, 2, 2),
+    end=dt.date(2026, 2, 2),
+    patients=1,
+    seed=11,
+    ct_slices=2,
+    image_size=16,
+)
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    return write(SPEC, tmp_path_factory.mktemp("orthanc-data"))
+
+
+def uid_of(path: Path) -> str:
+    return str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
+
+
+def test_upload_lookup_find_statistics_delete(archive: OrthancClient, files: list[Path]) -> None:
+    before = archive.statistics()["CountInstances"]
+    results = [archive.upload(path.read_bytes()) for path in files]
+    assert {r.status for r in results} <= {"Success", "AlreadyStored"}
+    assert archive.upload(files[0].read_bytes()).already_stored
+
+    assert archive.statistics()["CountInstances"] >= before + len(files) - sum(
+        r.already_stored for r in results
+    )
+    lookup = archive.lookup(uid_of(files[0]))
+    assert [r["Type"] for r in lookup] == ["Instance"]
+    assert lookup[0]["ID"] == results[0].orthanc_id
+
+    found = archive.find(QueryLevel.IMAGE, {"StudyDate": "20260202", "PatientID": "SYN11-0001"})
+    assert {f["MainDicomTags"]["SOPInstanceUID"] for f in found} == {uid_of(p) for p in files}
+
+    assert archive.delete_instances([uid_of(files[0])]) == 1
+    assert archive.lookup(uid_of(files[0])) == []
+    assert archive.upload(files[0].read_bytes()).status == "Success"
+
+
+def test_dicom_fallback_without_rest(archive: OrthancClient, files: list[Path]) -> None:
+    dicom_only = OrthancClient(archive.dicom)
+    assert not dicom_only.has_rest
+    dicom_only.upload(files[1].read_bytes())
+    studies = dicom_only.find(QueryLevel.STUDY, {"PatientID": "SYN11-0001"})
+    assert [s["MainDicomTags"]["StudyDate"] for s in studies] == ["20260202"]
+    with pytest.raises(OrthancError, match="needs the REST API"):
+        dicom_only.statistics()
+
+
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    with OrthancServer(
+        tmp_path_factory.mktemp("secured"), "SECURED", username="radonc", password="pa;ss}word"
+    ) as server:
+        yield server
+
+
+def test_rest_credentials(secured: OrthancServer, archive: OrthancClient) -> None:
+    dicom = DicomClient(archive.dicom.peer, CALLING_AET)
+    right = OrthancClient(dicom, secured.url, username="radonc", password="pa;ss}word")
+    assert right.system()["DicomAet"] == "SECURED"
+    wrong = OrthancClient(dicom, secured.url, username="radonc", password="nope")
+    with pytest.raises(OrthancError, match=r"refused the credentials \(401\)"):
+        wrong.system()
+
+
+def test_unreachable_rest_api(archive: OrthancClient) -> None:
+    down = OrthancClient(archive.dicom, f"http://127.0.0.1:{free_port()}", timeout=2)
+    with pytest.raises(OrthancError, match=r"cannot reach Orthanc at http://127\.0\.0\.1:"):
+        down.system()

@@ -1,0 +1,270 @@
+"""Site configuration: the earlier format loads unchanged; every broken file is named precisely."""
+
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from radonc_assets.cli.main import main
+from radonc_assets.site.config import ConfigError, DicomSource, MosaiqSource, OrthancTarget
+from radonc_assets.site.loading import load_site, load_sites, read_secret
+from radonc_assets.site.resources import MosaiqDatabaseResource, site_resources
+
+# The earlier RadOncBackupSystem format, verbatim from the product design.
+LEGACY_UCLA = """\
+[UCLA]
+description = "UCLA Testbed Environment"
+default_source = "ARIA_MAIN"
+default_backup = "ORTHANC_UCLA_BACKUP"
+
+[UCLA.script_ae]
+aet = "UCLA_SCRIPT_SCU"
+
+[UCLA.sources]
+ARIA_MAIN = { type = "aria", aet = "ARIA_UCLA_AE", ip = "10.0.0.100", port = 104 }
+MIM = { type = "mim", aet = "MIM_UCLA_AE", ip = "10.0.0.101", port = 105 }
+MOSAIQ_DB = { type = "mosaiq", db_server = "ucla_db", db_database = "ucla_mosaiq", db_username = "user_ucla", db_password_env_var = "UCLA_MOSAIQ_DB_PASSWORD", odbc_driver = "ODBC Driver 17 for SQL Server", staging_target_alias = "UCLA_MOSAIQ_STAGE" }
+
+[UCLA.backup_targets]
+ORTHANC_UCLA_BACKUP = { type = "orthanc", aet = "UCLA_ORTHANC_AE", ip = "10.0.0.200", port = 4242 }
+UCLA_MOSAIQ_STAGE = { type = "dicom_scp", aet = "UCLA_STAGE_AE", ip = "10.0.0.201", port = 11113 }
+
+[UCLA.settings]
+max_uids_per_run = 100
+"""
+
+REPO_ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
+
+
+def write(tmp_path: Path, text: str, name: str = "site.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as info:
+        load_sites(path)
+    return [str(p) for p in info.value.problems]
+
+
+def test_earlier_format_loads_unchanged(tmp_path: Path) -> None:
+    site = load_sites(write(tmp_path, LEGACY_UCLA))["UCLA"]
+
+    assert site.description == "UCLA Testbed Environment"
+    assert site.script_ae.aet == "UCLA_SCRIPT_SCU"
+    aria = site.sources["ARIA_MAIN"]
+    assert isinstance(aria, DicomSource)
+    assert (aria.type, aria.aet, aria.ip, aria.port) == ("aria", "ARIA_UCLA_AE", "10.0.0.100", 104)
+    assert site.sources["MIM"].type == "mim"
+    mosaiq = site.sources["MOSAIQ_DB"]
+    assert isinstance(mosaiq, MosaiqSource)
+    assert mosaiq.db_password_env_var == "UCLA_MOSAIQ_DB_PASSWORD"
+    assert mosaiq.staging_target_alias == "UCLA_MOSAIQ_STAGE"
+    assert mosaiq.db_database == "ucla_mosaiq"  # not a path: not the SQLite driver
+    assert isinstance(site.archive(), OrthancTarget)
+    assert site.backup_targets["UCLA_MOSAIQ_STAGE"].type == "dicom_scp"
+    assert site.settings.max_uids_per_run == 100
+    assert (site.timezone, site.backfill_start, site.phi_in_metadata) == ("UTC", None, False)
+
+
+def test_shipped_site_files_load() -> None:
+    assert set(load_sites(REPO_ENVIRONMENTS)) == {"DEMO"}
+    assert set(load_sites(REPO_ENVIRONMENTS / "examples")) == {"UCLA", "TJU"}
+
+
+def test_environments_folder_can_be_overridden(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, LEGACY_UCLA)
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(tmp_path))
+    assert load_site("ucla").name == "UCLA"
+
+
+def test_unknown_settings_of_the_earlier_system_are_kept(tmp_path: Path) -> None:
+    text = LEGACY_UCLA + 'mosaiq_backup_sql_query = "SELECT 1"\n'
+    site = load_sites(write(tmp_path, text))["UCLA"]
+    assert site.settings.model_extra == {"mosaiq_backup_sql_query": "SELECT 1"}
+
+
+def test_sqlite_database_path_is_relative_to_the_site_file(tmp_path: Path) -> None:
+    demo = load_sites(REPO_ENVIRONMENTS / "demo.toml")["DEMO"]
+    mosaiq = demo.sources["MOSAIQ"]
+    assert isinstance(mosaiq, MosaiqSource)
+    assert mosaiq.is_sqlite
+    assert Path(mosaiq.db_database) == REPO_ENVIRONMENTS.parent / ".radonc" / "demo" / "mosaiq.db"
+
+
+def test_driver_name_with_or_without_braces(tmp_path: Path) -> None:
+    text = LEGACY_UCLA.replace('"ODBC Driver 17 for SQL Server"', '"{FreeTDS}"')
+    mosaiq = load_sites(write(tmp_path, text))["UCLA"].sources["MOSAIQ_DB"]
+    assert isinstance(mosaiq, MosaiqSource)
+    assert mosaiq.odbc_driver == "FreeTDS"
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        pytest.param(
+            'type = "aria"',
+            'type = "pacs"',
+            "site UCLA: sources.ARIA_MAIN.type: unknown type 'pacs' (expected 'aria', 'mim', 'mosaiq')",
+            id="unknown-source-type",
+        ),
+        pytest.param(
+            "port = 104",
+            "port = 70000",
+            "site UCLA: sources.ARIA_MAIN.port: Input should be less than or equal to 65535",
+            id="bad-port",
+        ),
+        pytest.param(
+            'default_source = "ARIA_MAIN"',
+            'default_source = "ARIA"',
+            "site UCLA: default_source: 'ARIA' is not in sources (ARIA_MAIN, MIM, MOSAIQ_DB)",
+            id="missing-default-source",
+        ),
+        pytest.param(
+            'default_backup = "ORTHANC_UCLA_BACKUP"',
+            'default_backup = "ORTHANC"',
+            "site UCLA: default_backup: 'ORTHANC' is not in backup_targets",
+            id="missing-default-backup",
+        ),
+        pytest.param(
+            'aet = "MIM_UCLA_AE"',
+            'aet = "ARIA_UCLA_AE"',
+            "site UCLA: sources.MIM.aet: AE title 'ARIA_UCLA_AE' is also used by sources.ARIA_MAIN.aet",
+            id="duplicate-ae-title",
+        ),
+        pytest.param(
+            'aet = "MIM_UCLA_AE"',
+            'aet = "THIS_AE_TITLE_IS_TOO_LONG"',
+            "site UCLA: sources.MIM.aet: String should have at most 16 characters",
+            id="ae-title-too-long",
+        ),
+        pytest.param(
+            'staging_target_alias = "UCLA_MOSAIQ_STAGE"',
+            'staging_target_alias = "NOWHERE"',
+            "site UCLA: sources.MOSAIQ_DB.staging_target_alias: 'NOWHERE' is not in backup_targets",
+            id="missing-staging-target",
+        ),
+        pytest.param(
+            'db_password_env_var = "UCLA_MOSAIQ_DB_PASSWORD"',
+            'db_password = "hunter2"',
+            "site UCLA: sources.MOSAIQ_DB: Value error, db_password: secrets never live in site files",
+            id="inline-password",
+        ),
+        pytest.param(
+            'ip = "10.0.0.100"',
+            'ip = "not a host!"',
+            "site UCLA: sources.ARIA_MAIN.ip: Value error, 'not a host!' is neither an IP address",
+            id="bad-host",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            "max_uids_per_run = 0",
+            "site UCLA: settings.max_uids_per_run: Input should be greater than or equal to 1",
+            id="bad-setting",
+        ),
+        pytest.param(
+            'description = "UCLA Testbed Environment"',
+            'timezone = "Mars/Olympus"',
+            "site UCLA: timezone: Value error, unknown time zone 'Mars/Olympus'",
+            id="bad-timezone",
+        ),
+        pytest.param(
+            '[UCLA.script_ae]\naet = "UCLA_SCRIPT_SCU"\n',
+            "",
+            "site UCLA: script_ae: Field required",
+            id="missing-script-ae",
+        ),
+    ],
+)
+def test_broken_site_names_file_site_and_key(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    assert old in LEGACY_UCLA
+    path = write(tmp_path, LEGACY_UCLA.replace(old, new))
+    found = problems(path)
+    assert any(p.startswith(f"{path}: {expected}") for p in found), found
+
+
+def test_malformed_toml_reports_the_line(tmp_path: Path) -> None:
+    path = write(tmp_path, LEGACY_UCLA.replace("port = 104", "port = = 104"))
+    (problem,) = problems(path)
+    assert problem.startswith(f"{path}: invalid TOML:")
+    assert "line 10" in problem  # the ARIA_MAIN line
+
+
+def test_every_problem_of_a_file_is_reported(tmp_path: Path) -> None:
+    text = LEGACY_UCLA.replace("port = 104", "port = 0").replace('"ARIA_MAIN"', '"X"', 1)
+    found = problems(write(tmp_path, text))
+    assert len(found) == 1  # a site that fails validation is not cross-checked
+    assert "sources.ARIA_MAIN.port" in found[0]
+
+
+def test_same_site_in_two_files(tmp_path: Path) -> None:
+    write(tmp_path, LEGACY_UCLA, "a.toml")
+    write(tmp_path, LEGACY_UCLA.replace("[UCLA", "[ucla"), "b.toml")
+    (problem,) = problems(tmp_path)
+    assert (
+        problem == f"{tmp_path / 'b.toml'}: site ucla: site also defined in {tmp_path / 'a.toml'}"
+    )
+
+
+def test_missing_secret_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    site = load_sites(write(tmp_path, LEGACY_UCLA))["UCLA"]
+    monkeypatch.delenv("UCLA_MOSAIQ_DB_PASSWORD", raising=False)
+    with pytest.raises(
+        ConfigError, match="environment variable UCLA_MOSAIQ_DB_PASSWORD is not set"
+    ):
+        read_secret(site, "sources.MOSAIQ_DB.db_password_env_var", "UCLA_MOSAIQ_DB_PASSWORD")
+    monkeypatch.setenv("UCLA_MOSAIQ_DB_PASSWORD", "s3cret;}")
+    assert read_secret(site, "x", "UCLA_MOSAIQ_DB_PASSWORD") == "s3cret;}"
+
+
+def test_resources_resolve_secrets_only_when_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("UCLA_MOSAIQ_DB_PASSWORD", raising=False)
+    site = load_sites(write(tmp_path, LEGACY_UCLA))["UCLA"]
+    resources = site_resources(site)
+    assert set(resources) == {
+        "ucla_aria_main",
+        "ucla_mim",
+        "ucla_mosaiq_db",
+        "ucla_orthanc_ucla_backup",
+        "ucla_ucla_mosaiq_stage",
+    }
+    mosaiq = resources["ucla_mosaiq_db"]
+    assert isinstance(mosaiq, MosaiqDatabaseResource)
+
+    @dg.asset
+    def needs_mosaiq(ucla_mosaiq_db: MosaiqDatabaseResource) -> str:
+        return ucla_mosaiq_db.db_password
+
+    with pytest.raises(dg.DagsterInvalidConfigError, match="UCLA_MOSAIQ_DB_PASSWORD"):
+        dg.materialize([needs_mosaiq], resources={"ucla_mosaiq_db": mosaiq})
+    monkeypatch.setenv("UCLA_MOSAIQ_DB_PASSWORD", "pw")
+    result = dg.materialize([needs_mosaiq], resources={"ucla_mosaiq_db": mosaiq})
+    assert result.output_for_node("needs_mosaiq") == "pw"
+
+
+def test_cli_check_accepts_the_earlier_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["environments", "check", str(write(tmp_path, LEGACY_UCLA))]) == 0
+    out = capsys.readouterr().out
+    assert "UCLA: UCLA Testbed Environment" in out
+    assert "ARIA_UCLA_AE@10.0.0.100:104" in out
+    assert "1 site(s) OK" in out
+
+
+def test_cli_check_rejects_a_broken_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(tmp_path, LEGACY_UCLA.replace("port = 104", "port = -1"))
+    assert main(["environments", "check", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"radonc: {path}: site UCLA: sources.ARIA_MAIN.port:")
+    assert "Traceback" not in captured.err
