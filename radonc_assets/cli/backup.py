@@ -53,11 +53,11 @@ def _sources(site: SiteConfig, alias: str | None) -> list[str]:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from radonc_assets.cli.runs import run_backup  # loads Dagster: only commands that run jobs
+    from radonc_assets.cli.runs import run_day  # loads Dagster: only commands that run jobs
 
     site = load_site(args.site)
     aliases = _sources(site, args.source)
-    results = [run_backup(site, day, aliases) for day in _dates(args)]
+    results = [run_day(site, day, aliases, copy=True) for day in _dates(args)]
     failed = results.count(False)
     print(
         f"{len(results)} date(s) backed up; {failed} incomplete"
@@ -67,12 +67,12 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from radonc_assets.cli.runs import run_validation  # loads Dagster: only commands that run jobs
+    from radonc_assets.cli.runs import run_day  # loads Dagster: only commands that run jobs
 
     site = load_site(args.site)
     if args.backup not in (None, site.default_backup):
         raise site.problem(
             args.backup, f"validation runs against default_backup ({site.default_backup})"
         )
-    complete = run_validation(site, args.date, _sources(site, args.source))
+    complete = run_day(site, args.date, _sources(site, args.source), copy=False)
     return 0 if complete else 1

@@ -29,8 +29,10 @@ telemetry:
 
 
 def dagster_instance() -> dg.DagsterInstance:
-    """The instance at :func:`~radonc_assets.site.paths.dagster_home`; a new one is
-    created with a concurrency limit of 1 per pool."""
+    """The instance at :func:`~radonc_assets.site.paths.dagster_home`.
+
+    A new one is created with a concurrency limit of 1 per pool.
+    """
     home = dagster_home()
     os.environ[DAGSTER_HOME_VARIABLE] = str(home)
     settings = home / "dagster.yaml"
@@ -40,22 +42,17 @@ def dagster_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_backup(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> bool:
-    """Back up `aliases` of `site` for `day` and validate every source; print a line per
-    source of `aliases`. True when they are all complete."""
+def run_day(site: SiteConfig, day: dt.date, aliases: Sequence[str], *, copy: bool) -> bool:
+    """Validate every source of `site` for `day`, first copying `aliases` when `copy`.
+
+    Prints one line per source of `aliases`.
+
+    Returns:
+        True when every source of `aliases` is complete.
+    """
     selection = [
         *(asset_key(site, a, "source_studies") for a in site.dicom_sources),
-        *(asset_key(site, a, "orthanc_copies") for a in aliases),
-        asset_key(site, "validation_report"),
-    ]
-    return _print_summary(_run_site_job(site, day, selection), site, day, aliases)
-
-
-def run_validation(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> bool:
-    """Validate `site` for `day` without copying; print a line per source of `aliases`.
-    True when they are all complete."""
-    selection = [
-        *(asset_key(site, a, "source_studies") for a in site.dicom_sources),
+        *(asset_key(site, a, "orthanc_copies") for a in aliases if copy),
         asset_key(site, "validation_report"),
     ]
     return _print_summary(_run_site_job(site, day, selection), site, day, aliases)
