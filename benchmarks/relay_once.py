@@ -1,5 +1,6 @@
-"""Relay one manifest from a C-GET source to an Orthanc archive, in a fresh process,
-and print its duration and peak memory (VmHWM) as JSON.
+"""Relay one manifest from a C-GET source to an Orthanc archive, in a process of its own.
+
+Prints the relay's duration and peak memory (VmHWM) as JSON.
 
 Run by `benchmarks/run.py`; a process of its own makes the peak memory that of
 the relay alone.
@@ -18,6 +19,7 @@ from resources.orthanc import OrthancClient
 
 
 def main() -> None:
+    """Relay the manifest given on the command line; print the measures as JSON."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--manifest", type=Path, required=True)
     parser.add_argument("--source", required=True, help="AET@PORT")

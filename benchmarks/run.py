@@ -66,12 +66,14 @@ network_timeout = 120
 
 
 def timed(action: Callable[[], object]) -> float:
+    """Seconds `action` takes."""
     started = time.monotonic()
     action()
     return time.monotonic() - started
 
 
 def dcmtk(*args: str) -> None:
+    """Run a DCMTK tool (by absolute path: pynetdicom's scripts shadow the names)."""
     subprocess.run(args, check=True, capture_output=True, env={**os.environ, "TCP_NODELAY": "1"})
 
 
@@ -93,12 +95,14 @@ def storescu(site: SiteConfig, folder: Path) -> None:
 
 
 def empty_archive(archive: OrthancClient) -> None:
+    """Delete everything the archive holds."""
     assert archive.rest_url
     for patient in requests.get(f"{archive.rest_url}/patients", timeout=60).json():
         requests.delete(f"{archive.rest_url}/patients/{patient}", timeout=600).raise_for_status()
 
 
 def study_keys(manifest_studies: list[str]) -> list[list[str]]:
+    """DCMTK ``-k`` options selecting each study of a manifest."""
     return [
         ["-k", "QueryRetrieveLevel=STUDY", "-k", f"StudyInstanceUID={uid}"]
         for uid in manifest_studies
@@ -216,6 +220,7 @@ def bench_relay(site: SiteConfig, archive: OrthancClient, day: str, work: Path) 
 
 
 def backup_manifest(site: SiteConfig, alias: str, day: str) -> bool:
+    """Materialize the manifest of `alias` for `day`; True on success."""
     result = dg.materialize(
         site_assets(site),
         partition_key=day,
@@ -226,6 +231,7 @@ def backup_manifest(site: SiteConfig, alias: str, day: str) -> bool:
 
 
 def relay_process(site: SiteConfig, manifest: Path) -> dict[str, float]:
+    """Relay `manifest` in a process of its own (`relay_once`); its measures."""
     mim, target = site.node("MIM"), site.archive()
     output = subprocess.run(
         [
@@ -301,6 +307,7 @@ def bench_validation(
 
 
 def main() -> int:
+    """Run every benchmark and print each against its DCMTK reference."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=8)
     parser.add_argument("--slices", type=int, default=128)

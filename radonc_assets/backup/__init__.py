@@ -1,2 +1,5 @@
-"""Dagster-free backup logic: manifests and their comparison, source queries, transfers,
-content hashes and audit files."""
+"""Dagster-free backup logic.
+
+Manifests and their comparison, source queries, transfers, content hashes and
+audit files.
+"""

@@ -44,8 +44,7 @@ def retrieved_hashes(client: DicomClient, rows: pd.DataFrame) -> dict[str, str]:
 
 
 def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient) -> pd.DataFrame:
-    """Mark verified instances of a validation report whose content differs between
-    source and archive.
+    """Mark the verified instances of a report whose content differs in the archive.
 
     Both copies are retrieved by C-GET and hashed (:func:`content_hash`).
     """

@@ -47,8 +47,11 @@ class Transfer:
 
 
 def retrieve_queries(todo: pd.DataFrame, manifest: pd.DataFrame) -> list[Dataset]:
-    """C-MOVE/C-GET identifiers for `todo`: a SERIES request where the whole series
-    is to be copied, IMAGE requests for the instances of partly copied series."""
+    """C-MOVE/C-GET identifiers for `todo` (rows of `manifest`).
+
+    A SERIES request where the whole series is to be copied, IMAGE requests for
+    the instances of partly copied series.
+    """
     whole = manifest.groupby("series_instance_uid").size()
     wanted = todo.groupby("series_instance_uid").size()
     queries = []

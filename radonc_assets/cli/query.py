@@ -27,7 +27,7 @@ def _query(args: argparse.Namespace) -> int:
     alias = args.source or site.default_source
     source = site.sources.get(alias)
     if not isinstance(source, DicomSource):
-        raise site.problem(alias, "not a DICOM source (Mosaiq is queried with `radonc report`)")
+        raise site.problem(alias, f"not a DICOM source ({', '.join(site.dicom_sources)})")
     client = dicom_client(site, alias)
     if args.treatment_date:
         records = day_instances(

@@ -1,5 +1,4 @@
-"""The local demo site: real servers for every node of a site file, loaded with
-synthetic RT data.
+"""The local demo site: real servers for every node of a site file, with synthetic RT data.
 
 ARIA sources run as Orthanc (copied by C-MOVE; it dates treatment records by
 SeriesDate, as ARIA does), MIM sources as DCMTK dcmqrscp (strictly hierarchical,

@@ -1,2 +1,5 @@
-"""Site configuration and what Dagster calls a site's objects: models, loading, naming,
-partitions, paths and per-site resources."""
+"""Site configuration and the names of a site's objects in Dagster.
+
+Models and loading of the site files, naming, partitions, paths and the
+per-site resources and clients.
+"""

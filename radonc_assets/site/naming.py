@@ -22,8 +22,10 @@ def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:
 
 
 def node_key(site: SiteConfig, alias: str) -> str:
-    """``{site}_{alias}`` in lower case: the resource key of a node of `site`, and the
-    concurrency pool protecting it when it is a source."""
+    """``{site}_{alias}`` in lower case: the resource key of a node of `site`.
+
+    It also names the concurrency pool protecting the node when it is a source.
+    """
     return f"{site.name}_{alias}".lower()
 
 

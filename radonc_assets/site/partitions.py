@@ -11,8 +11,10 @@ DEFAULT_BACKFILL_START = dt.date(2026, 1, 1)
 
 
 def site_partitions(site: SiteConfig) -> dg.DailyPartitionsDefinition:
-    """Daily partitions of `site`, today included (``end_offset=1``) so that sensors
-    can back up the current day."""
+    """Daily partitions of `site`, today included.
+
+    ``end_offset=1`` adds the current day, so that sensors can back it up.
+    """
     start = site.backfill_start or DEFAULT_BACKFILL_START
     return dg.DailyPartitionsDefinition(
         start_date=start.isoformat(), timezone=site.timezone, end_offset=1

@@ -1,2 +1,1 @@
-"""DICOM networking: the client, query identifiers, presentation contexts and the
-pynetdicom work-arounds."""
+"""DICOM networking: client, query identifiers, presentation contexts, pynetdicom work-arounds."""

@@ -1,5 +1,6 @@
-"""The backup assets of a site: per DICOM source a manifest and its copy, and the
-site's daily validation report with one asset check per source.
+"""The backup assets of a site: each DICOM source's manifest and copy, and the report.
+
+The site's daily validation report carries one asset check per source.
 
 Asset keys are ``[site, source, "source_studies"]``, ``[site, source,
 "orthanc_copies"]`` and ``[site, "validation_report"]`` (lower case); each site is

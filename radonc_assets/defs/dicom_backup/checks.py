@@ -1,5 +1,8 @@
-"""Asset checks of the validation report: one per source, failing when anything the
-source holds for the day is missing from the archive or differs there."""
+"""Asset checks of the validation report, one per source.
+
+A check fails when anything its source holds for the day is missing from the
+archive or differs there.
+"""
 
 from collections.abc import Iterable
 from typing import Any
