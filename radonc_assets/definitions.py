@@ -1,16 +1,32 @@
-"""The Dagster code location: every site of the site files, with every capability.
+"""The Dagster code locations: the sites of the site files, with every capability.
 
 Each capability folder of :mod:`radonc_assets.defs` builds a site's Dagster
 objects (``site_definitions(site)``); this module merges them per site with the
 site's resources, and sets the executor once.
+
+Two ways to load them:
+
+- one code location per site file (the project's `workspace.yaml`, written by
+  ``radonc environments workspace``): the attribute named after a file
+  (``demo.toml``) is that file's sites; a broken file fails its own location,
+  showing its problems, and the others load;
+- ``defs``, one location of every site of the files that load (``dagster dev -m
+  radonc_assets.definitions``); broken files are logged and left out.
 """
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from radonc_assets.defs.dicom_backup import definitions as dicom_backup
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.loading import load_sites
+from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.resources import site_resources
+
+LOGGER = logging.getLogger(__name__)
 
 CAPABILITIES = (dicom_backup,)
 
@@ -27,7 +43,41 @@ def site_definitions(site: SiteConfig) -> dg.Definitions:
     )
 
 
+def site_file_definitions(file_name: str) -> dg.Definitions:
+    """The code location of one site file of the environments folder: its sites.
+
+    Args:
+        file_name: The file's name in the folder, e.g. ``demo.toml``.
+
+    Raises:
+        ConfigError: The file's problems, one per line, when it does not load.
+    """
+    sites = load_site_files().file_sites(file_name)
+    return dg.Definitions.merge(*(site_definitions(site) for site in sites.values()))
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
-    """Definitions for every site found in the site files."""
-    return dg.Definitions.merge(*(site_definitions(site) for site in load_sites().values()))
+    """Definitions for every site of the site files that load; the others are logged."""
+    loaded = load_site_files()
+    for problem in loaded.problems:
+        LOGGER.warning("site file left out: %s", problem)
+    return dg.Definitions.merge(*(site_definitions(site) for site in loaded.sites.values()))
+
+
+def _site_file_location(name: str) -> Callable[[], dg.Definitions]:
+    """Dagster's ``attribute`` of a workspace location: a site file's name (PEP 562).
+
+    Dagster calls what it gets when the location loads, so a broken file fails
+    there, as a failed code location, and not on import. A file name is never a
+    Python identifier (it has a dot): those stay ordinary missing attributes.
+    """
+    if name.isidentifier():
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return functools.partial(site_file_definitions, name)
+
+
+if not TYPE_CHECKING:
+    # Assigned only at run time: mypy would take a module __getattr__ to mean that any
+    # name imported from this module exists.
+    __getattr__ = _site_file_location

@@ -1,12 +1,13 @@
-"""`radonc environments check [PATH]`: validate site files and show what they define."""
+"""`radonc environments check|workspace`: validate site files; write the Dagster workspace."""
 
 import argparse
 from pathlib import Path
 
 from radonc_assets.cli.output import print_table
-from radonc_assets.site.config import DicomSource, MosaiqSource
-from radonc_assets.site.loading import load_sites
+from radonc_assets.site.config import ConfigError, DicomSource, MosaiqSource
+from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.paths import environments_dir
+from radonc_assets.site.workspace import workspace_yaml
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
@@ -23,12 +24,21 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
         help="a site file or folder (default: $RADONC_ENVIRONMENTS or environments/)",
     )
     check.set_defaults(func=_check)
+    workspace = commands.add_parser(
+        "workspace",
+        help="write the Dagster workspace: one code location per site file of the "
+        "environments folder",
+    )
+    workspace.add_argument(
+        "--output", type=Path, help="the file to write (default: print the workspace)"
+    )
+    workspace.set_defaults(func=_workspace)
 
 
 def _check(args: argparse.Namespace) -> int:
     path: Path = args.path or environments_dir()
-    sites = load_sites(path)
-    for site in sites.values():
+    loaded = load_site_files(path)
+    for site in loaded.sites.values():
         print(f"{site.name}: {site.description} ({site.source_file})")
         print(
             f"  calling AE {site.script_ae.aet}; timezone {site.timezone}; "
@@ -53,5 +63,19 @@ def _check(args: argparse.Namespace) -> int:
         ]
         print_table(rows)
         print()
-    print(f"{len(sites)} site(s) OK in {path}")
+    print(f"{len(loaded.sites)} site(s) OK in {path}")
+    if loaded.failed:
+        print(f"{len(loaded.failed)} file(s) did not load")
+        # main prints them, one line per problem, and exits 1.
+        raise ConfigError(loaded.problems)
+    return 0
+
+
+def _workspace(args: argparse.Namespace) -> int:
+    text = workspace_yaml()
+    if args.output is None:
+        print(text, end="")
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"wrote {args.output}: one code location per site file of {environments_dir()}")
     return 0

@@ -22,6 +22,9 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
     StringConstraints,
     ValidationInfo,
     field_validator,
@@ -48,7 +51,10 @@ AETitle = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=16, pattern=r"^[ -\[\]-~]+$"),
 ]
-Port = Annotated[int, Field(ge=1, le=65535)]
+# Numbers and booleans are strict (StrictInt, StrictFloat, StrictBool): TOML has real
+# ones, so `port = true` or `port = "104"` is a mistake, which lax pydantic read as ports
+# 1 and 104. StrictFloat accepts integers (`connect_timeout = 5`).
+Port = Annotated[StrictInt, Field(ge=1, le=65535)]
 # "study_date": instances of studies whose StudyDate is the day; "treatment_records":
 # RT Beams Treatment Records of series dated the day, in studies of the lookback window.
 DailyQuery = Literal["study_date", "treatment_records"]
@@ -86,7 +92,7 @@ class DicomSource(NetworkNode):
 
     type: Literal["aria", "mim"]
     queries: tuple[DailyQuery, ...] | None = None
-    record_lookback_days: Annotated[int, Field(ge=0, le=3650)] = 180
+    record_lookback_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 180
 
     @property
     def daily_queries(self) -> tuple[DailyQuery, ...]:
@@ -115,8 +121,8 @@ class MosaiqSource(_Model):
     db_username: str = ""
     db_password_env_var: str | None = None
     staging_target_alias: str | None = None
-    login_timeout: Annotated[int, Field(ge=1)] = 15
-    query_timeout: Annotated[int, Field(ge=1)] = 120
+    login_timeout: Annotated[StrictInt, Field(ge=1)] = 15
+    query_timeout: Annotated[StrictInt, Field(ge=1)] = 120
 
     @model_validator(mode="before")
     @classmethod
@@ -201,11 +207,12 @@ class SiteSettings(BaseModel):
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
-    max_uids_per_run: Annotated[int, Field(ge=1)] = 100
-    connect_timeout: Annotated[float, Field(gt=0)] = DEFAULT_CONNECT_TIMEOUT
-    network_timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
-    max_pdu: Annotated[int, Field(ge=0)] = DEFAULT_MAX_PDU
-    deep_validation: bool = False
+    # None: no bound (sites of the earlier format set theirs explicitly).
+    max_uids_per_run: Annotated[StrictInt, Field(ge=1)] | None = None
+    connect_timeout: Annotated[StrictFloat, Field(gt=0)] = DEFAULT_CONNECT_TIMEOUT
+    network_timeout: Annotated[StrictFloat, Field(gt=0)] = DEFAULT_TIMEOUT
+    max_pdu: Annotated[StrictInt, Field(ge=0)] = DEFAULT_MAX_PDU
+    deep_validation: StrictBool = False
 
 
 class SiteConfig(_Model):
@@ -222,7 +229,7 @@ class SiteConfig(_Model):
     settings: SiteSettings = SiteSettings()
     timezone: str = "UTC"
     backfill_start: dt.date | None = None
-    phi_in_metadata: bool = False
+    phi_in_metadata: StrictBool = False
 
     @field_validator("timezone")
     @classmethod

@@ -4,11 +4,17 @@ Everything is validated when a file is loaded: the models of
 :mod:`radonc_assets.site.config` check each key, :func:`_cross_checks` the keys
 that refer to each other (aliases, defaults, unique AE titles). Every problem is
 reported with the file, the site and the key it concerns.
+
+Each file loads on its own (:func:`load_site_files`): a broken file is left out
+with its problems, and the sites of the other files load, so one file's mistake
+stops only its own sites.
 """
 
+import json
 import os
 import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -25,8 +31,114 @@ from radonc_assets.site.config import (
 from radonc_assets.site.paths import environments_dir
 
 
+def site_files(path: Path | None = None) -> list[Path]:
+    """The site files of a folder (its ``*.toml``, sorted), or the one file `path` names.
+
+    Args:
+        path: A TOML file or a folder; default :func:`environments_dir`.
+
+    Raises:
+        ConfigError: When the folder holds no site file.
+    """
+    path = path or environments_dir()
+    files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+    if not files:
+        raise ConfigError([Problem(path, None, None, "no site files (*.toml) found")])
+    return files
+
+
+@dataclass(frozen=True)
+class SiteFiles:
+    """The site files of a folder, each loaded on its own: a broken file fails alone.
+
+    Attributes:
+        path: The folder (or the one file) read.
+        files: Its site files, sorted.
+        sites: The sites of the files that loaded, by name.
+        failed: The problems of each file that did not load.
+    """
+
+    path: Path
+    files: tuple[Path, ...]
+    sites: Mapping[str, SiteConfig]
+    failed: Mapping[Path, tuple[Problem, ...]]
+
+    @property
+    def problems(self) -> list[Problem]:
+        """Every problem of the files that did not load, file by file."""
+        return [problem for problems in self.failed.values() for problem in problems]
+
+    def site(self, name: str) -> SiteConfig:
+        """The site `name` (case-insensitive), however broken the other files are.
+
+        Raises:
+            ConfigError: When no file that loaded defines it: naming the sites there are,
+                then every problem of the files that did not load (it may be in one).
+        """
+        for site_name, site in self.sites.items():
+            if site_name.lower() == name.lower():
+                return site
+        message = f"no such site (sites: {_names(self.sites)})"
+        if self.failed:
+            failed = ", ".join(str(file) for file in self.failed)
+            message += f"; files that failed to load, which may define it: {failed}"
+        raise ConfigError([Problem(self.path, name, None, message), *self.problems])
+
+    def file_sites(self, file_name: str) -> dict[str, SiteConfig]:
+        """The sites of the site file named `file_name` (``demo.toml``).
+
+        Raises:
+            ConfigError: The file's problems when it did not load; when no site file has
+                that name, naming those there are.
+        """
+        file = next((f for f in self.files if f.name == file_name), None)
+        if file is None:
+            found = ", ".join(f.name for f in self.files)
+            raise ConfigError(
+                [Problem(self.path, None, None, f"no site file {file_name} (files: {found})")]
+            )
+        if file in self.failed:
+            raise ConfigError(self.failed[file])
+        return {name: site for name, site in self.sites.items() if site.source_file == file}
+
+
+def load_site_files(path: Path | None = None) -> SiteFiles:
+    """Load every site file of a folder (or one file), each on its own.
+
+    A file with a problem is left out whole, with its problems; the other files'
+    sites load. A site defined again in a later file (names are case-insensitive)
+    is a problem of that later file, so a new file never stops a running site.
+
+    Args:
+        path: A TOML file or a folder; default :func:`environments_dir`.
+
+    Raises:
+        ConfigError: When the folder holds no site file.
+    """
+    path = path or environments_dir()
+    files = site_files(path)
+    sites: dict[str, SiteConfig] = {}
+    failed: dict[Path, tuple[Problem, ...]] = {}
+    for file in files:
+        try:
+            loaded = _load_file(file)
+        except ConfigError as exc:
+            failed[file] = tuple(exc.problems)
+            continue
+        redefined = _redefined(file, loaded, sites)
+        if redefined:
+            failed[file] = redefined
+        else:
+            sites.update(loaded)
+    return SiteFiles(path, tuple(files), sites, failed)
+
+
 def load_sites(path: Path | None = None) -> dict[str, SiteConfig]:
-    """Load and validate every site of a site file, or of all ``*.toml`` in a folder.
+    """Load every site of a site file, or of all ``*.toml`` in a folder: all or none.
+
+    For a file or folder that must be right as a whole (tests, benchmarks); commands
+    and Dagster use :func:`load_site_files` or :func:`load_site`, where a broken
+    file fails alone.
 
     Args:
         path: A TOML file or a folder; default :func:`environments_dir`.
@@ -37,39 +149,19 @@ def load_sites(path: Path | None = None) -> dict[str, SiteConfig]:
     Raises:
         ConfigError: Listing every problem found in every file.
     """
-    path = path or environments_dir()
-    files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
-    if not files:
-        raise ConfigError([Problem(path, None, None, "no site files (*.toml) found")])
-    sites: dict[str, SiteConfig] = {}
-    problems: list[Problem] = []
-    for file in files:
-        try:
-            loaded = _load_file(file)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
-            continue
-        for name, site in loaded.items():
-            if name.lower() in {s.lower() for s in sites}:
-                other = next(s for s in sites.values() if s.name.lower() == name.lower())
-                problems.append(
-                    Problem(file, name, None, f"site also defined in {other.source_file}")
-                )
-            sites[name] = site
-    if problems:
-        raise ConfigError(problems)
-    return sites
+    loaded = load_site_files(path)
+    if loaded.failed:
+        raise ConfigError(loaded.problems)
+    return dict(loaded.sites)
 
 
 def load_site(name: str, path: Path | None = None) -> SiteConfig:
-    """Load one site by name (case-insensitive) from the site files."""
-    sites = load_sites(path)
-    for site_name, site in sites.items():
-        if site_name.lower() == name.lower():
-            return site
-    raise ConfigError(
-        [Problem(path or environments_dir(), name, None, f"no such site ({', '.join(sites)})")]
-    )
+    """Load one site by name (case-insensitive); other files' problems do not matter.
+
+    Raises:
+        ConfigError: When no file that loaded defines it (see :meth:`SiteFiles.site`).
+    """
+    return load_site_files(path).site(name)
 
 
 def read_secret(site: SiteConfig, key: str, variable: str) -> str:
@@ -125,6 +217,24 @@ def _load_file(file: Path) -> dict[str, SiteConfig]:
     return sites
 
 
+def _redefined(
+    file: Path, loaded: Mapping[str, SiteConfig], earlier: Mapping[str, SiteConfig]
+) -> tuple[Problem, ...]:
+    """The sites of `file` defined before, in an earlier file or in `file` itself."""
+    seen = {name.lower(): site.source_file for name, site in earlier.items()}
+    problems = []
+    for name in loaded:
+        if name.lower() in seen:
+            problems.append(Problem(file, name, None, f"site also defined in {seen[name.lower()]}"))
+        seen.setdefault(name.lower(), file)
+    return tuple(problems)
+
+
+# What strict numbers and booleans report ("Input should be a valid integer"); the
+# message then adds what the file has.
+_STRICT_TYPE_ERRORS = {"int_type", "float_type", "bool_type"}
+
+
 def _describe(error: ErrorDetails) -> tuple[str | None, str]:
     """The key (`sources.ARIA_MAIN.port`) and message of a pydantic error."""
     tags = {"aria", "mim", "mosaiq", "orthanc", "dicom_scp"}
@@ -134,7 +244,19 @@ def _describe(error: ErrorDetails) -> tuple[str | None, str]:
         parts.append("type")
         message = f"unknown type {context.get('tag')!r} (expected {context.get('expected_tags')})"
         return ".".join(parts), message
-    return ".".join(parts) or None, error["msg"]
+    key = ".".join(parts) or None
+    if error["type"] in _STRICT_TYPE_ERRORS:
+        return key, f"{error['msg']}, not {_as_written(error['input'])}"
+    return key, error["msg"]
+
+
+def _as_written(value: object) -> str:
+    """`value` as the TOML file writes it, with its kind: ``the string "104"``."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, str):
+        return f"the string {json.dumps(value)}"
+    return f"the {type(value).__name__} {value}"
 
 
 def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:

@@ -8,8 +8,8 @@ import dagster as dg
 import pytest
 from syrupy.assertion import SnapshotAssertion
 
-from radonc_assets.definitions import defs, site_definitions
-from radonc_assets.site.loading import load_sites
+from radonc_assets.definitions import defs, site_definitions, site_file_definitions
+from radonc_assets.site.loading import load_sites, site_files
 
 ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
 
@@ -55,3 +55,17 @@ def test_example_sites(site: str, snapshot: SnapshotAssertion) -> None:
     definitions = site_definitions(load_sites(ENVIRONMENTS / "examples")[site])
     dg.Definitions.validate_loadable(definitions)
     assert summary(definitions) == snapshot
+
+
+@pytest.mark.parametrize(
+    "folder", [ENVIRONMENTS, ENVIRONMENTS / "examples"], ids=["shipped", "examples"]
+)
+def test_one_code_location_per_site_file_holds_what_defs_holds(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The locations of the generated workspace.yaml, one per file, add up to `defs`."""
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(folder))
+    locations = [site_file_definitions(file.name) for file in site_files()]
+    for location in locations:
+        dg.Definitions.validate_loadable(location)
+    assert summary(dg.Definitions.merge(*locations)) == summary(defs())

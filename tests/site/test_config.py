@@ -167,6 +167,72 @@ def test_driver_name_with_or_without_braces(tmp_path: Path) -> None:
             id="bad-setting",
         ),
         pytest.param(
+            "port = 104",
+            "port = true",
+            "site UCLA: sources.ARIA_MAIN.port: Input should be a valid integer, not the boolean true",
+            id="bool-port",
+        ),
+        pytest.param(
+            "port = 104",
+            'port = "58329"',
+            'site UCLA: sources.ARIA_MAIN.port: Input should be a valid integer, not the string "58329"',
+            id="string-port",
+        ),
+        pytest.param(
+            "port = 4242",
+            "port = 4242.0",
+            "site UCLA: backup_targets.ORTHANC_UCLA_BACKUP.port: Input should be a valid integer, not the float 4242.0",
+            id="float-port",
+        ),
+        pytest.param(
+            "port = 105 }",
+            'port = 105, record_lookback_days = "30" }',
+            'site UCLA: sources.MIM.record_lookback_days: Input should be a valid integer, not the string "30"',
+            id="string-lookback",
+        ),
+        pytest.param(
+            'staging_target_alias = "UCLA_MOSAIQ_STAGE"',
+            'staging_target_alias = "UCLA_MOSAIQ_STAGE", query_timeout = true',
+            "site UCLA: sources.MOSAIQ_DB.query_timeout: Input should be a valid integer, not the boolean true",
+            id="bool-query-timeout",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            'max_uids_per_run = "100"',
+            'site UCLA: settings.max_uids_per_run: Input should be a valid integer, not the string "100"',
+            id="string-max-uids",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            "max_uids_per_run = 100\nconnect_timeout = true",
+            "site UCLA: settings.connect_timeout: Input should be a valid number, not the boolean true",
+            id="bool-timeout",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            'max_uids_per_run = 100\nnetwork_timeout = "60"',
+            'site UCLA: settings.network_timeout: Input should be a valid number, not the string "60"',
+            id="string-timeout",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            "max_uids_per_run = 100\nmax_pdu = true",
+            "site UCLA: settings.max_pdu: Input should be a valid integer, not the boolean true",
+            id="bool-max-pdu",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            'max_uids_per_run = 100\ndeep_validation = "false"',
+            'site UCLA: settings.deep_validation: Input should be a valid boolean, not the string "false"',
+            id="string-deep-validation",
+        ),
+        pytest.param(
+            'description = "UCLA Testbed Environment"',
+            "phi_in_metadata = 1",
+            "site UCLA: phi_in_metadata: Input should be a valid boolean, not the int 1",
+            id="int-phi-in-metadata",
+        ),
+        pytest.param(
             'description = "UCLA Testbed Environment"',
             'timezone = "Mars/Olympus"',
             "site UCLA: timezone: Value error, unknown time zone 'Mars/Olympus'",
@@ -187,6 +253,23 @@ def test_broken_site_names_file_site_and_key(
     path = write(tmp_path, LEGACY_UCLA.replace(old, new))
     found = problems(path)
     assert any(p.startswith(f"{path}: {expected}") for p in found), found
+    assert all("\n" not in p for p in found)  # one line per problem
+
+
+def test_numbers_and_booleans_of_the_right_type_load(tmp_path: Path) -> None:
+    """Strict, but a float key takes an integer (TOML writes 5 for 5 seconds)."""
+    text = LEGACY_UCLA + "connect_timeout = 5\nnetwork_timeout = 2.5\ndeep_validation = true\n"
+    settings = load_sites(write(tmp_path, text))["UCLA"].settings
+    assert (settings.connect_timeout, settings.network_timeout) == (5.0, 2.5)
+    assert isinstance(settings.connect_timeout, float)
+    assert settings.deep_validation is True
+
+
+def test_max_uids_per_run_defaults_to_no_bound(tmp_path: Path) -> None:
+    text = LEGACY_UCLA.replace("max_uids_per_run = 100\n", "")
+    assert load_sites(write(tmp_path, text))["UCLA"].settings.max_uids_per_run is None
+    text = LEGACY_UCLA.replace("[UCLA.settings]\nmax_uids_per_run = 100\n", "")
+    assert load_sites(write(tmp_path, text))["UCLA"].settings.max_uids_per_run is None
 
 
 def test_malformed_toml_reports_the_line(tmp_path: Path) -> None:
