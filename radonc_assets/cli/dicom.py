@@ -7,7 +7,7 @@ a source or target (and the calling AE title) from the site files instead.
 
 import argparse
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydicom import dcmread
@@ -20,6 +20,7 @@ from resources.dicom.client import (
     DEFAULT_TIMEOUT,
     DicomClient,
     DicomNode,
+    StoreOutcome,
     SubOperations,
 )
 from resources.dicom.queries import (
@@ -30,6 +31,7 @@ from resources.dicom.queries import (
     identifier,
     retrieve_identifier,
 )
+from resources.errors import status_meaning
 
 DEFAULT_CALLING_AET = "RADONC_SCU"
 
@@ -59,6 +61,12 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     _node_options(get)
     _query_options(get)
     get.add_argument("--out-dir", type=Path, required=True, help="folder for received files")
+    get.add_argument(
+        "--sop-class",
+        action="append",
+        metavar="UID",
+        help="SOP Class UID the data will bring (repeatable; default: the RT storage classes)",
+    )
     get.set_defaults(func=_get)
 
     store = commands.add_parser("store", help="C-STORE: send a file or every file of a folder")
@@ -175,6 +183,13 @@ def _retrieve_report(
     )
     for problem in result.errors:
         print(f"  {problem}")
+    for uid in result.failed_uids:
+        print(f"  failed: {uid}")
+    if result.failed and result.proposed and not (result.errors or result.failed_uids):
+        print(
+            f"  the source gave no reason; {len(result.proposed)} SOP classes were proposed: "
+            "an instance of another class cannot be received (see --sop-class)"
+        )
     return 0 if result.ok else 1
 
 
@@ -199,7 +214,10 @@ def _get(args: argparse.Namespace) -> int:
         received.append(path)
         progress(len(received), None)
 
-    status = _retrieve_report(client, args, lambda queries, model: client.get(queries, save, model))
+    classes = [set(args.sop_class)] if args.sop_class else None
+    status = _retrieve_report(
+        client, args, lambda queries, model: client.get(queries, save, model, classes)
+    )
     progress.finish()
     print(f"{len(received)} file(s) written to {out_dir}")
     return status
@@ -211,10 +229,25 @@ def _store(args: argparse.Namespace) -> int:
     if not root.exists():
         raise SystemExit(f"radonc: {root} does not exist")
     files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-    outcomes = client.store(files, on_progress=Progress("stored"))
+    progress = Progress("stored")
+
+    def report(outcomes: Sequence[StoreOutcome], total: int) -> None:
+        failures = sum(not o.ok for o in outcomes)
+        progress(len(outcomes) - failures, total, failures)
+
+    outcomes = client.store(files, on_progress=report)
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        print_table([{"file": o.source, "status": f"0x{o.status:04X}"} for o in failed])
+        print_table(
+            [
+                {
+                    "file": o.source,
+                    "status": f"0x{o.status:04X}",
+                    "meaning": o.detail or status_meaning(o.status, "C-STORE"),
+                }
+                for o in failed
+            ]
+        )
     print(
         f"C-STORE to {client.peer}: {len(outcomes) - len(failed)} stored, {len(failed)} failed, "
         f"{len(files) - len(outcomes)} skipped (not DICOM)"

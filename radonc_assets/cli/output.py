@@ -27,23 +27,33 @@ def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None
 class Progress:
     """A progress line on stderr: rewritten in place on a terminal, every 10% otherwise."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
-        self.stream = stream
+        # Looked up now, not at import: a redirected sys.stderr (tests, tools) is used.
+        self.stream = stream or sys.stderr
         self.started = time.monotonic()
         self._last_step = -1
 
-    def __call__(self, done: int, total: int | None) -> None:
-        """Report `done` of `total` items (`total` None when not known in advance)."""
-        rate = done / max(time.monotonic() - self.started, 1e-6)
+    def __call__(self, done: int, total: int | None, failed: int = 0) -> None:
+        """Report `done` of `total` items (`total` None when not known in advance).
+
+        Args:
+            done: Items done successfully.
+            total: Items to do, None when not known in advance.
+            failed: Items tried that failed, shown when there are some.
+        """
+        tried = done + failed
+        rate = tried / max(time.monotonic() - self.started, 1e-6)
         count = f"{done}/{total}" if total is not None else str(done)
+        if failed:
+            count += f", failed {failed}"
         line = f"{self.label}: {count} ({rate:.1f}/s)"
-        finished = total is not None and done >= total
+        finished = total is not None and tried >= total
         if self.stream.isatty():
             self.stream.write(f"\r{line}" + ("\n" if finished else ""))
         else:
             # In logs: one line per 10% of a known total, per 100 items of an unknown one.
-            step = done * 10 // max(total, 1) if total is not None else done // 100
+            step = tried * 10 // max(total, 1) if total is not None else tried // 100
             if step == self._last_step and not finished:
                 return
             self._last_step = step

@@ -13,16 +13,16 @@ import functools
 import io
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
-from pydicom.filereader import read_file_meta_info
+from pydicom.uid import UID
 from pynetdicom import build_context, evt
 from pynetdicom.association import Association
 from pynetdicom.events import Event
@@ -32,11 +32,21 @@ from pynetdicom.presentation import PresentationContext
 from pynetdicom.sop_class import Verification
 from pynetdicom.status import STATUS_PENDING, STATUS_SUCCESS, STATUS_WARNING, code_to_category
 
-from resources.dicom.contexts import MAX_CONTEXTS, exact_contexts, scp_roles, storage_contexts
+from resources.dicom.contexts import (
+    MAX_CONTEXTS,
+    MAX_GET_STORAGE_CONTEXTS,
+    RT_STORAGE,
+    exact_contexts,
+    plan_associations,
+    scp_roles,
+    storage_contexts,
+)
 from resources.dicom.queries import (
     InstanceRecord,
     QueryLevel,
     QueryModel,
+    answer_problem,
+    describe,
     identifier,
     instance_record,
 )
@@ -63,6 +73,8 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_MAX_PDU = 262144
 
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
+# PS3.7 C.5: "Refused: SOP Class not supported", for an instance no context can carry.
+_SOP_CLASS_NOT_SUPPORTED = 0x0122
 
 
 def is_pending(status: int) -> bool:
@@ -89,7 +101,26 @@ class DicomNode:
 
 @dataclass(frozen=True)
 class SubOperations:
-    """The outcome of one C-MOVE or C-GET request (its final response)."""
+    """The outcome of one C-MOVE or C-GET request (its final response).
+
+    Attributes:
+        status: The final status.
+        completed: Sub-operations that succeeded.
+        failed: Sub-operations that failed.
+        warning: Sub-operations that succeeded with a warning.
+        failed_uids: The source's Failed SOP Instance UID List.
+        errors: The source's Error Comment, if it sent one, then why this client
+            failed instances it received (C-GET).
+        proposed: The storage SOP classes the C-GET proposed (empty for C-MOVE). A
+            source without a context for an instance's class fails that
+            sub-operation and may not say why: Orthanc 1.10 answers 0xC000 with the
+            failure counted but neither Error Comment nor Failed SOP Instance UID
+            List, and only its log says "No presentation context for: (US) ..."
+            (measured); an instance whose class is not in `proposed` is then the one.
+        accepted: The proposed classes the source accepted with our SCP role: one
+            it did not accept cannot be sent over this C-GET (Orthanc 1.10 accepts
+            no private class, and logs "Refused: SOPClassNotSupported").
+    """
 
     status: int
     completed: int
@@ -97,6 +128,8 @@ class SubOperations:
     warning: int
     failed_uids: tuple[str, ...] = ()
     errors: tuple[str, ...] = ()
+    proposed: frozenset[str] = field(default=frozenset(), repr=False)
+    accepted: frozenset[str] = field(default=frozenset(), repr=False)
 
     @property
     def ok(self) -> bool:
@@ -106,11 +139,20 @@ class SubOperations:
 
 @dataclass(frozen=True)
 class StoreOutcome:
-    """The outcome of one C-STORE."""
+    """The outcome of one C-STORE.
+
+    Attributes:
+        sop_instance_uid: The instance.
+        status: The peer's status, or 0x0122 (SOP class not supported) when the peer
+            accepted no presentation context for its SOP class and transfer syntax.
+        source: The file it came from (``<bytes>`` for a buffer).
+        detail: Why it was not sent, when it was not.
+    """
 
     sop_instance_uid: str
     status: int
     source: str = ""
+    detail: str = ""
 
     @property
     def ok(self) -> bool:
@@ -166,7 +208,8 @@ def _retry_transient(
     return retrying
 
 
-ProgressCallback = Callable[[int, int], None]
+# Called after each C-STORE with the outcomes so far and the number of instances to send.
+StoreProgress = Callable[[Sequence[StoreOutcome], int], None]
 
 
 class DicomClient:
@@ -249,9 +292,14 @@ class DicomClient:
         keep_responses_from_the_reactor(assoc)
         try:
             yield assoc
-        finally:
+        except BaseException:
+            # Interrupted (Ctrl-C, SIGTERM, a failure): abort at once; a release would
+            # wait up to the timeout for a peer that may be what hangs.
             if assoc.is_established:
-                assoc.release()
+                assoc.abort()
+            raise
+        if assoc.is_established:
+            assoc.release()
 
     @_retry_transient
     def echo(self) -> float:
@@ -288,6 +336,15 @@ class DicomClient:
         One association carries all queries. Works against strictly hierarchical
         servers: each level's query carries the unique keys of its parents.
 
+        An answer that cannot be filed (:func:`~resources.dicom.queries.answer_problem`:
+        no UID of its level, or a parent UID other than the queried one) is skipped
+        with a warning naming the peer, the query and the fault, not raised. Such an
+        instance could not be retrieved or verified anyway (a retrieve needs its UID,
+        and filing it under the queried series would corrupt the manifest); raising
+        would hold back every well-formed instance of the day for a fault that only
+        the source's vendor can fix, and no retry would help. The warning is what
+        the PACS administrator reports to that vendor.
+
         Args:
             study_keys: STUDY-level matching keys, e.g. ``{"StudyDate": "20260105"}``.
             series_keys: Optional SERIES-level matching keys, e.g. ``{"Modality": "RTRECORD"}``.
@@ -295,24 +352,37 @@ class DicomClient:
         model = QueryModel.STUDY
         records: list[InstanceRecord] = []
         with self.associate([build_context(model.find_uid)]) as assoc:
-            for study in self._find(assoc, identifier(QueryLevel.STUDY, study_keys), model):
-                study_uid = str(study.StudyInstanceUID)
-                series_query = identifier(
-                    QueryLevel.SERIES, {**(series_keys or {}), "StudyInstanceUID": study_uid}
-                )
-                for series in self._find(assoc, series_query, model):
-                    image_query = identifier(
-                        QueryLevel.IMAGE,
-                        {
-                            "StudyInstanceUID": study_uid,
-                            "SeriesInstanceUID": str(series.SeriesInstanceUID),
-                        },
-                    )
+            study_query = identifier(QueryLevel.STUDY, study_keys)
+            for study in self._usable(assoc, study_query, QueryLevel.STUDY, {}):
+                parents = {"StudyInstanceUID": str(study.StudyInstanceUID)}
+                series_query = identifier(QueryLevel.SERIES, {**(series_keys or {}), **parents})
+                for series in self._usable(assoc, series_query, QueryLevel.SERIES, parents):
+                    keys = {**parents, "SeriesInstanceUID": str(series.SeriesInstanceUID)}
+                    image_query = identifier(QueryLevel.IMAGE, keys)
                     records += [
                         instance_record(study, series, image)
-                        for image in self._find(assoc, image_query, model)
+                        for image in self._usable(assoc, image_query, QueryLevel.IMAGE, keys)
                     ]
         return records
+
+    def _usable(
+        self,
+        assoc: Association,
+        query: Dataset,
+        level: QueryLevel,
+        parents: Mapping[str, str],
+    ) -> list[Dataset]:
+        """Study Root C-FIND answers to `query` that can be filed; warns about the rest."""
+        usable = []
+        for answer in self._find(assoc, query, QueryModel.STUDY):
+            problem = answer_problem(level, answer, parents)
+            if problem:
+                LOGGER.warning(
+                    "%s: skipping an answer to the %s: %s", self.peer, describe(query), problem
+                )
+            else:
+                usable.append(answer)
+        return usable
 
     @_retry_transient
     def move(
@@ -320,38 +390,100 @@ class DicomClient:
         queries: Sequence[Dataset],
         destination_aet: str,
         model: QueryModel = QueryModel.STUDY,
+        *,
+        isolate_failures: bool = False,
     ) -> list[SubOperations]:
-        """C-MOVE each identifier to `destination_aet`, all over one association."""
+        """C-MOVE each identifier to `destination_aet`, all over one association.
+
+        Args:
+            queries: C-MOVE identifiers.
+            destination_aet: The AE title the source sends to.
+            model: The Query/Retrieve model.
+            isolate_failures: Return a request that fails without sub-operations
+                (Orthanc answers 0xC000 when one instance cannot be sent) as its
+                outcome instead of raising, so that the next requests still run.
+        """
         with self.associate([build_context(model.move_uid)]) as assoc:
             return [
                 self._retrieve(
-                    assoc, "C-MOVE", assoc.send_c_move(q, destination_aet, model.move_uid)
+                    assoc,
+                    "C-MOVE",
+                    assoc.send_c_move(q, destination_aet, model.move_uid),
+                    raise_failure=not isolate_failures,
                 )
                 for q in queries
             ]
 
-    @_retry_transient
     def get(
         self,
         queries: Sequence[Dataset],
         on_instance: InstanceCallback,
         model: QueryModel = QueryModel.STUDY,
-        storage: Sequence[PresentationContext] | None = None,
+        sop_classes: Sequence[Collection[str]] | None = None,
+        *,
+        isolate_failures: bool = False,
     ) -> list[SubOperations]:
-        """C-GET each identifier over one association, handing over each instance.
+        """C-GET each identifier, handing over each instance as it arrives.
+
+        Every class a query will bring is proposed with the SCP role, with one
+        context for the uncompressed transfer syntaxes and, for image classes, one
+        per compressed syntax, so the source sends what it stores as it stores it
+        (:func:`~resources.dicom.contexts.storage_contexts`). Queries expecting the
+        same classes share an association; the others are spread over as few
+        associations as pynetdicom's 128 contexts allow
+        (:func:`~resources.dicom.contexts.plan_associations`).
 
         Args:
             queries: C-GET identifiers (STUDY, SERIES or IMAGE level).
             on_instance: Called with each received instance as encoded DICOM Part 10
                 bytes, while the C-GET runs; an exception fails that sub-operation.
             model: The Query/Retrieve model.
-            storage: Storage contexts to propose with the SCP role (default: the RT
-                storage classes with their compressed transfer syntaxes).
+            sop_classes: The SOP Class UIDs each query will bring, one collection
+                per query (:func:`~resources.dicom.contexts.storage_classes` makes
+                them from C-FIND answers). Default, and for an empty collection: the
+                RT storage classes (:data:`~resources.dicom.contexts.RT_STORAGE`).
+            isolate_failures: Return a request that fails without sub-operations as
+                its outcome instead of raising, so that the next requests still run.
+
+        Returns:
+            One outcome per query, in the order of `queries`.
+
+        Raises:
+            ValueError: `sop_classes` does not have one collection per query.
         """
-        contexts = [build_context(model.get_uid), *(storage or storage_contexts())]
-        if len(contexts) > MAX_CONTEXTS:
-            raise ValueError(f"{len(contexts)} presentation contexts; at most {MAX_CONTEXTS}")
-        roles = scp_roles(str(cx.abstract_syntax) for cx in contexts[1:])
+        if sop_classes is None:
+            sop_classes = [RT_STORAGE] * len(queries)
+        if len(sop_classes) != len(queries):
+            raise ValueError(f"{len(sop_classes)} sets of SOP classes for {len(queries)} queries")
+        plans = plan_associations([classes or RT_STORAGE for classes in sop_classes])
+        if len(plans) > 1:
+            LOGGER.info(
+                "C-GET of %d queries from %s over %d associations (%d SOP classes)",
+                len(queries),
+                self.peer,
+                len(plans),
+                len(set().union(*(classes for _, classes in plans))),
+            )
+        results: dict[int, SubOperations] = {}
+        for indexes, classes in plans:
+            batch = [queries[index] for index in indexes]
+            outcomes = self._get(batch, on_instance, model, classes, isolate_failures)
+            results.update(zip(indexes, outcomes, strict=True))
+        return [results[index] for index in range(len(queries))]
+
+    @_retry_transient
+    def _get(
+        self,
+        queries: Sequence[Dataset],
+        on_instance: InstanceCallback,
+        model: QueryModel,
+        sop_classes: Collection[str],
+        isolate_failures: bool,
+    ) -> list[SubOperations]:
+        """C-GET each identifier over one association proposing `sop_classes`."""
+        storage = storage_contexts(sop_classes, limit=MAX_GET_STORAGE_CONTEXTS)
+        proposed = frozenset(str(cx.abstract_syntax) for cx in storage)
+        roles = scp_roles(sorted(proposed))
         errors: list[str] = []
 
         def handle_store(event: Event) -> int:
@@ -364,20 +496,28 @@ class DicomClient:
             return 0x0000
 
         with self.associate(
-            contexts, roles=roles, handlers=[(evt.EVT_C_STORE, handle_store)]
+            [build_context(model.get_uid), *storage],
+            roles=roles,
+            handlers=[(evt.EVT_C_STORE, handle_store)],
         ) as assoc:
+            accepted = frozenset(
+                str(cx.abstract_syntax) for cx in assoc.accepted_contexts if cx.as_scp
+            )
             results = []
             for query in queries:
                 errors.clear()
-                result = self._retrieve(assoc, "C-GET", assoc.send_c_get(query, model.get_uid))
+                result = self._retrieve(
+                    assoc,
+                    "C-GET",
+                    assoc.send_c_get(query, model.get_uid),
+                    raise_failure=not isolate_failures,
+                )
                 results.append(
-                    SubOperations(
-                        result.status,
-                        result.completed,
-                        result.failed,
-                        result.warning,
-                        result.failed_uids,
-                        tuple(errors),
+                    replace(
+                        result,
+                        errors=(*result.errors, *errors),
+                        proposed=proposed,
+                        accepted=accepted,
                     )
                 )
             return results
@@ -386,17 +526,25 @@ class DicomClient:
     def store(
         self,
         items: Iterable[Path | bytes],
-        on_progress: ProgressCallback | None = None,
+        on_progress: StoreProgress | None = None,
     ) -> list[StoreOutcome]:
-        """C-STORE files (sent as encoded) or encoded byte buffers.
+        """C-STORE files (sent as encoded) or encoded byte buffers, as DCMTK storescu does.
 
         Files that are not DICOM Part 10 (and DICOMDIRs) are skipped with a warning.
-        Instances go over one association per 128 distinct (SOP class, transfer
-        syntax) pairs, normally exactly one.
+        Each instance is sent with its data set's own SOP Class and Instance UIDs
+        (see :func:`_prepare`). Instances go over one association per 128 distinct
+        (SOP class, transfer syntax) pairs, normally exactly one.
+
+        Args:
+            items: Files or encoded instances.
+            on_progress: Called after each instance with the outcomes so far and
+                the number of instances to send.
 
         Returns:
             One outcome per instance, in the order sent; failures are outcomes,
-            not exceptions, so one bad instance does not stop the rest.
+            not exceptions, so one bad instance does not stop the rest. An instance
+            whose SOP class and transfer syntax the peer accepts in no context is
+            refused with 0x0122 without being sent.
         """
         prepared = [item for item in map(_prepare, items) if item is not None]
         keys = list(dict.fromkeys((i.sop_class_uid, i.transfer_syntax) for i in prepared))
@@ -404,11 +552,17 @@ class DicomClient:
         for first in range(0, len(keys), MAX_CONTEXTS):
             chunk = set(keys[first : first + MAX_CONTEXTS])
             batch = [i for i in prepared if (i.sop_class_uid, i.transfer_syntax) in chunk]
-            with self.associate(exact_contexts(keys[first : first + MAX_CONTEXTS])) as assoc:
+            try:
+                with self.associate(exact_contexts(keys[first : first + MAX_CONTEXTS])) as assoc:
+                    for item in batch:
+                        outcomes.append(self._store(assoc, item))
+                        if on_progress:
+                            on_progress(outcomes, len(prepared))
+            except NoPresentationContextError:
                 for item in batch:
-                    outcomes.append(self._store(assoc, item))
+                    outcomes.append(self._refused(item))
                     if on_progress:
-                        on_progress(len(outcomes), len(prepared))
+                        on_progress(outcomes, len(prepared))
         return outcomes
 
     @contextmanager
@@ -429,12 +583,24 @@ class DicomClient:
 
     def _store(self, assoc: Association, item: _StoreItem) -> StoreOutcome:
         """C-STORE one instance; a failure status is an outcome, logged, not raised."""
+        accepted = {(cx.abstract_syntax, cx.transfer_syntax[0]) for cx in assoc.accepted_contexts}
+        if (item.sop_class_uid, item.transfer_syntax) not in accepted:
+            return self._refused(item)
         started = time.monotonic()
         status = assoc.send_c_store(item.payload)
         code = self._check(assoc, "C-STORE", status, started, raise_failure=False)
         if not is_success_or_warning(code):
             LOGGER.warning("C-STORE of %s to %s: status 0x%04X", item.source, self.peer, code)
         return StoreOutcome(item.sop_instance_uid, code, item.source)
+
+    def _refused(self, item: _StoreItem) -> StoreOutcome:
+        """The outcome of an instance the peer accepted no presentation context for."""
+        detail = (
+            f"{self.peer} accepted no presentation context for "
+            f"{UID(item.sop_class_uid).name} in {UID(item.transfer_syntax).name}"
+        )
+        LOGGER.warning("C-STORE of %s: %s", item.source, detail)
+        return StoreOutcome(item.sop_instance_uid, _SOP_CLASS_NOT_SUPPORTED, item.source, detail)
 
     def _find(self, assoc: Association, query: Dataset, model: QueryModel) -> list[Dataset]:
         started = time.monotonic()
@@ -450,6 +616,8 @@ class DicomClient:
         assoc: Association,
         service: str,
         responses: Iterator[tuple[Dataset, Dataset | None]],
+        *,
+        raise_failure: bool = True,
     ) -> SubOperations:
         started = time.monotonic()
         final = Dataset()
@@ -459,18 +627,20 @@ class DicomClient:
             if is_pending(code):
                 continue
             final = status
-            if answer is not None and "FailedSOPInstanceUIDList" in answer:
-                failed = answer.FailedSOPInstanceUIDList
-                failed_uids = tuple(failed) if isinstance(failed, list | tuple) else (failed,)
+            failed = answer.get("FailedSOPInstanceUIDList") if answer is not None else None
+            if failed:
+                # One UID is a str, several a pydicom MultiValue.
+                failed_uids = (failed,) if isinstance(failed, str) else tuple(map(str, failed))
         result = SubOperations(
             status=int(final.Status),
             completed=int(final.get("NumberOfCompletedSuboperations", 0) or 0),
             failed=int(final.get("NumberOfFailedSuboperations", 0) or 0),
             warning=int(final.get("NumberOfWarningSuboperations", 0) or 0),
             failed_uids=failed_uids,
+            errors=(str(final.ErrorComment),) if final.get("ErrorComment") else (),
         )
         attempted = result.completed + result.failed + result.warning
-        if not is_success_or_warning(result.status) and not attempted:
+        if raise_failure and not is_success_or_warning(result.status) and not attempted:
             # A failure with sub-operation counts (0xA702...) is an outcome to report;
             # one without (unknown destination, unable to process) is an error.
             raise DimseStatusError(
@@ -552,18 +722,42 @@ def _prepare_bytes(encoded: bytes) -> _StoreItem:
 
 
 def _prepare(item: Path | bytes) -> _StoreItem | None:
-    """Read what a C-STORE needs to know about a file or buffer (not its pixels)."""
+    """Read what a C-STORE needs to know about a file or buffer (not its pixels).
+
+    The Affected SOP Class and Instance UIDs of the C-STORE name the instance to
+    be stored (PS3.7 9.3.1.1), its data set's own, as DCMTK storescu sends them. A file is sent as encoded, in
+    PDU-sized chunks, when its file meta agrees with its data set; some files in
+    the wild carry other UIDs in their file meta (pydicom's ``rtplan.dcm``), and
+    Orthanc refuses a C-STORE naming those with 0xA900, so such a file is decoded
+    and sent as a data set, which carries its own UIDs.
+    """
     if isinstance(item, bytes):
         return _prepare_bytes(item)
     try:
-        meta = read_file_meta_info(item)
-        sop_class = str(meta.MediaStorageSOPClassUID)
-        sop_instance = str(meta.MediaStorageSOPInstanceUID)
+        header = dcmread(
+            item, stop_before_pixels=True, specific_tags=["SOPClassUID", "SOPInstanceUID"]
+        )
+        meta = header.file_meta
         transfer_syntax = str(meta.TransferSyntaxUID)
+        in_meta = (str(meta.MediaStorageSOPClassUID), str(meta.MediaStorageSOPInstanceUID))
     except (OSError, AttributeError, ValueError, InvalidDicomError) as exc:
         LOGGER.warning("Skipping %s: not a DICOM Part 10 file (%s)", item, exc)
         return None
+    sop_class = str(header.get("SOPClassUID") or in_meta[0])
+    sop_instance = str(header.get("SOPInstanceUID") or in_meta[1])
     if sop_class == _MEDIA_STORAGE_DIRECTORY:
         LOGGER.info("Skipping DICOMDIR %s", item)
         return None
-    return _StoreItem(item, sop_class, sop_instance, transfer_syntax, str(item))
+    payload: Path | Dataset = item
+    if (sop_class, sop_instance) != in_meta:
+        LOGGER.warning(
+            "%s: its file meta names instance %s of class %s, its data set %s of %s; "
+            "sending the data set's",
+            item,
+            in_meta[1],
+            in_meta[0],
+            sop_instance,
+            sop_class,
+        )
+        payload = dcmread(item)
+    return _StoreItem(payload, sop_class, sop_instance, transfer_syntax, str(item))

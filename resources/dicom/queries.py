@@ -102,6 +102,12 @@ def identifier(level: QueryLevel, matching: Mapping[str, str] | None = None) -> 
 
 
 UNIQUE_KEYS = ("PatientID", "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")
+# The unique key of each level below PATIENT (PS3.4 C.3).
+LEVEL_UID: dict[QueryLevel, str] = {
+    QueryLevel.STUDY: "StudyInstanceUID",
+    QueryLevel.SERIES: "SeriesInstanceUID",
+    QueryLevel.IMAGE: "SOPInstanceUID",
+}
 
 
 def retrieve_identifier(level: QueryLevel, unique_keys: Mapping[str, str]) -> Dataset:
@@ -144,6 +150,42 @@ class InstanceRecord:
     modality: str
     study_date: str
     series_date: str
+
+
+def answer_problem(level: QueryLevel, answer: Dataset, parents: Mapping[str, str]) -> str:
+    """Why a C-FIND answer cannot be filed in a manifest, or ``""`` when it can.
+
+    A usable answer carries the unique key of its level, and the unique keys of
+    its parents equal those the query matched on (a response identifier holds the
+    values of the request's keys, PS3.4 C.4.1.1.3.2); an absent parent key is
+    taken as the queried one.
+
+    Args:
+        level: The level of the query.
+        answer: One of its answers.
+        parents: The unique keys of the parents the query carried, by keyword.
+
+    Returns:
+        The problem, in words, or ``""``.
+    """
+    key = LEVEL_UID[level]
+    if not answer.get(key):
+        return f"it has no {key}"
+    for keyword, queried in parents.items():
+        value = str(answer.get(keyword) or "")
+        if value and value != queried:
+            return f"its {keyword} {value} is not the queried {queried}"
+    return ""
+
+
+def describe(query: Dataset) -> str:
+    """A query's level and matching keys in words, for messages."""
+    keys = ", ".join(
+        f"{element.keyword}={element.value}"
+        for element in query
+        if element.value and element.keyword != "QueryRetrieveLevel"
+    )
+    return f"{query.get('QueryRetrieveLevel', '')} query ({keys or 'no matching keys'})"
 
 
 def instance_record(study: Dataset, series: Dataset, image: Dataset) -> InstanceRecord:

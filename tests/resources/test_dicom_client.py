@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 from pydicom import dcmread
+from pydicom.data import get_testdata_file
 from pydicom.uid import RLELossless
 from pynetdicom import build_context
 from pynetdicom.dimse_primitives import C_FIND
 
+from radonc_assets.cli.main import main
 from radonc_assets.devtools.local_servers import free_port
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from resources.dicom.client import DicomClient, DicomNode
@@ -188,7 +190,8 @@ def test_store_files_and_buffers_over_one_association(
     progress: list[tuple[int, int]] = []
 
     outcomes = archive.dicom.store(
-        [*files, tmp_path / "data" / "notes.txt"], on_progress=lambda d, t: progress.append((d, t))
+        [*files, tmp_path / "data" / "notes.txt"],
+        on_progress=lambda outcomes, total: progress.append((len(outcomes), total)),
     )
     assert len(outcomes) == len(files)
     assert all(o.ok and o.status == 0 for o in outcomes)
@@ -199,6 +202,28 @@ def test_store_files_and_buffers_over_one_association(
     for path in files:
         uid = str(dcmread(path, stop_before_pixels=True).SOPInstanceUID)
         assert archive.lookup(uid)
+
+
+def test_store_sends_the_data_sets_own_uids_like_storescu(
+    archive: OrthancClient, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """pydicom's rtplan.dcm names another instance in its file meta than in its data
+    set; Orthanc refuses a C-STORE under the file meta's UID (0xA900)."""
+    path = Path(get_testdata_file("rtplan.dcm"))
+    header = dcmread(path, stop_before_pixels=True)
+    uid = str(header.SOPInstanceUID)
+    assert header.file_meta.MediaStorageSOPInstanceUID != uid
+    node = archive.dicom.peer
+    command = ["dicom", "store", "--aec", node.aet, "--host", node.host, "--port", str(node.port)]
+    try:
+        assert main([*command, "--filepath", str(path)]) == 0
+        out, err = capsys.readouterr()
+        assert "1 stored, 0 failed, 0 skipped" in out
+        assert err.splitlines()[-1].startswith("stored: 1/1 (")
+        assert [r["Type"] for r in archive.lookup(uid)] == ["Instance"]
+        assert archive.lookup(str(header.file_meta.MediaStorageSOPInstanceUID)) == []
+    finally:
+        archive.delete_instances([uid])
 
 
 def test_wrong_called_ae_is_an_association_rejection(source: Source) -> None:
