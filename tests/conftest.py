@@ -12,9 +12,15 @@ from typing import Any, Protocol
 import pytest
 from pydicom import dcmread
 
-from radonc_assets.devtools.demo import write_loopback_site
+from radonc_assets.devtools.demo import (
+    DemoServers,
+    demo_servers,
+    load_synthetic_week,
+    write_loopback_site,
+)
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.loading import load_sites
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient
 
@@ -141,3 +147,43 @@ def source(
         yield loaded
     finally:
         server.stop()
+
+
+LAB_WEEK_END = dt.date(2026, 1, 9)
+LAB_SETTINGS = {"max_uids_per_run": 1000, "connect_timeout": 5, "network_timeout": 20}
+
+
+@pytest.fixture(scope="session")
+def lab(
+    tmp_path_factory: pytest.TempPathFactory, site_file: SiteFileWriter
+) -> Iterator[DemoServers]:
+    """The site LAB: a server per node (as the demo runs them), loaded with a synthetic
+    week (2026-01-05 to 2026-01-09, 3 patients)."""
+    workdir = tmp_path_factory.mktemp("lab")
+    site = load_sites(site_file("LAB", settings=LAB_SETTINGS))["LAB"]
+    with demo_servers(site, workdir / "servers") as servers:
+        load_synthetic_week(servers, workdir / "synthetic", LAB_WEEK_END, patients=3)
+        yield servers
+
+
+def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path:
+    """A site file for the servers of `lab` (its ports), with other `options`."""
+    archive = lab.site.archive()
+    assert archive.rest_url
+    ports = {
+        "aria": lab.site.node("ARIA").port,
+        "mim": lab.site.node("MIM").port,
+        "archive": archive.port,
+        "http": int(archive.rest_url.rsplit(":", 1)[1]),
+        "restore": lab.site.node("RESTORE").port,
+        **options.pop("ports", {}),
+    }
+    settings = LAB_SETTINGS | options.pop("settings", {})
+    return site_file("LAB", ports=ports, settings=settings, **options)
+
+
+@pytest.fixture(autouse=True)
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Manifests and reports of each test in its own folder."""
+    monkeypatch.setenv("RADONC_DATA_DIR", str(tmp_path / "data"))
+    return tmp_path / "data"

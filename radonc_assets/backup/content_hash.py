@@ -15,7 +15,7 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from radonc_assets.backup.manifest import Status
-from radonc_assets.backup.transfers import retrieve_queries
+from radonc_assets.backup.transfers import get_requests, retrieve_requests
 from resources.dicom.client import DicomClient
 
 _PIXEL_DATA = 0x7FE00010
@@ -39,7 +39,7 @@ def retrieved_hashes(client: DicomClient, rows: pd.DataFrame) -> dict[str, str]:
         dataset = dcmread(io.BytesIO(encoded))
         hashes[str(dataset.SOPInstanceUID)] = content_hash(dataset)
 
-    client.get(retrieve_queries(rows, rows), keep)
+    get_requests(client, retrieve_requests(rows, rows), keep)
     return hashes
 
 

@@ -20,21 +20,34 @@ ORDER = ["study_instance_uid", "series_instance_uid", "sop_instance_uid"]
 
 
 class Outcome(StrEnum):
-    """What a copy did with one instance of the manifest."""
+    """What a copy did with one instance of the manifest.
+
+    ``failed``: it was asked for and is not in the archive (the reason says why);
+    ``deferred``: `max_uids_per_run` left it for the next run.
+    """
 
     ALREADY_PRESENT = "already_present"
     COPIED = "copied"
-    MISSING = "missing"
     FAILED = "failed"
+    DEFERRED = "deferred"
 
 
 class Status(StrEnum):
-    """What validation found for one instance."""
+    """What validation found for one instance.
+
+    ``deferred``: not in the archive yet because the last copy left it for the
+    next run; the source's check fails until it is copied.
+    """
 
     VERIFIED = "verified"
     MISSING = "missing"
+    DEFERRED = "deferred"
     MISMATCHED = "mismatched"
     EXTRA = "extra"
+
+
+# What fails a source's check: anything it holds that the archive does not hold as it is.
+INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED)
 
 
 def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:
@@ -54,12 +67,16 @@ def not_in(manifest: pd.DataFrame, present: Iterable[str]) -> pd.DataFrame:
     return manifest[~manifest["sop_instance_uid"].isin(set(present))]
 
 
-def cap(todo: pd.DataFrame, limit: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cap(todo: pd.DataFrame, limit: int | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split `todo` into the first `limit` rows (in manifest order) and the rest.
+
+    No limit (None) keeps every row.
 
     Deterministic, so that a capped backup continues where the last one stopped.
     """
     ordered = todo.sort_values(ORDER, kind="stable")
+    if limit is None:
+        return ordered, ordered.iloc[:0]
     return ordered.iloc[:limit], ordered.iloc[limit:]
 
 
@@ -107,6 +124,31 @@ def compare(manifest: pd.DataFrame, archived: pd.DataFrame) -> pd.DataFrame:
         ]
         details[position] = "archive has it " + " and ".join(problems)
     report["detail"] = details
+    return report
+
+
+def explain_absent(report: pd.DataFrame, copies: pd.DataFrame | None) -> pd.DataFrame:
+    """A source's report, its missing instances explained by the source's last copy.
+
+    What the copy deferred (``max_uids_per_run``) is ``deferred``; what it failed
+    gets the copy's reason in ``detail``.
+
+    Args:
+        report: The source's rows of :func:`compare`.
+        copies: The source's copies file of the day (outcome and reason per
+            instance), or None before any copy.
+    """
+    if copies is None or copies.empty:
+        return report
+    last = copies.drop_duplicates("sop_instance_uid").set_index("sop_instance_uid")
+    uids = report["sop_instance_uid"]
+    outcome = uids.map(last["outcome"]).fillna("")
+    reason = uids.map(last["reason"]).fillna("")
+    missing = report["status"] == Status.MISSING
+    report = report.copy()
+    report.loc[missing & (outcome == Outcome.DEFERRED), "status"] = Status.DEFERRED
+    explained = missing & (reason != "")
+    report.loc[explained, "detail"] = "not in the archive: " + reason[explained]
     return report
 
 

@@ -2,22 +2,21 @@
 
 ARIA-type sources: C-MOVE to the archive's AE title, series by series (or
 instance by instance where only part of a series is missing), all over one
-association. Instances still missing afterwards are moved once more one by one;
-what is then still not in the archive is missing, whatever status the source
-reported.
+association. MIM-type sources: C-GET into this process, each received instance
+relayed to the archive as encoded bytes while the C-GET runs, so memory holds a
+few instances at a time, never a study.
 
-MIM-type sources: C-GET into this process, each received instance relayed to
-the archive as encoded bytes while the C-GET runs, so memory holds a few
-instances at a time, never a study.
-
-Both confirm every instance in the archive afterwards (`archived_instances`).
+Both confirm every instance in the archive afterwards (`archived_uids`), whatever
+status the source reported, and retrieve what is still absent once more, one
+instance per request, so that one refused instance fails alone: it is `failed`
+with the cause its own request reported, and the rest of the day is copied.
 """
 
 import io
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -25,9 +24,11 @@ import pandas as pd
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from radonc_assets.backup.manifest import Outcome
-from resources.dicom.client import DicomClient, SubOperations
+from radonc_assets.backup.manifest import Outcome, not_in
+from resources.dicom.client import DicomClient, InstanceCallback, SubOperations
+from resources.dicom.contexts import storage_classes
 from resources.dicom.queries import QueryLevel, retrieve_identifier
+from resources.errors import DicomError, OrthancError, status_meaning
 from resources.orthanc import OrthancClient
 
 LOGGER = logging.getLogger(__name__)
@@ -46,47 +47,157 @@ class Transfer:
     requests: int = 0
 
 
-def retrieve_queries(todo: pd.DataFrame, manifest: pd.DataFrame) -> list[Dataset]:
-    """C-MOVE/C-GET identifiers for `todo` (rows of `manifest`).
+@dataclass(frozen=True)
+class Request:
+    """One C-MOVE/C-GET identifier and the storage classes it brings."""
+
+    identifier: Dataset
+    sop_classes: frozenset[str]
+
+
+def retrieve_requests(todo: pd.DataFrame, manifest: pd.DataFrame) -> list[Request]:
+    """The requests that copy `todo` (rows of `manifest`).
 
     A SERIES request where the whole series is to be copied, IMAGE requests for
-    the instances of partly copied series.
+    the instances of partly copied series. Each brings the SOP classes the
+    manifest lists for its instances, or those of their modality where the source
+    gave none (:func:`~resources.dicom.contexts.storage_classes`).
     """
     whole = manifest.groupby("series_instance_uid").size()
     wanted = todo.groupby("series_instance_uid").size()
-    queries = []
+    requests = []
     for (study, series), rows in todo.groupby(
         ["study_instance_uid", "series_instance_uid"], sort=True
     ):
         if wanted[str(series)] == whole[str(series)]:
             keys = {"StudyInstanceUID": str(study), "SeriesInstanceUID": str(series)}
-            queries.append(retrieve_identifier(QueryLevel.SERIES, keys))
+            classes = storage_classes(rows["sop_class_uid"], rows["modality"])
+            requests.append(
+                Request(retrieve_identifier(QueryLevel.SERIES, keys), frozenset(classes))
+            )
         else:
-            queries += instance_queries(rows)
-    return queries
+            requests += instance_requests(rows)
+    return requests
 
 
-def instance_queries(rows: pd.DataFrame) -> list[Dataset]:
-    """One IMAGE-level C-MOVE/C-GET identifier per manifest row."""
+def instance_requests(rows: pd.DataFrame) -> list[Request]:
+    """One IMAGE-level request per manifest row."""
     return [
-        retrieve_identifier(
-            QueryLevel.IMAGE,
-            {
-                "StudyInstanceUID": str(row.study_instance_uid),
-                "SeriesInstanceUID": str(row.series_instance_uid),
-                "SOPInstanceUID": str(row.sop_instance_uid),
-            },
+        Request(
+            retrieve_identifier(
+                QueryLevel.IMAGE,
+                {
+                    "StudyInstanceUID": str(row.study_instance_uid),
+                    "SeriesInstanceUID": str(row.series_instance_uid),
+                    "SOPInstanceUID": str(row.sop_instance_uid),
+                },
+            ),
+            frozenset(storage_classes([str(row.sop_class_uid)], [str(row.modality)])),
         )
         for row in rows.itertuples(index=False)
     ]
 
 
-def _reason(results: Sequence[SubOperations]) -> str:
-    failed = sum(r.failed for r in results)
-    completed = sum(r.completed for r in results)
-    errors = sorted({e for r in results for e in r.errors})
-    reason = f"source reported {completed} completed, {failed} failed sub-operations"
-    return reason + (f" ({'; '.join(errors[:3])})" if errors else "") + ", not in the archive"
+def get_requests(
+    client: DicomClient,
+    requests: Sequence[Request],
+    on_instance: InstanceCallback,
+    *,
+    isolate_failures: bool = False,
+) -> list[SubOperations]:
+    """C-GET `requests`, proposing the storage classes each brings."""
+    return client.get(
+        [r.identifier for r in requests],
+        on_instance,
+        sop_classes=[r.sop_classes for r in requests],
+        isolate_failures=isolate_failures,
+    )
+
+
+def cause(service: str, peer: object, result: SubOperations, sop_class: str = "") -> str:
+    """Why an instance (of `sop_class`) whose own request ended with `result` is absent."""
+    text = ""
+    if result.proposed and sop_class and sop_class not in result.proposed:
+        text = f"SOP class {sop_class} was not proposed for the C-GET; "
+    elif result.proposed and sop_class and sop_class not in result.accepted:
+        text = (
+            f"the source did not accept SOP class {sop_class} with our SCP role, so it "
+            "cannot send it by C-GET; "
+        )
+    text += (
+        f"{service} from {peer}: status 0x{result.status:04X} "
+        f"({status_meaning(result.status, service)}), {result.completed} completed, "
+        f"{result.failed} failed"
+    )
+    if result.errors:
+        text += f" ({'; '.join(result.errors[:3])})"
+    if result.ok:
+        text += "; the source reported success but the instance is not in the archive"
+    return text
+
+
+Retrieve = Callable[[Sequence[Request]], list[SubOperations]]
+
+
+def _copy(
+    service: str,
+    source: DicomClient,
+    retrieve: Retrieve,
+    archive: OrthancClient,
+    todo: pd.DataFrame,
+    manifest: pd.DataFrame,
+    refused: Mapping[str, str],
+) -> tuple[dict[str, tuple[Outcome, str]], int]:
+    """Retrieve `todo` series by series, then each instance still absent on its own.
+
+    A request that fails (a refused instance fails its whole series) never stops
+    the others: what a series request left behind is retried instance by
+    instance, and an instance absent after its own request is `failed`, with the
+    cause its request reported, or the archive's reason from `refused` (filled by
+    `retrieve` while it runs). A failure of the whole transfer (source
+    unreachable, association rejected) fails every instance with that cause.
+
+    Returns:
+        The outcome of each instance of `todo`, and the number of requests made.
+    """
+    studies = set(todo["study_instance_uid"])
+    queries = retrieve_requests(todo, manifest)
+    requests = len(queries)
+    own: dict[str, SubOperations] = {}
+    failure = ""
+    try:
+        retrieve(queries)
+        still = not_in(todo, archive.archived_uids(studies))
+        if not still.empty:
+            LOGGER.warning(
+                "%d of %d instances not in the archive after %s; retrieving them one by one",
+                len(still),
+                len(todo),
+                service,
+            )
+            singles = instance_requests(still)
+            requests += len(singles)
+            own = dict(zip(still["sop_instance_uid"], retrieve(singles), strict=True))
+    except (DicomError, OrthancError) as exc:
+        LOGGER.error("%s from %s failed: %s", service, source.peer, exc)
+        failure = f"{service} from {source.peer} failed: {exc}"
+    try:
+        present = archive.archived_uids(studies)
+    except (DicomError, OrthancError) as exc:
+        present = set()
+        failure = failure or f"the archive cannot tell what it holds: {exc}"
+    classes = dict(zip(todo["sop_instance_uid"], todo["sop_class_uid"], strict=True))
+    outcomes: dict[str, tuple[Outcome, str]] = {}
+    for uid in todo["sop_instance_uid"]:
+        if uid in present:
+            outcomes[uid] = (Outcome.COPIED, "")
+        elif uid in refused:
+            outcomes[uid] = (Outcome.FAILED, refused[uid])
+        elif uid in own:
+            outcomes[uid] = (Outcome.FAILED, cause(service, source.peer, own[uid], classes[uid]))
+        else:
+            outcomes[uid] = (Outcome.FAILED, failure or f"{service}: not in the archive")
+    return outcomes, requests
 
 
 def move_missing(
@@ -95,25 +206,12 @@ def move_missing(
     """C-MOVE `todo` (rows of `manifest`) to the archive, then confirm each instance."""
     started = time.monotonic()
     destination = archive.dicom.peer.aet
-    queries = retrieve_queries(todo, manifest)
-    results = source.move(queries, destination)
-    present = archive.archived_uids(set(todo["study_instance_uid"]))
-    still = todo[~todo["sop_instance_uid"].isin(present)]
-    if not still.empty:
-        LOGGER.warning(
-            "%d of %d instances not in the archive after C-MOVE; moving them one by one",
-            len(still),
-            len(todo),
-        )
-        single = instance_queries(still)
-        results += source.move(single, destination)
-        queries += single
-        present = archive.archived_uids(set(todo["study_instance_uid"]))
-    outcomes = {
-        uid: (Outcome.COPIED, "") if uid in present else (Outcome.MISSING, _reason(results))
-        for uid in todo["sop_instance_uid"]
-    }
-    return Transfer(outcomes, time.monotonic() - started, requests=len(queries))
+
+    def move(requests: Sequence[Request]) -> list[SubOperations]:
+        return source.move([r.identifier for r in requests], destination, isolate_failures=True)
+
+    outcomes, requests = _copy("C-MOVE", source, move, archive, todo, manifest, {})
+    return Transfer(outcomes, time.monotonic() - started, requests=requests)
 
 
 def relay_missing(
@@ -123,12 +221,12 @@ def relay_missing(
 
     Receiving and storing overlap: each received instance is handed to an upload
     worker (two over REST, one over a single C-STORE association), and at most
-    `RELAY_IN_FLIGHT` instances wait in memory; past that the C-GET waits.
+    `RELAY_IN_FLIGHT` instances wait in memory; past that the C-GET waits. An
+    instance the archive refuses is `failed` with the archive's answer.
     """
     started = time.monotonic()
     received = 0
-    upload_errors: dict[str, str] = {}
-    queries = retrieve_queries(todo, manifest)
+    refused: dict[str, str] = {}
     slots = threading.BoundedSemaphore(RELAY_IN_FLIGHT)
     workers = 2 if archive.has_rest else 1
     with archive.uploader() as upload, ThreadPoolExecutor(workers, "relay") as uploads:
@@ -139,7 +237,7 @@ def relay_missing(
             except Exception as exc:
                 uid = str(dcmread(io.BytesIO(encoded), stop_before_pixels=True).SOPInstanceUID)
                 LOGGER.error("Relay of %s to the archive failed: %s", uid, exc)
-                upload_errors[uid] = f"relay to the archive failed: {exc}"
+                refused[uid] = f"the archive refused it: {exc}"
             finally:
                 slots.release()
 
@@ -149,14 +247,15 @@ def relay_missing(
             slots.acquire()
             uploads.submit(store, encoded)
 
-        results = source.get(queries, relay)
-    present = archive.archived_uids(set(todo["study_instance_uid"]))
-    outcomes: dict[str, tuple[Outcome, str]] = {}
-    for uid in todo["sop_instance_uid"]:
-        if uid in present:
-            outcomes[uid] = (Outcome.COPIED, "")
-        elif uid in upload_errors:
-            outcomes[uid] = (Outcome.FAILED, upload_errors[uid])
-        else:
-            outcomes[uid] = (Outcome.MISSING, _reason(results))
-    return Transfer(outcomes, time.monotonic() - started, received, len(queries))
+        def get(requests: Sequence[Request]) -> list[SubOperations]:
+            results = get_requests(source, requests, relay, isolate_failures=True)
+            # Every upload holds a slot until it is done: holding them all waits for the
+            # uploads of these requests, so that the archive is asked afterwards.
+            for _ in range(RELAY_IN_FLIGHT):
+                slots.acquire()
+            for _ in range(RELAY_IN_FLIGHT):
+                slots.release()
+            return results
+
+        outcomes, requests = _copy("C-GET", source, get, archive, todo, manifest, refused)
+    return Transfer(outcomes, time.monotonic() - started, received, requests)

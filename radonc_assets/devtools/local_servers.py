@@ -24,7 +24,7 @@ import socket
 import subprocess
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -280,6 +280,7 @@ class OrthancServer(_ServerProcess):
         username: str | None = None,
         password: str | None = None,
         name: str = "orthanc",
+        options: Mapping[str, object] | None = None,
     ) -> None:
         """Describe the server; nothing is written or started until :meth:`start`.
 
@@ -292,6 +293,8 @@ class OrthancServer(_ServerProcess):
             username: With ``password``, enables HTTP basic authentication for this user.
             password: The user's password.
             name: Name of the working directory (and of the Orthanc instance).
+            options: Further Orthanc configuration keys, over the generated ones
+                (e.g. ``{"UnknownSopClassAccepted": True}``).
 
         Raises:
             ValueError: When only one of ``username`` and ``password`` is given, or two
@@ -310,6 +313,7 @@ class OrthancServer(_ServerProcess):
         self.http_port = spare.pop() if http_port is None else http_port
         self.peers = tuple(peers)
         self._auth = None if username is None or password is None else (username, password)
+        self.options = dict(options or {})
 
     def __str__(self) -> str:
         return f"Orthanc {self.aet} (DICOM {self.dicom_port}, HTTP {self.http_port})"
@@ -358,6 +362,7 @@ class OrthancServer(_ServerProcess):
             # Jobs are not persisted: a restarted server does not resume old transfers.
             "SaveJobs": False,
             "LogExportedResources": False,
+            **self.options,
         }
 
     def _prepare(self) -> list[str]:

@@ -20,6 +20,7 @@ from radonc_assets.backup.manifest import (
     Status,
     cap,
     compare,
+    explain_absent,
     extras,
     manifest_frame,
     not_in,
@@ -106,6 +107,7 @@ def orthanc_copies_asset(
     """``[site, source, "orthanc_copies"]``: the day's manifest copied into the archive."""
     method = "C-MOVE" if source.type == "aria" else "C-GET relayed"
     limit = site.settings.max_uids_per_run
+    bound = f", at most {limit} per run" if limit else ""
 
     @dg.asset(
         key=asset_key(site, alias, "orthanc_copies"),
@@ -117,8 +119,10 @@ def orthanc_copies_asset(
         kinds={"dicom", "orthanc"},
         description=(
             f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
-            f"missing is copied ({method}, at most {limit} per run), then every instance is "
-            "confirmed in the archive. One row per instance with its outcome."
+            f"missing is copied ({method}{bound}), then every instance is confirmed in the "
+            "archive; a series that fails is retried instance by instance. One row per "
+            "instance with its outcome (already_present, copied, failed with its cause, "
+            "deferred to the next run)."
         ),
     )
     def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -130,10 +134,7 @@ def orthanc_copies_asset(
         present = archive.archived_uids(studies)
         todo, deferred = cap(not_in(manifest, present), limit)
         outcomes: dict[str, tuple[Outcome, str]] = {
-            uid: (
-                Outcome.MISSING,
-                f"deferred: max_uids_per_run ({limit}) reached; the next run continues",
-            )
+            uid: (Outcome.DEFERRED, f"max_uids_per_run ({limit}) reached; the next run continues")
             for uid in deferred["sop_instance_uid"]
         }
         received = requests = 0
@@ -203,10 +204,11 @@ def validation_report_asset(
         kinds={"orthanc"},
         check_specs=completeness_check_specs(key, sources),
         description=(
-            "Compares each source's manifest for the day with the archive: verified, missing, "
-            "mismatched (other series, SOP class or modality; with deep_validation, other "
-            "content) and extra instances. One asset check per source fails when anything is "
-            "missing or mismatched."
+            "Compares each source's manifest for the day with the archive: verified, missing "
+            "(with the cause the last copy gave), deferred (left for the next run by "
+            "max_uids_per_run), mismatched (other series, SOP class or modality; with "
+            "deep_validation, other content) and extra instances. One asset check per source "
+            "fails when anything is missing, deferred or mismatched."
         ),
     )
     def validation_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -219,7 +221,10 @@ def validation_report_asset(
         studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
         archive = _archive_client(context, site)
         archived = manifest_frame(archive.archived_instances(studies))
-        reports = {alias: compare(m, archived) for alias, m in manifests.items()}
+        reports = {
+            alias: explain_absent(compare(m, archived), _last_copies(site, day, alias))
+            for alias, m in manifests.items()
+        }
         if site.settings.deep_validation:
             reports = {
                 alias: deep_compare(r, _source_client(context, site, alias), archive.dicom)
@@ -249,6 +254,12 @@ def validation_report_asset(
         )
 
     return validation_report
+
+
+def _last_copies(site: SiteConfig, day: str, alias: str) -> pd.DataFrame | None:
+    """The copies file of `alias` for `day`, if a copy ran."""
+    path = audit_path(site.name, day, f"{alias}_orthanc_copies")
+    return read_frame(path) if path.exists() else None
 
 
 def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:

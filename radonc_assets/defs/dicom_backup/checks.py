@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from radonc_assets.backup.manifest import Status
+from radonc_assets.backup.manifest import INCOMPLETE, Status
 from radonc_assets.site.naming import check_name
 
 # UIDs listed in metadata at most; the files hold them all.
@@ -32,13 +32,11 @@ def completeness_check_specs(key: dg.AssetKey, aliases: Iterable[str]) -> list[d
 
 def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:
     """The check of one source from its rows of the validation report."""
-    bad = report[report["status"].isin([Status.MISSING, Status.MISMATCHED])]
+    bad = report[report["status"].isin(INCOMPLETE)]
+    counts = {status: int((report["status"] == status).sum()) for status in INCOMPLETE}
     metadata: dict[str, Any] = {
         "instances": len(report),
-        **{
-            str(status): int((report["status"] == status).sum())
-            for status in (Status.MISSING, Status.MISMATCHED)
-        },
+        **{str(status): count for status, count in counts.items()},
         "offending_uids": dg.MetadataValue.json(
             list(bad["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
         ),
@@ -50,5 +48,11 @@ def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult
         metadata=metadata,
         description=None
         if bad.empty
-        else f"{len(bad)} of {len(report)} instances missing or mismatched",
+        else f"{len(bad)} of {len(report)} instances not verified: "
+        + ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        + (
+            " (deferred: max_uids_per_run was reached; the next run continues)"
+            if counts[Status.DEFERRED]
+            else ""
+        ),
     )
