@@ -1,8 +1,10 @@
 """`radonc backup` and `radonc validate`, in the shape of the earlier tools.
 
 Both run the site's Dagster job (:mod:`radonc_assets.cli.runs`). Each date is one
-partition; one line per date and source summarises it; the exit code is 1 when
-anything is missing or failed.
+partition; one line per run and source summarises it; the exit code is 1 when
+anything is missing, failed or deferred. A backup whose runs are bounded by
+``max_uids_per_run`` runs again until the day is complete or a run makes no
+progress (``--single-run`` stops after one).
 """
 
 import argparse
@@ -18,7 +20,12 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     backup.add_argument("site")
     backup.add_argument("source", nargs="?", help="one DICOM source (default: all of them)")
     _date_options(backup, ranges=True)
-    backup.set_defaults(func=_backup)
+    backup.add_argument(
+        "--single-run",
+        action="store_true",
+        help="one run per date, even when max_uids_per_run leaves instances for the next",
+    )
+    backup.set_defaults(func=_backup, parser=backup)
 
     validate = subparsers.add_parser("validate", help="compare sources and archive for a date")
     validate.add_argument("site")
@@ -26,6 +33,14 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     validate.add_argument("backup", nargs="?", help="the archive (must be default_backup)")
     _date_options(validate, ranges=False)
     validate.set_defaults(func=_validate)
+    for parser in (backup, validate):
+        parser.add_argument(
+            "--pool-wait",
+            type=float,
+            metavar="SECONDS",
+            help="how long to wait for a source held by another run (default: the site's "
+            "pool_wait setting, 600 s)",
+        )
 
 
 def _date_options(parser: argparse.ArgumentParser, *, ranges: bool) -> None:
@@ -36,11 +51,11 @@ def _date_options(parser: argparse.ArgumentParser, *, ranges: bool) -> None:
         parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, help="last date")
 
 
-def _dates(args: argparse.Namespace) -> list[dt.date]:
+def _dates(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dt.date]:
     if args.date:
         return [args.date]
     if args.end is None or args.end < args.start:
-        raise SystemExit("radonc: --from needs a --to on or after it")
+        parser.error("--from needs a --to on or after it")
     return [args.start + dt.timedelta(days=n) for n in range((args.end - args.start).days + 1)]
 
 
@@ -53,26 +68,39 @@ def _sources(site: SiteConfig, alias: str | None) -> list[str]:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from radonc_assets.cli.runs import run_day  # loads Dagster: only commands that run jobs
+    from radonc_assets.cli.runs import check_dates, check_secrets, run_day  # loads Dagster
 
+    days = _dates(args, args.parser)
     site = load_site(args.site)
     aliases = _sources(site, args.source)
-    results = [run_day(site, day, aliases, copy=True) for day in _dates(args)]
-    failed = results.count(False)
+    check_dates(site, days)
+    check_secrets(site)
+    wait = args.pool_wait or site.settings.pool_wait
+    incomplete = 0
+    for day in days:
+        result = run_day(site, day, aliases, copy=True, pool_wait=wait)
+        while result.deferred and result.copied and not args.single_run:
+            print(f"{day} {site.name}: {result.deferred} deferred; running again")
+            result = run_day(site, day, aliases, copy=True, pool_wait=wait)
+        incomplete += not result.complete
     print(
-        f"{len(results)} date(s) backed up; {failed} incomplete"
-        + (" (see the Dagster UI)" if failed else "")
+        f"{len(days)} date(s) backed up; {incomplete} incomplete"
+        + (" (see the Dagster UI)" if incomplete else "")
     )
-    return 1 if failed else 0
+    return 1 if incomplete else 0
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from radonc_assets.cli.runs import run_day  # loads Dagster: only commands that run jobs
+    from radonc_assets.cli.runs import check_dates, check_secrets, run_day  # loads Dagster
 
     site = load_site(args.site)
     if args.backup not in (None, site.default_backup):
         raise site.problem(
             args.backup, f"validation runs against default_backup ({site.default_backup})"
         )
-    complete = run_day(site, args.date, _sources(site, args.source), copy=False)
-    return 0 if complete else 1
+    aliases = _sources(site, args.source)
+    check_dates(site, [args.date])
+    check_secrets(site)
+    wait = args.pool_wait or site.settings.pool_wait
+    result = run_day(site, args.date, aliases, copy=False, pool_wait=wait)
+    return 0 if result.complete else 1

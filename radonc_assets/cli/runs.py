@@ -3,29 +3,62 @@
 Only the commands that run jobs (`radonc backup`, `radonc validate`) import this
 module, so the other commands never load Dagster. Runs execute in this process
 against the instance at ``$DAGSTER_HOME`` (default ``.radonc/dagster_home``), so
-every run, materialization and check shows up in the UI.
+every run, materialization and check shows up in the UI. Before each run, runs
+whose process is gone are marked failed and their pool slots freed; a pool held
+by a live run is waited for, visibly and for a bounded time.
 """
 
 import datetime as dt
 import os
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import dagster as dg
+import pandas as pd
+import sqlalchemy.exc
 
-from radonc_assets.backup.manifest import Outcome, Status
+from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.backup.manifest import INCOMPLETE, Outcome
 from radonc_assets.definitions import site_definitions
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, backup_job_name, check_name
+from radonc_assets.site.errors import RunRefusedError
+from radonc_assets.site.instance import (
+    fail_dead_runs,
+    fail_own_runs,
+    process_tags,
+    wait_for_pools,
+)
+from radonc_assets.site.loading import read_secret
+from radonc_assets.site.naming import asset_key, backup_job_name, check_name, node_key
+from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home
 
-# A new instance gets one transfer at a time per source pool (see site.naming.node_key).
+# A new instance gets one transfer at a time per source pool (see site.naming.node_key),
+# and run monitoring, with which a daemon fails the runs it launched whose worker died
+# (the runs of this command line are recovered by fail_dead_runs).
 NEW_INSTANCE_SETTINGS = """\
 concurrency:
   pools:
     default_limit: 1
+run_monitoring:
+  enabled: true
+  max_resume_run_attempts: 0
 telemetry:
   enabled: false
 """
+# Offending UIDs `radonc validate` and `radonc backup` list per source, at most.
+LISTED_UIDS = 10
+
+
+@dataclass(frozen=True)
+class DayResult:
+    """What one run did for one date: per source, whether it is complete."""
+
+    complete: bool
+    copied: int
+    deferred: int
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -42,64 +75,158 @@ def dagster_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def run_day(site: SiteConfig, day: dt.date, aliases: Sequence[str], *, copy: bool) -> bool:
+def check_dates(site: SiteConfig, days: Sequence[dt.date]) -> None:
+    """Refuse dates outside the site's partitions, naming the valid range.
+
+    Raises:
+        RunRefusedError: A date before ``backfill_start`` or after today.
+    """
+    keys = site_partitions(site).get_partition_keys()
+    first, last = dt.date.fromisoformat(keys[0]), dt.date.fromisoformat(keys[-1])
+    wrong = [day for day in days if not first <= day <= last]
+    if wrong:
+        raise RunRefusedError(
+            f"{wrong[0]} is not a date of site {site.name}: valid dates are {first} "
+            f"(backfill_start) to {last} (today in {site.timezone})"
+        )
+
+
+def check_secrets(site: SiteConfig) -> None:
+    """Read the secrets the backup job needs now, so a missing one is one clear line.
+
+    Raises:
+        MissingSecretError: Naming the variable and the key that names it.
+    """
+    archive = site.archive()
+    if archive.rest_password_env_var:
+        read_secret(
+            site,
+            f"backup_targets.{site.default_backup}.rest_password_env_var",
+            archive.rest_password_env_var,
+        )
+
+
+def run_day(
+    site: SiteConfig, day: dt.date, aliases: Sequence[str], *, copy: bool, pool_wait: float
+) -> DayResult:
     """Validate every source of `site` for `day`, first copying `aliases` when `copy`.
 
-    Prints one line per source of `aliases`.
+    Prints one line per source of `aliases`, and the offending UIDs of an
+    incomplete source.
 
-    Returns:
-        True when every source of `aliases` is complete.
+    Raises:
+        RunRefusedError: A pool stays busy, or the instance's database is locked.
     """
+    try:
+        return _run_day(site, day, aliases, copy=copy, pool_wait=pool_wait)
+    except sqlalchemy.exc.OperationalError as exc:
+        raise RunRefusedError(
+            f"the Dagster instance at {dagster_home()} cannot be used now ({exc.orig}); "
+            "another process holds its database: try again"
+        ) from exc
+
+
+def _run_day(
+    site: SiteConfig, day: dt.date, aliases: Sequence[str], *, copy: bool, pool_wait: float
+) -> DayResult:
     selection = [
         *(asset_key(site, a, "source_studies") for a in site.dicom_sources),
         *(asset_key(site, a, "orthanc_copies") for a in aliases if copy),
         asset_key(site, "validation_report"),
     ]
-    return _print_summary(_run_site_job(site, day, selection), site, day, aliases)
-
-
-def _run_site_job(
-    site: SiteConfig, day: dt.date, selection: Sequence[dg.AssetKey]
-) -> dg.ExecuteInProcessResult:
-    """Run the site's backup job for `day`, restricted to `selection`, in this process."""
-    job = site_definitions(site).resolve_job_def(backup_job_name(site))
-    return job.execute_in_process(
-        partition_key=day.isoformat(),
-        instance=dagster_instance(),
-        asset_selection=list(selection),
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+    instance = dagster_instance()
+    for run in fail_dead_runs(instance):
+        print(f"run {run.run_id} had lost its process: marked failed, its pool slots freed")
+    wait_for_pools(
+        instance,
+        sorted({node_key(site, alias) for alias in site.dicom_sources}),
+        pool_wait,
+        lambda line: print(line, flush=True),
     )
+    job = site_definitions(site).resolve_job_def(backup_job_name(site))
+    try:
+        result = job.execute_in_process(
+            partition_key=day.isoformat(),
+            instance=instance,
+            asset_selection=selection,
+            raise_on_error=False,
+            tags=process_tags(),
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+        )
+    except BaseException:
+        fail_own_runs(instance)  # stopped (Ctrl-C, SIGTERM): never leave the run STARTED
+        raise
+    if any(
+        e.step_failure_data.error.cls_name == "DagsterExecutionInterruptedError"
+        for e in result.get_step_failure_events()
+        if e.step_failure_data.error is not None
+    ):
+        # Dagster turned Ctrl-C or SIGTERM into a failed run: stop here too.
+        raise KeyboardInterrupt
+    return _print_summary(result, site, day, aliases)
 
 
 def _print_summary(
     result: dg.ExecuteInProcessResult, site: SiteConfig, day: dt.date, aliases: Sequence[str]
-) -> bool:
-    """Print one line per source; True when every source is complete."""
-    materialized = {
+) -> DayResult:
+    """Print one line per source, then what is not verified."""
+    materialized: dict[dg.AssetKey, dict[str, Any]] = {
         e.asset_key: {k: v.value for k, v in e.materialization.metadata.items()}
         for e in result.get_asset_materialization_events()
+        if e.asset_key is not None
     }
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    complete = result.success
+    # The report's step fails when a blocking check fails: the checks say why, below.
+    failures = [
+        f"{e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[-1]}"
+        for e in result.get_step_failure_events()
+        if e.step_failure_data.error is not None
+        and not (e.step_key or "").endswith("validation_report")
+    ]
+    complete = True
+    copied = deferred = 0
     for alias in aliases:
         copies = materialized.get(asset_key(site, alias, "orthanc_copies"))
         check = checks.get(check_name(alias))
         parts = []
         if copies is not None:
+            copied += int(copies[Outcome.COPIED])
+            deferred += int(copies[Outcome.DEFERRED])
             parts.append(
-                f"{copies['instances']} instances: {copies[Outcome.COPIED]} copied, "
-                f"{copies[Outcome.ALREADY_PRESENT]} already present, "
-                f"{copies[Outcome.MISSING]} missing, {copies[Outcome.FAILED]} failed"
+                f"{copies['instances']} instances: "
+                + ", ".join(f"{copies[outcome]} {outcome}".replace("_", " ") for outcome in Outcome)
             )
         if check is None:
-            parts.append("not validated (the run failed: see the Dagster UI)")
+            parts.append("not validated (the run failed)")
             complete = False
         else:
-            missing = check.metadata[Status.MISSING].value
-            mismatched = check.metadata[Status.MISMATCHED].value
             verdict = "complete" if check.passed else "INCOMPLETE"
-            parts.append(f"{verdict} ({missing} missing, {mismatched} mismatched)")
+            counts = ", ".join(f"{check.metadata[s].value} {s}" for s in INCOMPLETE)
+            parts.append(f"{verdict} ({counts})")
             complete = complete and check.passed
         print(f"{day} {site.name} {alias}: " + "; ".join(parts), flush=True)
-    return complete
+    for failure in failures:
+        print(f"  failed step {failure}", file=sys.stderr)
+    if not complete:
+        _print_offending(site, day, aliases)
+    return DayResult(complete, copied, deferred)
+
+
+def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:
+    """List up to `LISTED_UIDS` unverified instances per source, and the report file."""
+    path = audit_path(site.name, day.isoformat(), "validation_report")
+    if not path.exists():
+        return
+    report = read_frame(path)
+    for alias in aliases:
+        bad: pd.DataFrame = report[
+            (report["source"] == alias) & report["status"].isin([str(s) for s in INCOMPLETE])
+        ]
+        for row in bad.head(LISTED_UIDS).itertuples(index=False):
+            print(
+                f"  {alias} {row.status}: {row.sop_instance_uid} ({row.modality}, series "
+                f"{row.series_instance_uid}): {row.detail}"
+            )
+        if len(bad) > LISTED_UIDS:
+            print(f"  {alias}: {len(bad) - LISTED_UIDS} more")
+    print(f"  report: {path}")

@@ -213,6 +213,8 @@ class SiteSettings(BaseModel):
     network_timeout: Annotated[StrictFloat, Field(gt=0)] = DEFAULT_TIMEOUT
     max_pdu: Annotated[StrictInt, Field(ge=0)] = DEFAULT_MAX_PDU
     deep_validation: StrictBool = False
+    # Seconds a command-line run waits for a source held by another live run.
+    pool_wait: Annotated[StrictFloat, Field(gt=0)] = 600.0
 
 
 class SiteConfig(_Model):

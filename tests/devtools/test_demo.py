@@ -34,7 +34,7 @@ def test_demo_runs_and_stops_its_servers(
     aria_count = int(out.split("synthetic instances")[0].rsplit("Loaded ", 1)[1])
     assert aria_count > 40  # 2 patients: 20 CT + RTSTRUCT + RTPLAN + RTDOSE + records each
     assert "7 date(s) backed up; 0 incomplete" in out
-    assert out.count("complete (0 missing, 0 mismatched)") == 14  # 7 dates x 2 sources
+    assert out.count("complete (0 missing, 0 deferred, 0 mismatched)") == 14  # 7 dates x 2 sources
     assert "Stopping the demo servers." in out
     for port in ports.values():  # every server stopped: its port is free again
         with socket.socket() as probe:

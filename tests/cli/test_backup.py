@@ -1,0 +1,254 @@
+"""`radonc backup` and `radonc validate` under faults: a killed run, deferral, user errors."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.cli.main import main
+from radonc_assets.cli.runs import dagster_instance
+from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.devtools.local_servers import DcmqrscpServer
+from radonc_assets.site.clients import archive_client
+from tests.conftest import SiteFileWriter, variant
+
+DAY = "2026-01-06"  # a planning day: MIM holds its CT and structures
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster instance of the test's own, created as `radonc` creates it (one slot per
+    pool) before any process uses it: Dagster's SQLite storage cannot be created by two
+    processes at once."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    dagster_instance().dispose()
+    return tmp_path / "dagster_home"
+
+
+def radonc(*argv: str) -> subprocess.Popen[str]:
+    """`radonc` in a process of its own, as an operator starts it from a shell."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "radonc_assets.cli.main", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def started_runs(home: Path) -> list[dg.DagsterRun]:
+    """The STARTED runs of the instance at `home`."""
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return list(
+            instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+        )
+
+
+def wait_for_a_started_run(home: Path, process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+        if started_runs(home):
+            return
+    raise AssertionError(f"no run started: {process.communicate(timeout=10)}")
+
+
+def test_a_killed_run_never_wedges_the_next(
+    lab: DemoServers,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """SIGKILL while the run holds MIM's pool slot (MIM frozen mid-query), then re-run."""
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    mim = lab.servers["MIM"]
+    assert isinstance(mim, DcmqrscpServer)
+    mim.suspend()
+    try:
+        killed = radonc("backup", "LAB", "MIM", "--date", DAY)
+        wait_for_a_started_run(home, killed)
+        time.sleep(1.0)  # inside the MIM step, which holds the pool slot
+        os.kill(killed.pid, signal.SIGKILL)
+        killed.wait(timeout=10)
+        killed_at = time.monotonic()
+        (dead,) = started_runs(home)
+    finally:
+        mim.resume()
+
+    assert main(["backup", "LAB", "MIM", "--date", DAY]) == 0
+    seconds = time.monotonic() - killed_at
+    out = capsys.readouterr().out
+    assert f"run {dead.run_id} had lost its process: marked failed" in out
+    assert out.splitlines()[-1] == "1 date(s) backed up; 0 incomplete"
+    print(f"\nfrom SIGKILL to a completed re-run: {seconds:.1f} s")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        record = instance.get_run_by_id(dead.run_id)
+        assert record is not None
+        assert record.status == dg.DagsterRunStatus.FAILURE
+
+
+def test_sigterm_stops_the_command_and_fails_its_run(
+    lab: DemoServers, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    mim = lab.servers["MIM"]
+    assert isinstance(mim, DcmqrscpServer)
+    mim.suspend()
+    try:
+        stopped = radonc("backup", "LAB", "MIM", "--date", DAY)
+        wait_for_a_started_run(home, stopped)
+        time.sleep(1.0)  # inside the MIM step, waiting on the frozen MIM
+        sent = time.monotonic()
+        stopped.send_signal(signal.SIGTERM)
+        _, err = stopped.communicate(timeout=20)
+        seconds = time.monotonic() - sent
+    finally:
+        mim.resume()
+    assert stopped.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "radonc: stopped"
+    assert "Traceback" not in err
+    assert seconds < 10
+    assert not started_runs(home)
+
+
+def test_backup_runs_again_until_nothing_is_deferred(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    day = "2026-01-05"
+    capped = variant(lab, site_file, settings={"max_uids_per_run": 10})
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(capped.parent))
+    assert main(["backup", "LAB", "ARIA", "--date", day]) == 0  # whatever the archive held
+    manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+    archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
+    capsys.readouterr()
+
+    assert main(["backup", "LAB", "ARIA", "--date", day, "--single-run"]) == 1
+    out = capsys.readouterr().out
+    assert f"{day} LAB ARIA: {len(manifest)} instances: 0 already present, 10 copied" in out
+    assert f"{len(manifest) - 10} deferred" in out
+    assert "INCOMPLETE" in out
+    assert "running again" not in out
+
+    assert main(["backup", "LAB", "ARIA", "--date", day]) == 0
+    out = capsys.readouterr().out.splitlines()
+    runs = [line for line in out if line.startswith(f"{day} LAB ARIA:")]
+    assert len(runs) == -(-(len(manifest) - 10) // 10)  # ten more per run
+    assert runs[-1].endswith("complete (0 missing, 0 deferred, 0 mismatched)")
+    assert out[-1] == "1 date(s) backed up; 0 incomplete"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["backup", "LAB", "--date", "2025-12-31"],
+            "radonc: 2025-12-31 is not a date of site LAB: valid dates are 2026-01-01 "
+            "(backfill_start) to ",
+        ),
+        (["backup", "NOWHERE", "--date", "2026-01-05"], "radonc: "),
+        (
+            ["validate", "LAB", "PACS", "--date", "2026-01-05"],
+            "site LAB: PACS: not a DICOM source (ARIA, MIM)",
+        ),
+    ],
+)
+def test_user_errors_are_one_line(
+    lab: DemoServers,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    message: str,
+) -> None:
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert message in err
+
+
+def test_an_unset_password_variable_is_one_line(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    path = variant(lab, site_file)
+    archive = lab.site.archive()
+    path.write_text(
+        path.read_text().replace(
+            f'rest_url = "{archive.rest_url}"',
+            f'rest_url = "{archive.rest_url}", rest_username = "radonc", '
+            'rest_password_env_var = "LAB_ORTHANC_PASSWORD_UNSET"',
+        )
+    )
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+    monkeypatch.delenv("LAB_ORTHANC_PASSWORD_UNSET", raising=False)
+    assert main(["backup", "LAB", "--date", "2026-01-05"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"radonc: {path}: site LAB: backup_targets.ARCHIVE.rest_password_env_var: "
+        "environment variable LAB_ORTHANC_PASSWORD_UNSET is not set"
+    )
+
+
+def test_a_usage_error_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["backup", "LAB", "--from", "2026-01-07"])
+    assert exit_info.value.code == 2
+    assert "--from needs a --to on or after it" in capsys.readouterr().err
+
+
+def test_a_pool_held_by_a_live_run_is_waited_for_visibly_and_briefly(
+    lab: DemoServers,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("lab_aria")
+        claim = storage.claim_concurrency_slot(
+            "lab_aria", "a-live-run", "lab__aria__orthanc_copies"
+        )
+        assert claim.is_claimed
+
+    assert main(["backup", "LAB", "ARIA", "--date", DAY, "--pool-wait", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "waiting for pool lab_aria, held by run a-live-run" in captured.out
+    assert captured.err.strip() == (
+        "radonc: pool lab_aria is still held by run a-live-run after 1 s; let it finish, "
+        "or stop it (the Dagster UI's run page)"
+    )
+
+
+def test_a_locked_instance_is_one_line(
+    lab: DemoServers,
+    home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Another process holding the instance's SQLite database (e.g. a busy webserver)."""
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
+    lock = sqlite3.connect(home / "history" / "runs.db", timeout=1)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")
+        assert main(["validate", "LAB", "--date", DAY]) == 1
+    finally:
+        lock.close()
+    assert capsys.readouterr().err.strip() == (
+        f"radonc: the Dagster instance at {home} cannot be used now (database is locked); "
+        "another process holds its database: try again"
+    )
