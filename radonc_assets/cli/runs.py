@@ -18,6 +18,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import sqlalchemy.exc
+from dagster_shared.error import SerializableErrorInfo
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.backup.manifest import INCOMPLETE, Outcome
@@ -178,7 +179,7 @@ def _print_summary(
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     # The report's step fails when a blocking check fails: the checks say why, below.
     failures = [
-        f"{e.step_key}: {e.step_failure_data.error.message.strip().splitlines()[-1]}"
+        f"{e.step_key}: {_root_cause(e.step_failure_data.error)}"
         for e in result.get_step_failure_events()
         if e.step_failure_data.error is not None
         and not (e.step_key or "").endswith("validation_report")
@@ -210,6 +211,13 @@ def _print_summary(
     if not complete:
         _print_offending(site, day, aliases)
     return DayResult(complete, copied, deferred)
+
+
+def _root_cause(error: SerializableErrorInfo) -> str:
+    """The message of the error that started the chain (Dagster wraps a step's error)."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:

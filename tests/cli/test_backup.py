@@ -15,7 +15,7 @@ from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.cli.main import main
 from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
-from radonc_assets.devtools.local_servers import DcmqrscpServer
+from radonc_assets.devtools.local_servers import DcmqrscpServer, free_ports
 from radonc_assets.site.clients import archive_client
 from tests.conftest import SiteFileWriter, variant
 
@@ -252,3 +252,23 @@ def test_a_locked_instance_is_one_line(
         f"radonc: the Dagster instance at {home} cannot be used now (database is locked); "
         "another process holds its database: try again"
     )
+
+
+def test_an_unreachable_source_is_named_with_its_cause(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (nowhere,) = free_ports(1)
+    path = variant(lab, site_file, ports={"aria": nowhere})
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+    assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 1
+    captured = capsys.readouterr()
+    assert f"{DAY} LAB ARIA: not validated (the run failed)" in captured.out
+    assert (
+        "  failed step lab__aria__source_studies: resources.errors.PeerUnreachableError: "
+        f"cannot connect to 127.0.0.1:{nowhere} for LAB_ARIA"
+    ) in captured.err
+    assert "Traceback" not in captured.err

@@ -108,6 +108,11 @@ def test_a_refused_instance_fails_alone(
     assert len(others) == len(files) - len(private)
     assert set(others["outcome"]) <= {"copied", "already_present"}  # mim: after aria
     assert refused["outcome"].tolist() == ["failed", "failed"]
+    print(
+        f"\n{kind}: {(others['outcome'] == 'copied').sum()} copied, "
+        f"{(others['outcome'] == 'already_present').sum()} already present, "
+        f"{len(refused)} refused and failed, of {len(copies)}"
+    )
     if kind == "aria":
         # Orthanc, as C-MOVE SCP, fails the whole request when the archive accepts no
         # presentation context for one instance: 0xC000 with no sub-operation counts.
