@@ -6,6 +6,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -59,27 +61,34 @@ def wait_for_a_started_run(home: Path, process: subprocess.Popen[str]) -> None:
     raise AssertionError(f"no run started: {process.communicate(timeout=10)}")
 
 
+@contextmanager
+def backup_stuck_on_a_frozen_mim(lab: DemoServers, home: Path) -> Iterator[subprocess.Popen[str]]:
+    """`radonc backup LAB MIM` in a process of its own, inside its MIM step (which holds
+    MIM's pool slot) waiting on a frozen MIM; MIM thaws on exit."""
+    mim = lab.servers["MIM"]
+    assert isinstance(mim, DcmqrscpServer)
+    mim.suspend()
+    try:
+        process = radonc("backup", "LAB", "MIM", "--date", DAY)
+        wait_for_a_started_run(home, process)
+        time.sleep(1.0)
+        yield process
+    finally:
+        mim.resume()
+
+
 def test_a_killed_run_never_wedges_the_next(
     lab: DemoServers,
     home: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """SIGKILL while the run holds MIM's pool slot (MIM frozen mid-query), then re-run."""
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
-    mim = lab.servers["MIM"]
-    assert isinstance(mim, DcmqrscpServer)
-    mim.suspend()
-    try:
-        killed = radonc("backup", "LAB", "MIM", "--date", DAY)
-        wait_for_a_started_run(home, killed)
-        time.sleep(1.0)  # inside the MIM step, which holds the pool slot
+    with backup_stuck_on_a_frozen_mim(lab, home) as killed:
         os.kill(killed.pid, signal.SIGKILL)
         killed.wait(timeout=10)
         killed_at = time.monotonic()
         (dead,) = started_runs(home)
-    finally:
-        mim.resume()
 
     assert main(["backup", "LAB", "MIM", "--date", DAY]) == 0
     seconds = time.monotonic() - killed_at
@@ -97,19 +106,11 @@ def test_sigterm_stops_the_command_and_fails_its_run(
     lab: DemoServers, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
-    mim = lab.servers["MIM"]
-    assert isinstance(mim, DcmqrscpServer)
-    mim.suspend()
-    try:
-        stopped = radonc("backup", "LAB", "MIM", "--date", DAY)
-        wait_for_a_started_run(home, stopped)
-        time.sleep(1.0)  # inside the MIM step, waiting on the frozen MIM
+    with backup_stuck_on_a_frozen_mim(lab, home) as stopped:
         sent = time.monotonic()
         stopped.send_signal(signal.SIGTERM)
         _, err = stopped.communicate(timeout=20)
         seconds = time.monotonic() - sent
-    finally:
-        mim.resume()
     assert stopped.returncode == 130, err
     assert err.strip().splitlines()[-1] == "radonc: stopped"
     assert "Traceback" not in err
