@@ -1,11 +1,21 @@
-"""`radonc environments check|workspace`: validate site files; write the Dagster workspace."""
+"""`radonc environments check|workspace`: validate site files; write the Dagster workspace.
+
+`check` also shows what the keys of a site of the earlier system became, recommends
+the ``_env_var`` form for a secret placeholder, and warns about an ODBC driver that is
+not installed here.
+"""
 
 import argparse
+from collections.abc import Mapping
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from radonc_assets.cli.output import print_table
-from radonc_assets.site.config import ConfigError, DicomSource, MosaiqSource
-from radonc_assets.site.loading import load_site_files
+from radonc_assets.site.config import ConfigError, DicomSource, MosaiqSource, SiteConfig
+from radonc_assets.site.loading import load_site_files, read_document
+from radonc_assets.site.migration import earlier_key_readings, placeholder_notes
+from radonc_assets.site.odbc_drivers import driver_warnings
 from radonc_assets.site.paths import environments_dir
 from radonc_assets.site.workspace import workspace_yaml
 
@@ -38,6 +48,8 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
 def _check(args: argparse.Namespace) -> int:
     path: Path = args.path or environments_dir()
     loaded = load_site_files(path)
+    # The files that loaded, as written: what the earlier system's keys became.
+    documents = {file: read_document(file) for file in loaded.files if file not in loaded.failed}
     for site in loaded.sites.values():
         print(f"{site.name}: {site.description} ({site.source_file})")
         print(
@@ -62,6 +74,7 @@ def _check(args: argparse.Namespace) -> int:
             for alias, target in site.backup_targets.items()
         ]
         print_table(rows)
+        _print_migration(site, documents)
         print()
     print(f"{len(loaded.sites)} site(s) OK in {path}")
     if loaded.failed:
@@ -69,6 +82,19 @@ def _check(args: argparse.Namespace) -> int:
         # main prints them, one line per problem, and exits 1.
         raise ConfigError(loaded.problems)
     return 0
+
+
+def _print_migration(site: SiteConfig, documents: Mapping[Path, Mapping[str, Any]]) -> None:
+    """What the keys of the earlier system became, placeholder notes and driver warnings."""
+    table = documents[site.source_file][site.name]
+    readings = earlier_key_readings(site, table)
+    if readings is not None:
+        print("keys of the earlier system, as radonc-backup reads them:")
+        print_table([asdict(reading) for reading in readings])
+    for note in placeholder_notes(table):
+        print(f"note: {note}")
+    for warning in driver_warnings(site):
+        print(f"warning: {warning.key}: {warning.message}")
 
 
 def _workspace(args: argparse.Namespace) -> int:

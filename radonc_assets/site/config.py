@@ -6,7 +6,8 @@ keys added by radonc-backup. The models validate every key (strict types);
 :mod:`radonc_assets.site.loading` reads the files and checks across keys.
 
 Secrets never live in the files: keys ending in ``_env_var`` name an environment
-variable, which is read only for the site in use.
+variable, which is read only for the site in use. The earlier system's placeholder
+(``db_password = "__NAME__"``) is read as ``db_password_env_var = "NAME"``.
 """
 
 import datetime as dt
@@ -55,6 +56,11 @@ AETitle = Annotated[
 # ones, so `port = true` or `port = "104"` is a mistake, which lax pydantic read as ports
 # 1 and 104. StrictFloat accepts integers (`connect_timeout = 5`).
 Port = Annotated[StrictInt, Field(ge=1, le=65535)]
+# The earlier system's README writes secrets as placeholders (db_password =
+# "__UCLA_DB_PASSWORD__"); such a value names the environment variable between the
+# double underscores. The name is a shell variable name (letters, digits, _) that
+# neither starts nor ends with _, so "____" or "__A___" are no placeholders.
+SECRET_PLACEHOLDER = re.compile(r"^__([A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?)__$")
 # "study_date": instances of studies whose StudyDate is the day; "treatment_records":
 # RT Beams Treatment Records of series dated the day, in studies of the lookback window.
 DailyQuery = Literal["study_date", "treatment_records"]
@@ -62,6 +68,36 @@ DailyQuery = Literal["study_date", "treatment_records"]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def placeholder_variable(value: object) -> str | None:
+    """The environment variable a secret placeholder names, or None for any other value.
+
+    ``"__UCLA_DB_PASSWORD__"`` names ``UCLA_DB_PASSWORD``.
+    """
+    match = SECRET_PLACEHOLDER.match(value) if isinstance(value, str) else None
+    return match.group(1) if match else None
+
+
+def _secret_from_placeholder(data: Any, key: str) -> Any:
+    """`data` with ``KEY = "__NAME__"`` read as ``KEY_env_var = "NAME"``.
+
+    Raises:
+        ValueError: `key` holds anything but a placeholder (a password written in the
+            file; the message never repeats it), or both `key` and ``KEY_env_var`` are set.
+    """
+    if not isinstance(data, Mapping) or key not in data:
+        return data
+    reference = f"{key}_env_var"
+    variable = placeholder_variable(data[key])
+    if variable is None:
+        raise ValueError(
+            f"{key}: secrets never live in site files; put the password in an "
+            f"environment variable and name it with {reference}"
+        )
+    if reference in data:
+        raise ValueError(f"{key} and {reference} both name the password; keep {reference}")
+    return {**{k: v for k, v in data.items() if k != key}, reference: variable}
 
 
 class NetworkNode(_Model):
@@ -126,13 +162,8 @@ class MosaiqSource(_Model):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_inline_password(cls, data: Any) -> Any:
-        if isinstance(data, Mapping) and "db_password" in data:
-            raise ValueError(
-                "db_password: secrets never live in site files; put the password in an "
-                "environment variable and name it with db_password_env_var"
-            )
-        return data
+    def _password_placeholder(cls, data: Any) -> Any:
+        return _secret_from_placeholder(data, "db_password")
 
     @field_validator("odbc_driver")
     @classmethod
@@ -179,6 +210,11 @@ class OrthancTarget(NetworkNode):
     rest_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
     rest_username: str | None = None
     rest_password_env_var: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_placeholder(cls, data: Any) -> Any:
+        return _secret_from_placeholder(data, "rest_password")
 
     @model_validator(mode="after")
     def _credentials_in_pairs(self) -> "OrthancTarget":

@@ -16,6 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
@@ -182,14 +183,31 @@ def read_secret(site: SiteConfig, key: str, variable: str) -> str:
     return value
 
 
-def _load_file(file: Path) -> dict[str, SiteConfig]:
+def read_document(file: Path) -> dict[str, Any]:
+    """The TOML document of a site file, as written (before validation).
+
+    Raises:
+        ConfigError: The file cannot be read or is not TOML (with the line).
+    """
     try:
-        document = tomllib.loads(file.read_text(encoding="utf-8"))
+        return tomllib.loads(file.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError([Problem(file, None, None, f"cannot read: {exc.strerror}")]) from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([Problem(file, None, None, f"invalid TOML: {exc}")]) from exc
 
+
+def toml_literal(value: object) -> str:
+    """`value` as a TOML file writes it: ``"104"``, ``104``, ``true``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def _load_file(file: Path) -> dict[str, SiteConfig]:
+    document = read_document(file)
     sites: dict[str, SiteConfig] = {}
     problems: list[Problem] = []
     for name, table in document.items():
@@ -252,11 +270,8 @@ def _describe(error: ErrorDetails) -> tuple[str | None, str]:
 
 def _as_written(value: object) -> str:
     """`value` as the TOML file writes it, with its kind: ``the string "104"``."""
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, str):
-        return f"the string {json.dumps(value)}"
-    return f"the {type(value).__name__} {value}"
+    kind = {bool: "boolean", str: "string"}.get(type(value), type(value).__name__)
+    return f"the {kind} {toml_literal(value)}"
 
 
 def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:
