@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from pydicom import dcmread
@@ -259,3 +260,57 @@ def relay_missing(
 
         outcomes, requests = _copy("C-GET", source, get, archive, todo, manifest, refused)
     return Transfer(outcomes, time.monotonic() - started, received, requests)
+
+
+def store_records(
+    files: Mapping[str, Path],
+    archive: OrthancClient,
+    todo: pd.DataFrame,
+    manifest: pd.DataFrame,
+    staging: DicomClient | None = None,
+) -> Transfer:
+    """Store generated instances (`files` by SOPInstanceUID) of `todo` into the archive.
+
+    Directly (REST upload, or one C-STORE association without REST), or, with
+    `staging`, by C-STORE to the staging SCP and then C-MOVE from it into the
+    archive (:func:`move_missing`, with its instance-level retry). Each instance
+    is confirmed in the archive; one refused is `failed` with the answer.
+    """
+    started = time.monotonic()
+    paths = [files[uid] for uid in todo["sop_instance_uid"]]
+    if staging is not None:
+        staged = staging.store(paths)
+        refused = {
+            o.sop_instance_uid: f"the staging SCP {staging.peer} refused it: 0x{o.status:04X} "
+            f"({status_meaning(o.status, 'C-STORE')}) {o.detail}".rstrip()
+            for o in staged
+            if not o.ok
+        }
+        moved = move_missing(staging, archive, not_in(todo, refused), manifest)
+        outcomes = {uid: (Outcome.FAILED, reason) for uid, reason in refused.items()}
+        return Transfer(
+            outcomes | moved.outcomes,
+            time.monotonic() - started,
+            requests=len(paths) + moved.requests,
+        )
+    refused = {}
+    with archive.uploader() as upload:
+        for uid, path in zip(todo["sop_instance_uid"], paths, strict=True):
+            try:
+                upload(path.read_bytes())
+            except (OrthancError, DicomError, OSError) as exc:
+                LOGGER.error("Storing %s into the archive failed: %s", uid, exc)
+                refused[uid] = f"the archive refused it: {exc}"
+    try:
+        present = archive.archived_uids(set(todo["study_instance_uid"]))
+    except (DicomError, OrthancError) as exc:
+        present = set()
+        unknown = f"the archive cannot tell what it holds: {exc}"
+        refused = {uid: refused.get(uid, unknown) for uid in todo["sop_instance_uid"]}
+    outcomes = {
+        uid: (Outcome.COPIED, "")
+        if uid in present
+        else (Outcome.FAILED, refused.get(uid, "stored, but not in the archive"))
+        for uid in todo["sop_instance_uid"]
+    }
+    return Transfer(outcomes, time.monotonic() - started, requests=len(paths))
