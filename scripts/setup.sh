@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a Debian machine for radonc-backup: the system packages (Orthanc, DCMTK,
-# unixODBC with the SQLite and FreeTDS drivers) and the project's virtualenv in .venv.
+# unixODBC with the SQLite and FreeTDS drivers, dicom3tools' dciodvfy for the tests) and
+# the project's virtualenv in .venv.
 # Idempotent: a second run installs nothing that is already there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-apt_packages=(orthanc dcmtk unixodbc libsqliteodbc tdsodbc)
+apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc)
 command -v python3 >/dev/null || apt_packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || command -v uv >/dev/null || apt_packages+=(python3-pip)
 

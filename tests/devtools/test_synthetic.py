@@ -5,6 +5,7 @@ import datetime
 import inspect
 import itertools
 import pathlib
+import subprocess
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -32,6 +33,7 @@ SPEC = SyntheticSpec(
     image_size=32,
     fractions=5,
 )
+DCIODVFY = "/usr/bin/dciodvfy"  # dicom3tools, installed by scripts/setup.sh
 SOP_CLASSES = {
     "CT": CTImageStorage,
     "RTSTRUCT": RTStructureSetStorage,
@@ -65,6 +67,14 @@ def _only(patient: dict[str, list[Dataset]], modality: str) -> Dataset:
 
 def _referenced(sequence: list[Dataset]) -> list[str]:
     return [item.ReferencedSOPInstanceUID for item in sequence]
+
+
+def _devices(sequence: list[Dataset], keyword: str) -> list[tuple[str, Any]]:
+    return [(item.RTBeamLimitingDeviceType, item[keyword].value) for item in sequence]
+
+
+def _positions(control_point: Dataset) -> list[tuple[str, Any]]:
+    return _devices(control_point.get("BeamLimitingDevicePositionSequence", []), "LeafJawPositions")
 
 
 def test_generate_is_a_lazy_generator() -> None:
@@ -242,12 +252,12 @@ def test_plan_references_structure_set(by_patient: dict[str, dict[str, list[Data
             assert beam.RadiationType == "PHOTON"
             assert (first.CumulativeMetersetWeight, last.CumulativeMetersetWeight) == (0, 1)
             assert first.NominalBeamEnergy == 6
+            # PS3.3 C.8.8.14: the first control point positions every device of the beam.
+            devices = [d.RTBeamLimitingDeviceType for d in beam.BeamLimitingDeviceSequence]
+            assert devices[:2] == ["ASYMX", "ASYMY"]
             assert [
                 d.RTBeamLimitingDeviceType for d in first.BeamLimitingDevicePositionSequence
-            ] == [
-                "ASYMX",
-                "ASYMY",
-            ]
+            ] == devices
 
 
 def test_dose_references_plan(by_patient: dict[str, dict[str, list[Dataset]]]) -> None:
@@ -275,6 +285,7 @@ def test_records_reference_plan_on_weekdays_after_simulation(
             b.ReferencedBeamNumber: float(b.BeamMeterset)
             for b in plan.FractionGroupSequence[0].ReferencedBeamSequence
         }
+        planned_beams = {b.BeamNumber: b for b in plan.BeamSequence}
         dates = []
         for fraction, record in enumerate(patient["RTRECORD"], start=1):
             (referenced_plan,) = record.ReferencedRTPlanSequence
@@ -293,6 +304,17 @@ def test_records_reference_plan_on_weekdays_after_simulation(
                 assert beam.TreatmentDeliveryType == "TREATMENT"
                 assert beam.TreatmentTerminationStatus == "NORMAL"
                 assert len(beam.ControlPointDeliverySequence) == 2
+                planned = planned_beams[beam.ReferencedBeamNumber]
+                leaf_pairs = _devices(
+                    beam.BeamLimitingDeviceLeafPairsSequence, "NumberOfLeafJawPairs"
+                )
+                assert leaf_pairs == _devices(
+                    planned.BeamLimitingDeviceSequence, "NumberOfLeafJawPairs"
+                )
+                for point, planned_point in zip(
+                    beam.ControlPointDeliverySequence, planned.ControlPointSequence, strict=True
+                ):
+                    assert _positions(point) == _positions(planned_point)
                 delivered[beam.ReferencedBeamNumber] = float(beam.DeliveredPrimaryMeterset)
             assert delivered == metersets
         assert dates == sorted(set(dates))
@@ -317,6 +339,30 @@ def test_written_files_read_back(tmp_path: pathlib.Path) -> None:
             ds.PatientID, f"{ds.Modality}_{ds.SOPInstanceUID}.dcm"
         )
     assert modalities == {"CT": 36, "RTSTRUCT": 3, "RTPLAN": 3, "RTDOSE": 3, "RTRECORD": 13}
+
+
+def test_every_object_kind_passes_dciodvfy(tmp_path: pathlib.Path) -> None:
+    spec = SyntheticSpec(
+        start=MONDAY, end=MONDAY + datetime.timedelta(days=1), patients=1, ct_slices=2, fractions=1
+    )
+    first_of_kind: dict[str, pathlib.Path] = {}
+    for path in write(spec, tmp_path):
+        first_of_kind.setdefault(dcmread(path, stop_before_pixels=True).Modality, path)
+
+    problems = {}
+    for modality, path in first_of_kind.items():
+        result = subprocess.run([DCIODVFY, str(path)], capture_output=True, text=True, check=False)
+        output = (result.stdout + result.stderr).splitlines()
+        errors = [line for line in output if line.startswith("Error")]
+        if result.returncode and not errors:  # a crash: dciodvfy aborts on what it cannot read
+            errors = [f"exit {result.returncode}: {output[-1] if output else ''}"]
+        if errors:
+            problems[modality] = errors
+
+    assert set(first_of_kind) == set(SOP_CLASSES)
+    assert not problems, "\n".join(
+        f"{modality}: {line}" for modality, lines in problems.items() for line in lines
+    )
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,9 @@ def ct_slice(patient: Patient, slice_index: int) -> FileDataset:
     origin = float(pixel_centers(spec.image_size)[0])
     spacing = pixel_spacing(spec.image_size)
     ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]
+    # PS3.3 C.7.3.1: Laterality (Type 2C) is required for a paired body part only; naming the
+    # examined part says the thorax phantom is not one.
+    ds.BodyPartExamined = "CHEST"
     ds.PatientPosition = PATIENT_POSITION
     ds.AcquisitionNumber = 1
     ds.KVP = 120

@@ -1,11 +1,12 @@
 """The synthetic RT Dose: the plan's total dose on a small multi-frame grid.
 
 The dose is a Gaussian centred on the plan isocentre that peaks at the prescribed total dose
-(fraction dose times number of fractions), stored as 32-bit integers with a fixed grid scaling and
-referencing the patient's RT Plan.
+(fraction dose times number of fractions), stored as 16-bit integers with the finest grid scaling
+that holds the total dose, and referencing the patient's RT Plan.
 """
 
 import datetime
+import math
 
 import numpy as np
 import numpy.typing as npt
@@ -27,19 +28,33 @@ _DOSE_FRAMES, _DOSE_ROWS, _DOSE_COLUMNS = 8, 16, 16
 _DOSE_SPACING_MM = 10.0
 _DOSE_FRAME_SPACING_MM = 5.0
 _DOSE_SIGMA_MM = 40.0
-_DOSE_GRID_SCALING = 1e-4
+# PS3.3 C.8.8.3.4.3: Bits Allocated is 16 or 32. 16, because dciodvfy (dicom3tools 1.00~20220618)
+# aborts on 32-bit Pixel Data (assertion `bitsallocated <= bytesinword*8u` in attrothr.cc).
+_DOSE_MAX_STORED = 2**16 - 1
+_MICROGRAY_PER_GY = 1_000_000
 
 _DOSE_TIME = datetime.time(11, 30)
 
 
-def _dose_grid(spec: SyntheticSpec) -> npt.NDArray[np.uint32]:
+def _total_dose_gy(spec: SyntheticSpec) -> float:
+    """Return the prescribed total dose: the fraction dose times the number of fractions."""
+    return FRACTION_DOSE_GY * spec.fractions
+
+
+def _dose_grid_scaling(spec: SyntheticSpec) -> float:
+    """Return the Dose Grid Scaling (Gy): the finest micro-gray step storing the dose in 16 bits."""
+    micrograys = math.ceil(_total_dose_gy(spec) / _DOSE_MAX_STORED * _MICROGRAY_PER_GY)
+    return micrograys / _MICROGRAY_PER_GY
+
+
+def _dose_grid(spec: SyntheticSpec) -> npt.NDArray[np.uint16]:
     """Return the stored dose values: a Gaussian around the isocentre peaking at the total dose."""
     frames, rows, columns = np.indices((_DOSE_FRAMES, _DOSE_ROWS, _DOSE_COLUMNS), dtype=float)
     z = (frames - (_DOSE_FRAMES - 1) / 2) * _DOSE_FRAME_SPACING_MM
     y = (rows - (_DOSE_ROWS - 1) / 2) * _DOSE_SPACING_MM
     x = (columns - (_DOSE_COLUMNS - 1) / 2) * _DOSE_SPACING_MM
-    dose = FRACTION_DOSE_GY * spec.fractions * np.exp(-(x**2 + y**2 + z**2) / _DOSE_SIGMA_MM**2 / 2)
-    return np.rint(dose / _DOSE_GRID_SCALING).astype("<u4")
+    dose = _total_dose_gy(spec) * np.exp(-(x**2 + y**2 + z**2) / _DOSE_SIGMA_MM**2 / 2)
+    return np.rint(dose / _dose_grid_scaling(spec)).astype("<u2")
 
 
 def dose(patient: Patient) -> FileDataset:
@@ -74,7 +89,7 @@ def dose(patient: Patient) -> FileDataset:
     ds.DoseUnits = "GY"
     ds.DoseType = "PHYSICAL"
     ds.DoseSummationType = "PLAN"
-    ds.DoseGridScaling = _DOSE_GRID_SCALING
+    ds.DoseGridScaling = _dose_grid_scaling(spec)
     ds.ReferencedRTPlanSequence = [reference(RTPlanStorage, patient.uid("rtplan"))]
     set_pixels(ds, _dose_grid(spec))
     return ds

@@ -62,7 +62,8 @@ def structure_set(patient: Patient) -> FileDataset:
         date=patient.sim_date,
         time=_STRUCTURE_SET_TIME,
         description="SYNTHETIC structures",
-        frame_of_reference=False,
+        # PS3.3 A.19.3: the Frame of Reference module; every contour lies in the CT's frame.
+        frame_of_reference=True,
     )
     frame_of_reference = patient.uid("frame-of-reference")
     ds.StructureSetLabel = "SYNTHETIC"
