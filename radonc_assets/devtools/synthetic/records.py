@@ -27,6 +27,7 @@ from radonc_assets.devtools.synthetic.rtplan import (
     DOSE_RATE,
     ENERGY_MV,
     MACHINE,
+    MACHINE_MODEL,
     gantry_angle,
     plan,
 )
@@ -156,7 +157,7 @@ def treatment_record(patient: Patient, session: int) -> FileDataset:
             TreatmentMachineName=MACHINE,
             Manufacturer=MANUFACTURER,
             InstitutionName=INSTITUTION,
-            ManufacturerModelName="SYNTHETIC LINAC",
+            ManufacturerModelName=MACHINE_MODEL,
             DeviceSerialNumber="SYN-0001",
         )
     ]

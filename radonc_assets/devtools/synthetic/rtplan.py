@@ -1,11 +1,13 @@
 """The synthetic RT Plan: an approved 3D-CRT plan of 2-4 static 6 MV photon beams on the PTV.
 
 The beams are spread evenly around the patient (:func:`gantry_angle`) on the isocentre of
-:mod:`.geometry`, with one patient-specific meterset each. The machine, energy, dose rate and
-fraction dose defined here are the ones the dose and the treatment records also report.
+:mod:`.geometry`, with one patient-specific meterset each. Each beam is collimated by X and Y jaws
+and an MLCX (:func:`mlc_positions`) opened to the same square field. The machine, energy, dose
+rate and fraction dose defined here are the ones the dose and the treatment records also report.
 """
 
 import datetime
+import itertools
 
 from pydicom import Dataset
 from pydicom.dataset import FileDataset
@@ -15,10 +17,17 @@ from radonc_assets.devtools.synthetic.geometry import PATIENT_POSITION, isocente
 from radonc_assets.devtools.synthetic.patient import Patient, da, instance, item, reference, tm
 
 MACHINE = "SYN_LINAC1"
+MACHINE_MODEL = "SYNTHETIC LINAC"
 ENERGY_MV = 6
 DOSE_RATE = 600
 FRACTION_DOSE_GY = 2.0
 _JAW_HALF_WIDTH_MM = 40.0
+# 40 leaf pairs 10 mm wide at the isocentre, the geometry of the Elekta MLCi.
+MLC_LEAF_PAIRS = 40
+_LEAF_WIDTH_MM = 10.0
+LEAF_POSITION_BOUNDARIES = tuple(
+    _LEAF_WIDTH_MM * (leaf - MLC_LEAF_PAIRS / 2) for leaf in range(MLC_LEAF_PAIRS + 1)
+)
 
 _PLAN_TIME = datetime.time(11, 0)
 
@@ -26,6 +35,23 @@ _PLAN_TIME = datetime.time(11, 0)
 def gantry_angle(patient: Patient, beam_number: int) -> float:
     """Return the gantry angle of a beam: the beams are spread evenly around the patient."""
     return 360.0 * (beam_number - 1) / len(patient.metersets)
+
+
+def mlc_positions() -> list[float]:
+    """Return the MLCX LeafJawPositions (mm): an open field matching the jaws.
+
+    PS3.3 C.8.8.14 (RT Beams Module): 2N values in IEC leaf subscript order 101..1N (the X1
+    bank), then 201..2N (the X2 bank), leaf 1 at the first of :data:`LEAF_POSITION_BOUNDARIES`.
+    Leaf pairs inside the Y jaws open to the X jaws; the pairs below the Y1 jaw close at the X1
+    jaw and those above the Y2 jaw at the X2 jaw, so the pattern is symmetric neither in Y nor
+    between the banks (a reader that reverses the leaves or swaps the banks gets other positions).
+    """
+    edge = _JAW_HALF_WIDTH_MM
+    pairs = [
+        (-edge, -edge) if upper <= -edge else (edge, edge) if lower >= edge else (-edge, edge)
+        for lower, upper in itertools.pairwise(LEAF_POSITION_BOUNDARIES)
+    ]
+    return [x1 for x1, _ in pairs] + [x2 for _, x2 in pairs]
 
 
 def _beam(patient: Patient, beam_number: int) -> Dataset:
@@ -37,8 +63,11 @@ def _beam(patient: Patient, beam_number: int) -> Dataset:
         NominalBeamEnergy=ENERGY_MV,
         DoseRateSet=DOSE_RATE,
         BeamLimitingDevicePositionSequence=[
-            item(RTBeamLimitingDeviceType=device, LeafJawPositions=jaws)
-            for device in ("ASYMX", "ASYMY")
+            *(
+                item(RTBeamLimitingDeviceType=device, LeafJawPositions=jaws)
+                for device in ("ASYMX", "ASYMY")
+            ),
+            item(RTBeamLimitingDeviceType="MLCX", LeafJawPositions=mlc_positions()),
         ],
         GantryAngle=gantry,
         GantryRotationDirection="NONE",
@@ -64,8 +93,16 @@ def _beam(patient: Patient, beam_number: int) -> Dataset:
         PrimaryDosimeterUnit="MU",
         SourceAxisDistance=1000,
         BeamLimitingDeviceSequence=[
-            item(RTBeamLimitingDeviceType=device, NumberOfLeafJawPairs=1)
-            for device in ("ASYMX", "ASYMY")
+            *(
+                item(RTBeamLimitingDeviceType=device, NumberOfLeafJawPairs=1)
+                for device in ("ASYMX", "ASYMY")
+            ),
+            # PS3.3 C.8.8.14: Leaf Position Boundaries (N+1 values) is required for an MLCX.
+            item(
+                RTBeamLimitingDeviceType="MLCX",
+                NumberOfLeafJawPairs=MLC_LEAF_PAIRS,
+                LeafPositionBoundaries=list(LEAF_POSITION_BOUNDARIES),
+            ),
         ],
         TreatmentDeliveryType="TREATMENT",
         NumberOfWedges=0,
