@@ -73,7 +73,8 @@ def _demo(args: argparse.Namespace) -> int:
             print(f"  {alias:16} {server}")
         stored = load_synthetic_week(servers, workdir / "synthetic", last_day, args.patients)
         for alias, count in stored.items():
-            print(f"Loaded {count} synthetic instances ({first_day} to {last_day}) into {alias}")
+            what = "deliveries" if alias in site.mosaiq_sources else "instances"
+            print(f"Loaded {count} synthetic {what} ({first_day} to {last_day}) into {alias}")
         failures = sum(
             _run("dicom", "echo", "--site", site.name, "--node", alias) != 0
             for alias in servers.servers

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import DicomScpTarget, DicomSource, SiteConfig
 from resources.dicom.client import DicomClient
@@ -141,10 +142,12 @@ def load_synthetic_week(
 ) -> dict[str, int]:
     """Write a synthetic week ending `last_day` to `data_dir` and store it into the sources.
 
-    ARIA sources receive every object; MIM sources the CT and structure sets.
+    ARIA sources receive every object; MIM sources the CT and structure sets; a
+    simulated Mosaiq (SQLite) gets the week's plans and deliveries, written to its
+    database file.
 
     Returns:
-        Instances stored per source alias.
+        Instances stored per DICOM source alias, deliveries per Mosaiq source alias.
     """
     spec = SyntheticSpec(start=last_day - dt.timedelta(days=6), end=last_day, patients=patients)
     files = write(spec, data_dir)
@@ -157,4 +160,7 @@ def load_synthetic_week(
         ]
         outcomes = servers.client(alias).store(wanted)
         stored[alias] = sum(o.ok for o in outcomes)
+    for alias, mosaiq in servers.site.mosaiq_sources.items():
+        if mosaiq.is_sqlite:
+            stored[alias] = write_mosaiq_database(spec, Path(mosaiq.db_database)).deliveries
     return stored
