@@ -1,25 +1,32 @@
 """The Orthanc archive: REST API when configured, plain DICOM otherwise.
 
-Orthanc's REST API (`/tools/lookup`, `/tools/find`, `/statistics`, upload of
-encoded instances) is the fast path; when a site configures no ``rest_url`` the
-same questions are answered with C-FIND and C-STORE over DICOM.
+Orthanc's REST API (`/tools/lookup`, `/tools/find`, `/statistics`, upload and
+download of encoded instances) is the fast path; when a site configures no
+``rest_url`` the same questions are answered with C-FIND, C-GET and C-STORE over
+DICOM.
 """
 
+import io
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import requests
+from pydicom import dcmread
+from pydicom.dataset import Dataset
 
 from resources.dicom.client import DicomClient
+from resources.dicom.contexts import RT_STORAGE
 from resources.dicom.queries import (
+    LEVEL_UID,
     InstanceRecord,
     QueryLevel,
     QueryModel,
     identifier,
     instance_record,
+    retrieve_identifier,
 )
 from resources.errors import OrthancError
 
@@ -105,6 +112,67 @@ class OrthancClient:
             {"MainDicomTags": {e.keyword: str(e.value) for e in ds if e.keyword and e.value}}
             for ds in answers
         ]
+
+    def held_uids(self, level: QueryLevel, uids: Collection[str]) -> set[str]:
+        """Which of these Series or SOP Instance UIDs (`level`) the archive holds.
+
+        One query with List of UID Matching (PS3.4 C.2.2.2.2): `POST /tools/find`
+        over REST, else a C-FIND at `level` without the parents' UIDs, which Orthanc
+        accepts. Measured on the lab archive: 4 ms for 3 series and 15 ms for 60
+        instances over REST, 27 ms and 137 ms by C-FIND. No UIDs, no query: an empty
+        UID would match everything.
+        """
+        wanted = set(uids)
+        if not wanted:
+            return set()
+        key = LEVEL_UID[level]
+        answers = self.find(level, {key: "\\".join(sorted(wanted))})
+        return {str(a["MainDicomTags"].get(key, "")) for a in answers} & wanted
+
+    def instance_header(
+        self, sop_instance_uid: str, sop_classes: Collection[str] = RT_STORAGE
+    ) -> Dataset | None:
+        """An instance's data set without its pixel data, or None when it is not archived.
+
+        Over REST, `POST /tools/lookup` then `GET /instances/{id}/file`, read with
+        ``stop_before_pixels``: 4-6 ms for a record, plan or structure set on the lab
+        archive (`/instances/{id}/tags` took 8-32 ms: Orthanc parses the file and
+        writes JSON). Without REST, an IMAGE-level C-GET naming the SOPInstanceUID
+        alone, which Orthanc resolves: 31-36 ms, most of it the association; naming
+        the instance's own class matters, as proposing every RT class takes 70 ms.
+        Orthanc answers an unknown UID with 0xC000 and no sub-operation (measured):
+        that is None.
+
+        Args:
+            sop_instance_uid: The instance.
+            sop_classes: The SOP classes it may have, proposed for the C-GET
+                (ignored over REST).
+
+        Raises:
+            OrthancError: The archive holds it but failed to send it (for one, in
+                none of `sop_classes`).
+        """
+        if self.has_rest:
+            for resource in self.lookup(sop_instance_uid):
+                if resource["Type"] == "Instance":
+                    path = f"/instances/{resource['ID']}/file"
+                    return _header(self._request("GET", path).content)
+            return None
+        received: list[Dataset] = []
+        query = retrieve_identifier(QueryLevel.IMAGE, {"SOPInstanceUID": sop_instance_uid})
+        (result,) = self.dicom.get(
+            [query],
+            lambda encoded: received.append(_header(encoded)),
+            sop_classes=[sop_classes],
+            isolate_failures=True,
+        )
+        if not received and result.failed:
+            raise OrthancError(
+                f"C-GET of {sop_instance_uid} from {self.dicom.peer}: status "
+                f"0x{result.status:04X}, {result.failed} failed "
+                f"({'; '.join(result.errors) or 'no error comment'})"
+            )
+        return received[0] if received else None
 
     def upload(self, encoded: bytes) -> UploadResult:
         """Store one encoded DICOM instance (`POST /instances`, or C-STORE without REST)."""
@@ -205,6 +273,10 @@ class OrthancClient:
         return deleted
 
     def _rest(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._request(method, path, **kwargs)
+        return response.json() if response.content else None
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
         if self.rest_url is None:
             raise OrthancError(f"{path} needs the REST API, and no rest_url is configured")
         url = f"{self.rest_url}{path}"
@@ -218,4 +290,9 @@ class OrthancClient:
             raise OrthancError(
                 f"{method} {path} -> HTTP {response.status_code}: {response.text[:200]}"
             )
-        return response.json() if response.content else None
+        return response
+
+
+def _header(encoded: bytes) -> Dataset:
+    """An encoded instance's data set, read up to its pixel data."""
+    return dcmread(io.BytesIO(encoded), stop_before_pixels=True)
