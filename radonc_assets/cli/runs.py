@@ -32,7 +32,13 @@ from radonc_assets.site.instance import (
     wait_for_pools,
 )
 from radonc_assets.site.loading import read_secret
-from radonc_assets.site.naming import asset_key, backup_job_name, check_name, node_key
+from radonc_assets.site.naming import (
+    CHAIN_CHECK,
+    asset_key,
+    backup_job_name,
+    check_name,
+    node_key,
+)
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home
 
@@ -206,6 +212,16 @@ def _print_summary(
             parts.append(f"{verdict} ({counts})")
             complete = complete and check.passed
         print(f"{day} {site.name} {alias}: " + "; ".join(parts), flush=True)
+    chains = checks.get(CHAIN_CHECK)
+    if chains is not None:
+        records = chains.metadata["records"].value
+        if chains.passed:
+            print(f"{day} {site.name} treatment chains: complete ({records} records)")
+        else:
+            print(f"{day} {site.name} treatment chains: INCOMPLETE ({chains.description})")
+        # The chains span every source: they decide only a backup of all of them.
+        if set(aliases) == set(site.dicom_sources):
+            complete = complete and chains.passed
     for failure in failures:
         print(f"  failed step {failure}", file=sys.stderr)
     if not complete:

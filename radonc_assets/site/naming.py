@@ -34,6 +34,10 @@ def check_name(alias: str) -> str:
     return f"{alias.lower()}_complete"
 
 
+# The asset check of the validation report on the day's treatment chains.
+CHAIN_CHECK = "treatment_chains_complete"
+
+
 def backup_job_name(site: SiteConfig) -> str:
     """The daily backup job of `site`: ``{site}_backup``."""
     return f"{group_name(site)}_backup"

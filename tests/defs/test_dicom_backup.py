@@ -19,12 +19,21 @@ from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import asset_key, check_name
+from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from tests.conftest import SiteFileWriter, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
+COMPLETE = {check_name("ARIA"): True, check_name("MIM"): True, CHAIN_CHECK: True}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def earlier_courses(lab: DemoServers) -> None:
+    """The planning days of the courses treated on DAY, backed up: a treatment record's
+    chain (plan, structure set, images) lives in its course's planning study."""
+    for day in ("2026-01-05", "2026-01-06"):
+        backup(lab.site, day)
 
 
 def backup(
@@ -73,7 +82,9 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     assert mim["already_present"] + mim["copied"] == len(mim_manifest)
     assert report["verified"] == len(aria_manifest) + len(mim_manifest)
     assert report["missing"] == report["deferred"] == report["mismatched"] == 0
-    assert checks(first) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert checks(first) == COMPLETE
+    assert report["treatment_records_records"] == report["treatment_records_complete"]
+    assert report["treatment_records_records"] == len(records)
     assert str(report["report"]).startswith(str(data_dir))
 
     again = backup(site)
@@ -102,7 +113,16 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
             "lab/validation_report",
         ],
     )
-    assert checks(validation) == {check_name("ARIA"): False, check_name("MIM"): False}
+    # the day's study holds its new course's records too: their chain lacks it now
+    assert checks(validation) == {
+        check_name("ARIA"): False,
+        check_name("MIM"): False,
+        CHAIN_CHECK: False,
+    }
+    chains = read_frame(audit_path("LAB", DAY, "treatment_chains"))
+    broken = chains[chains["complete"] == "False"]
+    assert set(broken["structure_set_uid"]) == {lost}
+    assert set(broken["structure_set_status"]) == {"missing"}
     (evaluation,) = [
         e for e in validation.get_asset_check_evaluations() if e.check_name == check_name("MIM")
     ]
@@ -112,7 +132,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
 
     restored = backup(site)
-    assert checks(restored) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert checks(restored) == COMPLETE
     assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
     assert archive_client(site).lookup(lost)
 
@@ -153,6 +173,7 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     assert (copies["outcome"] == "already_present").sum() == 4
     assert (copies["outcome"] == "copied").sum() == 4  # the next four, in manifest order
     assert list(copies["outcome"][:8]) == ["already_present"] * 4 + ["copied"] * 4
+    assert backup(lab.site, day).success  # the rest, for the tests after this one
 
 
 def test_a_move_reported_successful_but_not_delivered_is_a_failure(
@@ -207,15 +228,17 @@ def test_cli_backup_validate_and_query(
 
     assert main(["backup", "LAB", "--from", "2026-01-07", "--to", "2026-01-08"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in out[-5:-1]] == [
+    assert [line.split(":")[0] for line in out[-7:-1]] == [
         "2026-01-07 LAB ARIA",
         "2026-01-07 LAB MIM",
+        "2026-01-07 LAB treatment chains",
         "2026-01-08 LAB ARIA",
         "2026-01-08 LAB MIM",
+        "2026-01-08 LAB treatment chains",
     ]
-    assert all(
-        line.endswith("complete (0 missing, 0 deferred, 0 mismatched)") for line in out[-5:-1]
-    )
+    sources = [line for line in out[-7:-1] if "chains" not in line]
+    assert all(line.endswith("complete (0 missing, 0 deferred, 0 mismatched)") for line in sources)
+    assert out[-2].startswith("2026-01-08 LAB treatment chains: complete (")
     assert out[-1] == "2 date(s) backed up; 0 incomplete"
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs()
@@ -233,6 +256,8 @@ def test_cli_backup_validate_and_query(
     report = audit_path("LAB", DAY, "validation_report")
     assert captured.out.splitlines() == [
         f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched)",
+        f"{DAY} LAB treatment chains: INCOMPLETE (1 of 3 treatment records lack part of "
+        f"their chain, e.g. RT Plan {lost} is not in the archive)",
         f"  ARIA missing: {lost} (RTPLAN, series {manifest[manifest['sop_instance_uid'] == lost]['series_instance_uid'].iloc[0]}): not in the archive",
         f"  report: {report}",
     ]
@@ -252,7 +277,7 @@ def test_cli_backup_validate_and_query(
 def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: SiteFileWriter) -> None:
     deep = load_sites(variant(lab, site_file, settings={"deep_validation": True}))["LAB"]
     assert backup(deep).success
-    assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert checks(backup(deep)) == COMPLETE
 
     manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
@@ -278,7 +303,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     ]
 
     archive.delete_instances([plan])
-    assert checks(backup(deep)) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert checks(backup(deep)) == COMPLETE
 
 
 def test_archive_without_rest_is_reached_over_dicom(
@@ -299,4 +324,4 @@ def test_archive_without_rest_is_reached_over_dicom(
     )
     copies = metadata(relayed, asset_key(dicom_only, "MIM", "orthanc_copies"))
     assert (copies["copied"], copies["failed"]) == (len(manifest), 0)
-    assert checks(backup(dicom_only, day)) == {check_name("ARIA"): True, check_name("MIM"): True}
+    assert checks(backup(dicom_only, day)) == COMPLETE

@@ -14,6 +14,7 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.chain import chain_report, chain_summary, treatment_records
 from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.manifest import (
     Outcome,
@@ -30,6 +31,7 @@ from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.backup.transfers import move_missing, relay_missing
 from radonc_assets.defs.dicom_backup.checks import (
     MAX_UIDS_IN_METADATA,
+    chain_result,
     completeness_check_specs,
     completeness_result,
 )
@@ -208,7 +210,8 @@ def validation_report_asset(
             "(with the cause the last copy gave), deferred (left for the next run by "
             "max_uids_per_run), mismatched (other series, SOP class or modality; with "
             "deep_validation, other content) and extra instances. One asset check per source "
-            "fails when anything is missing, deferred or mismatched."
+            "fails when anything is missing, deferred or mismatched; another when a treatment "
+            "record's plan, structure set or images are not in the archive."
         ),
     )
     def validation_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -236,6 +239,10 @@ def validation_report_asset(
             ignore_index=True,
         )
         path = write_frame(report, audit_path(site.name, day, "validation_report"))
+        chains = chain_report(
+            treatment_records(manifests.values()), archive.instance_header, archive.held_uids
+        )
+        chains_path = write_frame(chains, audit_path(site.name, day, "treatment_chains"))
         counts = report["status"].value_counts()
         return dg.MaterializeResult(
             metadata={
@@ -249,8 +256,13 @@ def validation_report_asset(
                     )
                 ),
                 "report": dg.MetadataValue.path(str(path)),
+                **{f"treatment_records_{k}": v for k, v in chain_summary(chains).items()},
+                "treatment_chains": dg.MetadataValue.path(str(chains_path)),
             },
-            check_results=[completeness_result(alias, r) for alias, r in reports.items()],
+            check_results=[
+                *(completeness_result(alias, r) for alias, r in reports.items()),
+                chain_result(chains),
+            ],
         )
 
     return validation_report

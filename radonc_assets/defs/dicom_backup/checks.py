@@ -10,24 +10,57 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.manifest import INCOMPLETE, Status
-from radonc_assets.site.naming import check_name
+from radonc_assets.site.naming import CHAIN_CHECK, check_name
 
 # UIDs listed in metadata at most; the files hold them all.
 MAX_UIDS_IN_METADATA = 50
 
 
 def completeness_check_specs(key: dg.AssetKey, aliases: Iterable[str]) -> list[dg.AssetCheckSpec]:
-    """One blocking check per source on the validation report `key`."""
+    """One blocking check per source on the validation report `key`, and the chains'."""
     return [
+        *(
+            dg.AssetCheckSpec(
+                check_name(alias),
+                asset=key,
+                blocking=True,
+                description=f"Everything {alias} holds for the day is in the archive, unchanged.",
+            )
+            for alias in aliases
+        ),
         dg.AssetCheckSpec(
-            check_name(alias),
+            CHAIN_CHECK,
             asset=key,
             blocking=True,
-            description=f"Everything {alias} holds for the day is in the archive, unchanged.",
-        )
-        for alias in aliases
+            description=(
+                "Each RT Beams Treatment Record of the day has, in the archive, its RT Plan, "
+                "the plan's RT Structure Set and the image series the structure set references."
+            ),
+        ),
     ]
+
+
+def chain_result(chains: pd.DataFrame) -> dg.AssetCheckResult:
+    """The treatment chain check from the day's chain report."""
+    summary = chain_summary(chains)
+    incomplete = chains[chains["complete"].astype(str) != "True"]
+    return dg.AssetCheckResult(
+        check_name=CHAIN_CHECK,
+        passed=incomplete.empty,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            **summary,
+            "incomplete_records": dg.MetadataValue.json(
+                list(incomplete["record_uid"][:MAX_UIDS_IN_METADATA])
+            ),
+        },
+        description=None
+        if incomplete.empty
+        else f"{summary['incomplete']} of {summary['records']} treatment records lack part of "
+        f"their chain, e.g. {incomplete['detail'].iloc[0]}",
+    )
 
 
 def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:
