@@ -1,0 +1,16 @@
+"""Mosaiq delivery history to RT Beams Treatment Records (Dagster-free).
+
+Mosaiq keeps no DICOM for deliveries; the backup generates standard records from
+its SQL Server database:
+
+- :mod:`.queries`: the SQL files in ``sql/`` run with ``?`` parameters over
+  :class:`resources.mosaiq_db.MosaiqDatabase`, date windows, the check of a site's
+  own query, and :func:`.queries.read_sessions`, which reads one window's sessions.
+- :mod:`.model`: frozen dataclasses of what the queries return and the pure functions
+  that build them from the query DataFrames (rows that cannot be used are returned as
+  :class:`.model.SkippedRow`, never raised).
+- :mod:`.enums` and :mod:`.mlc`: Mosaiq enumerations and leaf records in DICOM terms.
+- :mod:`.records`: one RT Beams Treatment Record per session, deterministic.
+
+docs/mosaiq.md describes the mapping for operators and reviewers.
+"""

@@ -1,0 +1,80 @@
+"""MLC leaf and jaw positions: Mosaiq's TxFieldPoint columns to DICOM LeafJawPositions (mm).
+
+Mosaiq stores each bank of a control point in ``A_Leaf_Set`` / ``B_Leaf_Set``: a
+fixed-width record of little-endian signed 16-bit integers in hundredths of a
+centimetre, of which only the first ``MLC_Leaves`` are in use; the rest is padding.
+Zero bytes inside the used part are data (a leaf at 0, or the high byte of a
+small value), so the used length comes from ``MLC_Leaves``, never from stripping.
+
+The sign and leaf order follow pymedphys (pymedphys/pymedphys, commit ce8f48518):
+``_mosaiq/delivery.py`` decodes with ``struct.unpack("<h")`` / 100 (cm) and
+``collimation_to_bipolar_mm`` turns the banks into its delivery format as
+``mlc = [10 * B[::-1], -10 * A[::-1]]`` (mm, leaves reversed, bank A negated) and
+the jaws as ``[10 * Coll_Y2, -10 * Coll_Y1]``; ``_dicom/delivery/utilities.py``
+writes that format to DICOM as ``mlc_dd2dcm``: ``[-mlc[::-1, 1], mlc[::-1, 0]]``
+and ``jaw_dd2dcm``: ``[-jaw[1], jaw[0]]``. Composed, the reversals and negations
+cancel: DICOM bank A (X1, the first N values of the MLCX item) is ``10 * A`` in
+Mosaiq's leaf order, bank B (X2) is ``10 * B``, and ASYMY is
+``[10 * Coll_Y1, 10 * Coll_Y2]`` (Mosaiq keeps signed IEC positions). ASYMX,
+which pymedphys does not read, follows the same rule: ``[10 * Coll_X1, 10 * Coll_X2]``.
+"""
+
+import struct
+
+# Centimetres (Mosaiq) to millimetres (DICOM).
+MM_PER_CM = 10.0
+# A_Leaf_Set/B_Leaf_Set hold hundredths of a centimetre: ten units to the millimetre (a
+# division, so that -1234 gives exactly -123.4).
+_UNITS_PER_MM = 10
+_BYTES_PER_LEAF = 2
+
+
+class LeafRecordError(ValueError):
+    """A leaf record that cannot hold the leaves Mosaiq says are in use."""
+
+
+def decode_leaf_set(record: bytes, leaves: int) -> tuple[int, ...]:
+    """The first `leaves` positions of one bank, in Mosaiq's units (0.01 cm).
+
+    Args:
+        record: ``A_Leaf_Set`` or ``B_Leaf_Set`` of one control point, padding included.
+        leaves: ``MLC_Leaves``: how many values are in use.
+
+    Raises:
+        LeafRecordError: `leaves` is negative or the record is too short for it.
+    """
+    needed = _BYTES_PER_LEAF * leaves
+    if leaves < 0:
+        raise LeafRecordError(f"MLC_Leaves is negative ({leaves})")
+    # pymedphys `mosaiq_mlc_missing_byte_workaround`: records of an odd length were seen
+    # with their final zero byte missing; restore it. Any other shortfall is an error.
+    if len(record) == needed - 1:
+        record += b"\0"
+    if len(record) < needed:
+        raise LeafRecordError(
+            f"a leaf record of {len(record)} bytes cannot hold {leaves} leaves ({needed} bytes)"
+        )
+    return struct.unpack(f"<{leaves}h", record[:needed])
+
+
+def leaf_jaw_positions_mm(a_record: bytes, b_record: bytes, leaves: int) -> tuple[float, ...]:
+    """The MLCX LeafJawPositions (mm) of one control point: all of bank A, then all of bank B.
+
+    PS3.3 C.8.8.14 (RT Beams Module), Leaf/Jaw Positions (300A,011C): 2N values, leaf pairs in
+    IEC order, the X1 bank first. See the module docstring for the pymedphys convention.
+
+    Raises:
+        LeafRecordError: A record too short for `leaves`.
+    """
+    banks = decode_leaf_set(a_record, leaves) + decode_leaf_set(b_record, leaves)
+    return tuple(value / _UNITS_PER_MM for value in banks)
+
+
+def jaw_positions_mm(first_cm: float | None, second_cm: float | None) -> tuple[float, float] | None:
+    """An ASYMX or ASYMY pair (mm) from ``Coll_X1, Coll_X2`` or ``Coll_Y1, Coll_Y2`` (cm).
+
+    None when either jaw is unknown: a pair is written whole or not at all.
+    """
+    if first_cm is None or second_cm is None:
+        return None
+    return (first_cm * MM_PER_CM, second_cm * MM_PER_CM)
