@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from radonc_assets.defs.dicom_backup import definitions as dicom_backup
+from radonc_assets.defs.mosaiq import definitions as mosaiq
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.resources import site_resources
 
 LOGGER = logging.getLogger(__name__)
 
-CAPABILITIES = (dicom_backup,)
+CAPABILITIES = (dicom_backup, mosaiq)
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:

@@ -26,6 +26,11 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def records_dir(site: str, day: str, alias: str) -> Path:
+    """The folder of the DICOM files `alias` generated for `site` and the partition `day`."""
+    return data_dir() / site.lower() / day / f"{alias.lower()}_records"
+
+
 def read_frame(path: Path) -> pd.DataFrame:
     """Read a file written by :func:`write_frame`, every column as text."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -61,9 +61,9 @@ def _dates(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dt
 
 def _sources(site: SiteConfig, alias: str | None) -> list[str]:
     if alias is None:
-        return list(site.dicom_sources)
-    if alias not in site.dicom_sources:
-        raise site.problem(alias, f"not a DICOM source ({', '.join(site.dicom_sources)})")
+        return list(site.sources)
+    if alias not in site.sources:
+        raise site.problem(alias, f"not a source ({', '.join(site.sources)})")
     return [alias]
 
 

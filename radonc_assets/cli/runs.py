@@ -37,6 +37,7 @@ from radonc_assets.site.naming import (
     asset_key,
     backup_job_name,
     check_name,
+    manifest_name,
     node_key,
 )
 from radonc_assets.site.partitions import site_partitions
@@ -137,7 +138,7 @@ def _run_day(
     site: SiteConfig, day: dt.date, aliases: Sequence[str], *, copy: bool, pool_wait: float
 ) -> DayResult:
     selection = [
-        *(asset_key(site, a, "source_studies") for a in site.dicom_sources),
+        *(asset_key(site, a, manifest_name(source)) for a, source in site.sources.items()),
         *(asset_key(site, a, "orthanc_copies") for a in aliases if copy),
         asset_key(site, "validation_report"),
     ]
@@ -146,7 +147,7 @@ def _run_day(
         print(f"run {run.run_id} had lost its process: marked failed, its pool slots freed")
     wait_for_pools(
         instance,
-        sorted({node_key(site, alias) for alias in site.dicom_sources}),
+        sorted({node_key(site, alias) for alias in site.sources}),
         pool_wait,
         lambda line: print(line, flush=True),
     )
@@ -220,7 +221,7 @@ def _print_summary(
         else:
             print(f"{day} {site.name} treatment chains: INCOMPLETE ({chains.description})")
         # The chains span every source: they decide only a backup of all of them.
-        if set(aliases) == set(site.dicom_sources):
+        if set(aliases) == set(site.sources):
             complete = complete and chains.passed
     for failure in failures:
         print(f"  failed step {failure}", file=sys.stderr)

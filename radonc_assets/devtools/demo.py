@@ -39,6 +39,8 @@ def write_loopback_site(
     ports: Mapping[str, int] | None = None,
     aets: Mapping[str, str] | None = None,
     settings: Mapping[str, bool | int | float | str] | None = None,
+    mosaiq: Path | None = None,
+    staging: bool = False,
 ) -> Path:
     """Write the site file of a site whose every node is on 127.0.0.1.
 
@@ -52,6 +54,8 @@ def write_loopback_site(
         ports: Ports by node (keys of `LOOPBACK_NODES`); free ports where not given.
         aets: AE titles by node, where not the default.
         settings: Keys of the site's ``[settings]`` table.
+        mosaiq: A simulated Mosaiq database (SQLite) for a source MOSAIQ.
+        staging: MOSAIQ's records go to the archive through RESTORE (staging SCP).
 
     Returns:
         The file written.
@@ -70,6 +74,16 @@ def write_loopback_site(
             f'{node.upper()} = {{ type = "{node}", aet = "{aet[node]}", ip = "127.0.0.1", '
             f"port = {port[node]} }}"
             for node in ("aria", "mim")
+        ),
+        *(
+            [
+                f'MOSAIQ = {{ type = "mosaiq", odbc_driver = "SQLite3", db_database = '
+                f"{json.dumps(str(mosaiq))}"
+                + (', staging_target_alias = "RESTORE"' if staging else "")
+                + " }"
+            ]
+            if mosaiq
+            else []
         ),
         f"[{name}.backup_targets]",
         f'ARCHIVE = {{ type = "orthanc", aet = "{aet["archive"]}", ip = "127.0.0.1", '

@@ -38,7 +38,7 @@ from resources.dicom.client import (
     DEFAULT_TIMEOUT,
     DicomNode,
 )
-from resources.mosaiq_db import SQLITE_DRIVER, driver_name, is_sqlite
+from resources.mosaiq_db import SQLITE_DRIVER, driver_name, is_sqlite, validate_site_query
 
 # Site names and aliases: letters, digits and _, starting with a letter.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -251,6 +251,27 @@ class SiteSettings(BaseModel):
     deep_validation: StrictBool = False
     # Seconds a command-line run waits for a source held by another live run.
     pool_wait: Annotated[StrictFloat, Field(gt=0)] = 600.0
+    # The UID root of the records generated from Mosaiq (the site's organisation root;
+    # unset: pydicom's root): PS3.5 9.1 components, no leading zeros, room for the dot
+    # and what pydicom's generate_uid adds within 64 characters.
+    uid_root: (
+        Annotated[
+            str,
+            StringConstraints(pattern=r"^(0|[1-9][0-9]*)(\.(0|[1-9][0-9]*))*$", max_length=53),
+        ]
+        | None
+    ) = None
+    # The Private Creator (LO) of the records' private block; unset: radonc's own.
+    mosaiq_private_creator: (
+        Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\\]+$")] | None
+    ) = None
+    # A site's own deliveries query: one parameterised SELECT (see docs/mosaiq.md).
+    mosaiq_backup_sql_query: str | None = None
+
+    @field_validator("mosaiq_backup_sql_query")
+    @classmethod
+    def _one_select(cls, value: str | None) -> str | None:
+        return None if value is None else validate_site_query(value)
 
 
 class SiteConfig(_Model):

@@ -8,7 +8,7 @@ the concurrency pool of the same name, so a backfill never floods it.
 
 import dagster as dg
 
-from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.config import MosaiqSource, SiteConfig, Source
 
 
 def group_name(site: SiteConfig) -> str:
@@ -19,6 +19,15 @@ def group_name(site: SiteConfig) -> str:
 def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:
     """``[site, *parts]`` in lower case."""
     return dg.AssetKey([group_name(site), *(p.lower() for p in parts)])
+
+
+def manifest_name(source: Source) -> str:
+    """The asset (and file) of a source's daily manifest: what it holds for the day.
+
+    ``source_studies`` for a DICOM source (found by C-FIND), ``treatment_records``
+    for Mosaiq (generated from its delivery history).
+    """
+    return "treatment_records" if isinstance(source, MosaiqSource) else "source_studies"
 
 
 def node_key(site: SiteConfig, alias: str) -> str:

@@ -159,7 +159,7 @@ def test_backup_runs_again_until_nothing_is_deferred(
         (["backup", "NOWHERE", "--date", "2026-01-05"], "radonc: "),
         (
             ["validate", "LAB", "PACS", "--date", "2026-01-05"],
-            "site LAB: PACS: not a DICOM source (ARIA, MIM)",
+            "site LAB: PACS: not a source (ARIA, MIM)",
         ),
     ],
 )

@@ -272,6 +272,29 @@ def test_max_uids_per_run_defaults_to_no_bound(tmp_path: Path) -> None:
     assert load_sites(write(tmp_path, text))["UCLA"].settings.max_uids_per_run is None
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        (
+            'mosaiq_backup_sql_query = "DELETE FROM Dose_Hst WHERE DHS_ID > ? AND DHS_ID < ?"',
+            "settings.mosaiq_backup_sql_query: Value error, the query must be a single SELECT",
+        ),
+        ('uid_root = "1.2.03"', "settings.uid_root: String should match pattern"),
+        (
+            'mosaiq_private_creator = "A\\\\B"',
+            "settings.mosaiq_private_creator: String should match pattern",
+        ),
+    ],
+)
+def test_mosaiq_record_settings_are_checked_at_load(
+    tmp_path: Path, setting: str, message: str
+) -> None:
+    text = LEGACY_UCLA.replace("max_uids_per_run = 100\n", f"max_uids_per_run = 100\n{setting}\n")
+    (problem,) = problems(write(tmp_path, text))
+    assert message in problem
+    assert problem.startswith(f"{tmp_path / 'site.toml'}: site UCLA: ")
+
+
 def test_malformed_toml_reports_the_line(tmp_path: Path) -> None:
     path = write(tmp_path, LEGACY_UCLA.replace("port = 104", "port = = 104"))
     (problem,) = problems(path)

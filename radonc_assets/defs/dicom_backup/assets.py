@@ -17,28 +17,25 @@ from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.chain import chain_report, chain_summary, treatment_records
 from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.manifest import (
-    Outcome,
     Status,
-    cap,
     compare,
     explain_absent,
     extras,
     manifest_frame,
-    not_in,
     study_table,
 )
 from radonc_assets.backup.source_queries import day_instances
-from radonc_assets.backup.transfers import move_missing, relay_missing
+from radonc_assets.backup.transfers import Transfer, move_missing, relay_missing
+from radonc_assets.defs.copies import archive_client, orthanc_copies_asset, rate
 from radonc_assets.defs.dicom_backup.checks import (
-    MAX_UIDS_IN_METADATA,
     chain_result,
     completeness_check_specs,
     completeness_result,
 )
 from radonc_assets.site.config import DicomSource, SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, node_key
+from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key
 from radonc_assets.site.partitions import partition_date, site_partitions
-from radonc_assets.site.resources import DicomNodeResource, OrthancResource
+from radonc_assets.site.resources import DicomNodeResource
 from resources.dicom.client import DicomClient
 from resources.orthanc import OrthancClient
 
@@ -46,15 +43,6 @@ from resources.orthanc import OrthancClient
 def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
     resource: DicomNodeResource = getattr(context.resources, node_key(site, alias))
     return resource.get_client()
-
-
-def _archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> OrthancClient:
-    resource: OrthancResource = getattr(context.resources, node_key(site, site.default_backup))
-    return resource.get_client()
-
-
-def _rate(count: int, seconds: float) -> float:
-    return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
 def source_studies_asset(
@@ -92,7 +80,7 @@ def source_studies_asset(
                 "studies": manifest["study_instance_uid"].nunique(),
                 "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
                 "seconds": round(seconds, 2),
-                "instances_per_second": _rate(len(manifest), seconds),
+                "instances_per_second": rate(len(manifest), seconds),
                 "studies_table": dg.MetadataValue.md(
                     study_table(manifest, show_patient_id=site.phi_in_metadata)
                 ),
@@ -103,88 +91,28 @@ def source_studies_asset(
     return source_studies
 
 
-def orthanc_copies_asset(
+def dicom_copies_asset(
     site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    """``[site, source, "orthanc_copies"]``: the day's manifest copied into the archive."""
-    method = "C-MOVE" if source.type == "aria" else "C-GET relayed"
-    limit = site.settings.max_uids_per_run
-    bound = f", at most {limit} per run" if limit else ""
+    """``[site, source, "orthanc_copies"]`` of an ARIA (C-MOVE) or MIM (C-GET relay) source."""
+    transfer = move_missing if source.type == "aria" else relay_missing
 
-    @dg.asset(
-        key=asset_key(site, alias, "orthanc_copies"),
-        deps=[asset_key(site, alias, "source_studies")],
-        group_name=group_name(site),
-        partitions_def=partitions,
-        required_resource_keys={node_key(site, alias), node_key(site, site.default_backup)},
-        pool=node_key(site, alias),
-        kinds={"dicom", "orthanc"},
-        description=(
-            f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
-            f"missing is copied ({method}{bound}), then every instance is confirmed in the "
-            "archive; a series that fails is retried instance by instance. One row per "
-            "instance with its outcome (already_present, copied, failed with its cause, "
-            "deferred to the next run)."
-        ),
+    def copy(
+        context: dg.AssetExecutionContext,
+        archive: OrthancClient,
+        todo: pd.DataFrame,
+        manifest: pd.DataFrame,
+    ) -> Transfer:
+        return transfer(_source_client(context, site, alias), archive, todo, manifest)
+
+    return orthanc_copies_asset(
+        site,
+        alias,
+        partitions,
+        method="C-MOVE" if source.type == "aria" else "C-GET relayed",
+        copy=copy,
+        resources={node_key(site, alias)},
     )
-    def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        started = time.monotonic()
-        day = context.partition_key
-        manifest = read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
-        archive = _archive_client(context, site)
-        studies = sorted(set(manifest["study_instance_uid"]))
-        present = archive.archived_uids(studies)
-        todo, deferred = cap(not_in(manifest, present), limit)
-        outcomes: dict[str, tuple[Outcome, str]] = {
-            uid: (Outcome.DEFERRED, f"max_uids_per_run ({limit}) reached; the next run continues")
-            for uid in deferred["sop_instance_uid"]
-        }
-        received = requests = 0
-        if not todo.empty:
-            copy = move_missing if source.type == "aria" else relay_missing
-            transfer = copy(_source_client(context, site, alias), archive, todo, manifest)
-            outcomes |= transfer.outcomes
-            received, requests = transfer.bytes_received, transfer.requests
-        outcome = [
-            outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
-        ]
-        copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
-        path = write_frame(copies, audit_path(site.name, day, f"{alias}_orthanc_copies"))
-        seconds = time.monotonic() - started
-        counts = copies["outcome"].value_counts()
-        copied = int(counts.get(Outcome.COPIED, 0))
-        not_copied = copies[~copies["outcome"].isin([Outcome.COPIED, Outcome.ALREADY_PRESENT])]
-        if not not_copied.empty:
-            context.log.error(
-                "%d of %d instances of %s are not in the archive for %s",
-                len(not_copied),
-                len(copies),
-                alias,
-                day,
-            )
-        return dg.MaterializeResult(
-            metadata={
-                "instances": len(copies),
-                **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
-                "retrieve_requests": requests,
-                "bytes_received": received,
-                "bytes_archived": archive.archived_bytes(studies),
-                "seconds": round(seconds, 2),
-                "instances_per_second": _rate(copied, seconds),
-                "not_copied_uids": dg.MetadataValue.json(
-                    list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
-                ),
-                "studies_table": dg.MetadataValue.md(
-                    study_table(
-                        copies.rename(columns={"outcome": "status"}),
-                        show_patient_id=site.phi_in_metadata,
-                    )
-                ),
-                "copies": dg.MetadataValue.path(str(path)),
-            }
-        )
-
-    return orthanc_copies
 
 
 def validation_report_asset(
@@ -192,7 +120,8 @@ def validation_report_asset(
 ) -> dg.AssetsDefinition:
     """``[site, "validation_report"]``: every source's manifest against the archive."""
     key = asset_key(site, "validation_report")
-    sources = site.dicom_sources
+    sources = site.sources
+    deep = [a for a in site.dicom_sources if site.settings.deep_validation]
 
     @dg.asset(
         key=key,
@@ -201,7 +130,7 @@ def validation_report_asset(
         partitions_def=partitions,
         required_resource_keys={
             node_key(site, site.default_backup),
-            *(node_key(site, a) for a in sources if site.settings.deep_validation),
+            *(node_key(site, a) for a in deep),
         },
         kinds={"orthanc"},
         check_specs=completeness_check_specs(key, sources),
@@ -209,7 +138,8 @@ def validation_report_asset(
             "Compares each source's manifest for the day with the archive: verified, missing "
             "(with the cause the last copy gave), deferred (left for the next run by "
             "max_uids_per_run), mismatched (other series, SOP class or modality; with "
-            "deep_validation, other content) and extra instances. One asset check per source "
+            "deep_validation, other content of a DICOM source) and extra instances. Mosaiq's "
+            "manifest is the records generated for the day. One asset check per source "
             "fails when anything is missing, deferred or mismatched; another when a treatment "
             "record's plan, structure set or images are not in the archive."
         ),
@@ -218,21 +148,20 @@ def validation_report_asset(
         started = time.monotonic()
         day = context.partition_key
         manifests = {
-            alias: read_frame(audit_path(site.name, day, f"{alias}_source_studies"))
-            for alias in sources
+            alias: read_frame(audit_path(site.name, day, f"{alias}_{manifest_name(source)}"))
+            for alias, source in sources.items()
         }
         studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
-        archive = _archive_client(context, site)
+        archive = archive_client(context, site)
         archived = manifest_frame(archive.archived_instances(studies))
         reports = {
             alias: explain_absent(compare(m, archived), _last_copies(site, day, alias))
             for alias, m in manifests.items()
         }
-        if site.settings.deep_validation:
-            reports = {
-                alias: deep_compare(r, _source_client(context, site, alias), archive.dicom)
-                for alias, r in reports.items()
-            }
+        for alias in deep:
+            reports[alias] = deep_compare(
+                reports[alias], _source_client(context, site, alias), archive.dicom
+            )
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]
             + [extras(manifests.values(), archived).assign(source="")],
@@ -281,8 +210,8 @@ def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
     for alias, source in site.dicom_sources.items():
         assets += [
             source_studies_asset(site, alias, source, partitions),
-            orthanc_copies_asset(site, alias, source, partitions),
+            dicom_copies_asset(site, alias, source, partitions),
         ]
-    if site.dicom_sources:
+    if site.sources:
         assets.append(validation_report_asset(site, partitions))
     return assets

@@ -12,10 +12,8 @@ import pandas as pd
 
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.manifest import INCOMPLETE, Status
+from radonc_assets.defs.copies import MAX_UIDS_IN_METADATA
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
-
-# UIDs listed in metadata at most; the files hold them all.
-MAX_UIDS_IN_METADATA = 50
 
 
 def completeness_check_specs(key: dg.AssetKey, aliases: Iterable[str]) -> list[dg.AssetCheckSpec]:

@@ -1,0 +1,136 @@
+"""The copy of a source's day into the archive, whatever the source: one asset factory.
+
+Each capability gives the way it copies (C-MOVE, the C-GET relay, C-STORE of
+generated records); the asset reads the day's manifest, skips what the archive
+holds, bounds the run by ``max_uids_per_run``, records each instance's outcome in
+the copies file and its counts as metadata.
+"""
+
+import time
+from collections.abc import Callable, Set
+
+import dagster as dg
+import pandas as pd
+
+from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.manifest import Outcome, cap, not_in, study_table
+from radonc_assets.backup.transfers import Transfer
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key
+from radonc_assets.site.resources import OrthancResource
+from resources.orthanc import OrthancClient
+
+# UIDs listed in metadata at most; the files hold them all.
+MAX_UIDS_IN_METADATA = 50
+# Copies the rows of a day's manifest (`todo`) the archive lacks: (context, archive,
+# todo, manifest) -> what happened to each.
+Copy = Callable[[dg.AssetExecutionContext, OrthancClient, pd.DataFrame, pd.DataFrame], Transfer]
+
+
+def archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> OrthancClient:
+    """The site's archive, from the run's resources."""
+    resource: OrthancResource = getattr(context.resources, node_key(site, site.default_backup))
+    return resource.get_client()
+
+
+def rate(count: int, seconds: float) -> float:
+    """Instances per second, for metadata."""
+    return round(count / seconds, 1) if seconds > 0 else 0.0
+
+
+def orthanc_copies_asset(
+    site: SiteConfig,
+    alias: str,
+    partitions: dg.PartitionsDefinition,
+    *,
+    method: str,
+    copy: Copy,
+    resources: Set[str],
+) -> dg.AssetsDefinition:
+    """``[site, source, "orthanc_copies"]``: the day's manifest copied into the archive.
+
+    Args:
+        site: The site.
+        alias: The source.
+        partitions: The site's daily partitions.
+        method: How `copy` copies, for the description (``C-MOVE``...).
+        copy: Copies the rows of the day's manifest that the archive lacks.
+        resources: The resources `copy` needs, beside the archive's.
+    """
+    limit = site.settings.max_uids_per_run
+    upstream = manifest_name(site.sources[alias])
+    bound = f", at most {limit} per run" if limit else ""
+
+    @dg.asset(
+        key=asset_key(site, alias, "orthanc_copies"),
+        deps=[asset_key(site, alias, upstream)],
+        group_name=group_name(site),
+        partitions_def=partitions,
+        required_resource_keys={*resources, node_key(site, site.default_backup)},
+        pool=node_key(site, alias),
+        kinds={"dicom", "orthanc"},
+        description=(
+            f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
+            f"missing is copied ({method}{bound}), then every instance is confirmed in the "
+            "archive; a series that fails is retried instance by instance. One row per "
+            "instance with its outcome (already_present, copied, failed with its cause, "
+            "deferred to the next run)."
+        ),
+    )
+    def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = context.partition_key
+        manifest = read_frame(audit_path(site.name, day, f"{alias}_{upstream}"))
+        archive = archive_client(context, site)
+        studies = sorted(set(manifest["study_instance_uid"]))
+        present = archive.archived_uids(studies)
+        todo, deferred = cap(not_in(manifest, present), limit)
+        outcomes: dict[str, tuple[Outcome, str]] = {
+            uid: (Outcome.DEFERRED, f"max_uids_per_run ({limit}) reached; the next run continues")
+            for uid in deferred["sop_instance_uid"]
+        }
+        received = requests = 0
+        if not todo.empty:
+            transfer = copy(context, archive, todo, manifest)
+            outcomes |= transfer.outcomes
+            received, requests = transfer.bytes_received, transfer.requests
+        outcome = [
+            outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
+        ]
+        copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
+        path = write_frame(copies, audit_path(site.name, day, f"{alias}_orthanc_copies"))
+        seconds = time.monotonic() - started
+        counts = copies["outcome"].value_counts()
+        copied = int(counts.get(Outcome.COPIED, 0))
+        not_copied = copies[~copies["outcome"].isin([Outcome.COPIED, Outcome.ALREADY_PRESENT])]
+        if not not_copied.empty:
+            context.log.error(
+                "%d of %d instances of %s are not in the archive for %s",
+                len(not_copied),
+                len(copies),
+                alias,
+                day,
+            )
+        return dg.MaterializeResult(
+            metadata={
+                "instances": len(copies),
+                **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
+                "retrieve_requests": requests,
+                "bytes_received": received,
+                "bytes_archived": archive.archived_bytes(studies),
+                "seconds": round(seconds, 2),
+                "instances_per_second": rate(copied, seconds),
+                "not_copied_uids": dg.MetadataValue.json(
+                    list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+                ),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(
+                        copies.rename(columns={"outcome": "status"}),
+                        show_patient_id=site.phi_in_metadata,
+                    )
+                ),
+                "copies": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return orthanc_copies

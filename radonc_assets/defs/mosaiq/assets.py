@@ -1,0 +1,163 @@
+"""The Mosaiq assets of a site: the day's RT Beams Treatment Records, and their copy.
+
+``[site, source, "treatment_records"]`` generates one record per patient, plan and
+treatment session of the partition's date from Mosaiq's delivery history
+(:mod:`radonc_assets.backup.mosaiq`), writes them as DICOM files with their
+manifest; ``[site, source, "orthanc_copies"]`` stores what the archive lacks,
+directly or through the site's staging SCP, and confirms each. The site's
+validation report covers them like the DICOM sources' manifests.
+"""
+
+import time
+
+import dagster as dg
+import pandas as pd
+from pydicom import Dataset, dcmwrite
+
+from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
+from radonc_assets.backup.manifest import manifest_frame, study_table
+from radonc_assets.backup.mosaiq.queries import day_window, read_sessions
+from radonc_assets.backup.mosaiq.records import RecordSettings, treatment_record
+from radonc_assets.backup.transfers import Transfer, store_records
+from radonc_assets.defs.copies import MAX_UIDS_IN_METADATA, orthanc_copies_asset, rate
+from radonc_assets.site.config import MosaiqSource, SiteConfig
+from radonc_assets.site.naming import asset_key, group_name, node_key
+from radonc_assets.site.odbc_drivers import require_odbc_driver
+from radonc_assets.site.partitions import partition_date, site_partitions
+from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
+from resources.dicom.queries import InstanceRecord
+from resources.orthanc import OrthancClient
+
+
+def record_settings(site: SiteConfig) -> RecordSettings:
+    """The UID root and private creator of the site's records (defaults where unset)."""
+    settings = site.settings
+    return RecordSettings(
+        **{
+            key: value
+            for key, value in (
+                ("uid_root", settings.uid_root),
+                ("private_creator", settings.mosaiq_private_creator),
+            )
+            if value
+        }
+    )
+
+
+def instance_record(ds: Dataset) -> InstanceRecord:
+    """A generated record as a manifest row."""
+    return InstanceRecord(
+        patient_id=str(ds.PatientID),
+        study_instance_uid=str(ds.StudyInstanceUID),
+        series_instance_uid=str(ds.SeriesInstanceUID),
+        sop_instance_uid=str(ds.SOPInstanceUID),
+        sop_class_uid=str(ds.SOPClassUID),
+        modality=str(ds.Modality),
+        study_date=str(ds.get("StudyDate", "")),
+        series_date=str(ds.get("SeriesDate", "")),
+    )
+
+
+def treatment_records_asset(
+    site: SiteConfig, alias: str, source: MosaiqSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "treatment_records"]``: the day's records generated from Mosaiq."""
+
+    @dg.asset(
+        key=asset_key(site, alias, "treatment_records"),
+        group_name=group_name(site),
+        partitions_def=partitions,
+        required_resource_keys={node_key(site, alias)},
+        pool=node_key(site, alias),
+        kinds={"mosaiq", "dicom"},
+        description=(
+            f"RT Beams Treatment Records of the day generated from {alias}'s delivery history "
+            f"({source.db_database} via {source.odbc_driver}): one per patient, plan and "
+            "treatment session, with deterministic UIDs, written as DICOM files with their "
+            "manifest. Rows that cannot make a record are listed with their reason."
+        ),
+    )
+    def treatment_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = context.partition_key
+        require_odbc_driver(site, alias)
+        resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
+        parsed = read_sessions(resource.get_database(), day_window(partition_date(day)))
+        settings = record_settings(site)
+        folder = records_dir(site.name, day, alias)
+        folder.mkdir(parents=True, exist_ok=True)
+        records = []
+        for session in parsed.items:
+            ds = treatment_record(session, settings)
+            dcmwrite(folder / f"{ds.SOPInstanceUID}.dcm", ds, enforce_file_format=True)
+            records.append(instance_record(ds))
+        manifest = manifest_frame(records)
+        path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
+        skipped = pd.DataFrame(
+            [vars(row) for row in parsed.skipped], columns=["table", "key", "reason"]
+        )
+        if not skipped.empty:
+            context.log.warning("%d Mosaiq rows left out of the records of %s", len(skipped), day)
+        seconds = time.monotonic() - started
+        return dg.MaterializeResult(
+            metadata={
+                "records": len(manifest),
+                "deliveries": sum(len(s.deliveries) for s in parsed.items),
+                "patients": manifest["patient_id"].nunique(),
+                "skipped_rows": len(skipped),
+                "skipped": dg.MetadataValue.json(
+                    skipped.head(MAX_UIDS_IN_METADATA).to_dict(orient="records")
+                ),
+                "seconds": round(seconds, 2),
+                "records_per_second": rate(len(manifest), seconds),
+                "studies_table": dg.MetadataValue.md(
+                    study_table(manifest, show_patient_id=site.phi_in_metadata)
+                ),
+                "manifest": dg.MetadataValue.path(str(path)),
+                "records_folder": dg.MetadataValue.path(str(folder)),
+            }
+        )
+
+    return treatment_records
+
+
+def records_copies_asset(
+    site: SiteConfig, alias: str, source: MosaiqSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "orthanc_copies"]`` of Mosaiq: the generated records stored."""
+    staging = source.staging_target_alias
+
+    def copy(
+        context: dg.AssetExecutionContext,
+        archive: OrthancClient,
+        todo: pd.DataFrame,
+        manifest: pd.DataFrame,
+    ) -> Transfer:
+        folder = records_dir(site.name, context.partition_key, alias)
+        files = {uid: folder / f"{uid}.dcm" for uid in todo["sop_instance_uid"]}
+        stage = None
+        if staging is not None:
+            resource: DicomNodeResource = getattr(context.resources, node_key(site, staging))
+            stage = resource.get_client()
+        return store_records(files, archive, todo, manifest, stage)
+
+    return orthanc_copies_asset(
+        site,
+        alias,
+        partitions,
+        method=f"C-STORE through {staging} and C-MOVE" if staging else "stored",
+        copy=copy,
+        resources={node_key(site, staging)} if staging else set(),
+    )
+
+
+def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
+    """Every Mosaiq asset of `site`."""
+    partitions = site_partitions(site)
+    assets = []
+    for alias, source in site.mosaiq_sources.items():
+        assets += [
+            treatment_records_asset(site, alias, source, partitions),
+            records_copies_asset(site, alias, source, partitions),
+        ]
+    return assets
