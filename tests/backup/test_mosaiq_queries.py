@@ -24,8 +24,6 @@ from radonc_assets.backup.mosaiq.queries import (
     fetch_appointments,
     fetch_control_points,
     fetch_deliveries,
-    fetch_patient_appointments,
-    fetch_patient_deliveries,
     fetch_treatment_summary,
     load_sql,
     read_sessions,
@@ -91,8 +89,6 @@ def test_every_query_is_a_package_file() -> None:
         "appointments",
         "control_points",
         "deliveries",
-        "patient_appointments",
-        "patient_deliveries",
         "treatment_summary",
     ]
 
@@ -199,15 +195,15 @@ def test_appointments_are_current_versions_with_their_activity(mosaiq: MosaiqDat
 
 def test_patient_queries_take_the_mrn_as_a_value(mosaiq: MosaiqDatabase) -> None:
     window = date_window(DAY, DAY)
-    assert fetch_patient_deliveries(mosaiq, "O'BRIEN", window)["DHS_ID"].tolist() == [6001]
-    assert fetch_patient_deliveries(mosaiq, "MRN-7", date_window())["DHS_ID"].tolist() == [
+    assert fetch_deliveries(mosaiq, window, mrn="O'BRIEN")["DHS_ID"].tolist() == [6001]
+    assert fetch_deliveries(mosaiq, date_window(), mrn="MRN-7")["DHS_ID"].tolist() == [
         5005,
         5003,
         5001,
         5002,
         5004,
     ]
-    assert fetch_patient_appointments(mosaiq, "O'BRIEN", window)["Sch_Id"].tolist() == [8002]
+    assert fetch_appointments(mosaiq, window, mrn="O'BRIEN")["Sch_Id"].tolist() == [8002]
 
 
 @pytest.mark.parametrize("mrn", HOSTILE_MRNS)
@@ -215,8 +211,8 @@ def test_an_mrn_of_quotes_or_sql_is_a_plain_value_matching_nothing(
     mosaiq: MosaiqDatabase, mrn: str
 ) -> None:
     window = date_window()
-    assert fetch_patient_deliveries(mosaiq, mrn, window).empty
-    assert fetch_patient_appointments(mosaiq, mrn, window).empty
+    assert fetch_deliveries(mosaiq, window, mrn=mrn).empty
+    assert fetch_appointments(mosaiq, window, mrn=mrn).empty
     assert fetch_treatment_summary(mosaiq, mrn, window).empty
     assert read_sessions(mosaiq, window, mrn=mrn).items == ()
     assert len(fetch_deliveries(mosaiq, window)) == 6  # nothing was dropped or changed
@@ -272,11 +268,12 @@ def test_rows_that_cannot_be_used_are_reported_not_raised(tmp_path: Path) -> Non
 
 
 def test_site_query_replaces_the_deliveries_query(mosaiq: MosaiqDatabase) -> None:
-    # The shipped query restricted to one machine: still one SELECT with two markers.
+    # The shipped query for everyone, restricted to one machine: one SELECT, two markers.
+    shipped = "\n".join(
+        line for line in load_sql("deliveries").splitlines() if not line.startswith("--")
+    )
     site_sql = validate_site_query(
-        load_sql("deliveries")
-        .split("\n", 7)[-1]
-        .replace(
+        shipped.replace(" AND (? IS NULL OR Ident.IDA = ?)", "").replace(
             "WHERE Dose_Hst.Tx_DtTm", "WHERE TxField.Machine_ID_Staff_ID = 900 AND Dose_Hst.Tx_DtTm"
         )
     )

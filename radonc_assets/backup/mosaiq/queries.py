@@ -81,24 +81,23 @@ def date_window(first: dt.date | None = None, last: dt.date | None = None) -> Wi
     return first or _EARLIEST, end
 
 
-def fetch_deliveries(db: MosaiqDatabase, window: Window, *, sql: str | None = None) -> pd.DataFrame:
-    """The deliveries of a window (``deliveries.sql``, or a site's validated query instead)."""
-    return db.query(sql or load_sql("deliveries"), window)
+def fetch_deliveries(
+    db: MosaiqDatabase, window: Window, *, mrn: str | None = None, sql: str | None = None
+) -> pd.DataFrame:
+    """The deliveries of a window, everyone's or one patient's (`mrn`, a plain value).
+
+    ``deliveries.sql``, or instead a site's validated query, which takes the window only.
+    """
+    if sql is not None:
+        return db.query(sql, window)
+    return db.query(load_sql("deliveries"), (*window, mrn, mrn))
 
 
-def fetch_patient_deliveries(db: MosaiqDatabase, mrn: str, window: Window) -> pd.DataFrame:
-    """The deliveries of one patient, by MRN, in a window (``patient_deliveries.sql``)."""
-    return db.query(load_sql("patient_deliveries"), (mrn, *window))
-
-
-def fetch_appointments(db: MosaiqDatabase, window: Window) -> pd.DataFrame:
-    """The current appointments of a window (``appointments.sql``)."""
-    return db.query(load_sql("appointments"), window)
-
-
-def fetch_patient_appointments(db: MosaiqDatabase, mrn: str, window: Window) -> pd.DataFrame:
-    """The current appointments of one patient, by MRN, in a window."""
-    return db.query(load_sql("patient_appointments"), (mrn, *window))
+def fetch_appointments(
+    db: MosaiqDatabase, window: Window, *, mrn: str | None = None
+) -> pd.DataFrame:
+    """The current appointments of a window, everyone's or one patient's (``appointments.sql``)."""
+    return db.query(load_sql("appointments"), (*window, mrn, mrn))
 
 
 def fetch_control_points(db: MosaiqDatabase, field_ids: Iterable[int]) -> pd.DataFrame:
@@ -143,12 +142,8 @@ def read_sessions(
     """
     if mrn is not None and site_query is not None:
         raise ValueError("a site query selects its own deliveries: not with an MRN")
-    if mrn is None:
-        deliveries_frame = fetch_deliveries(db, window, sql=site_query)
-        appointments_frame = fetch_appointments(db, window)
-    else:
-        deliveries_frame = fetch_patient_deliveries(db, mrn, window)
-        appointments_frame = fetch_patient_appointments(db, mrn, window)
+    deliveries_frame = fetch_deliveries(db, window, mrn=mrn, sql=site_query)
+    appointments_frame = fetch_appointments(db, window, mrn=mrn)
     require_columns(deliveries_frame, DELIVERY_COLUMNS, "deliveries")
     field_ids = pd.to_numeric(deliveries_frame["FLD_ID"], errors="coerce").dropna()
     points, skipped_points = parse_control_points(fetch_control_points(db, field_ids))

@@ -1,8 +1,9 @@
 -- The treatment deliveries of a window of Dose_Hst.Tx_DtTm (Mosaiq local time), one row per
 -- delivery with its field, patient and MRN, site and setup note, plan, study and machine.
--- Parameters: window start (inclusive), window end (exclusive), both dates.
+-- Parameters: window start (inclusive), window end (exclusive), both dates, then an MRN
+-- (Ident.IDA) twice, or NULL twice for every patient.
 -- The columns are the contract of radonc_assets.backup.mosaiq.model.DELIVERY_COLUMNS, and the
--- own mosaiq_backup_sql_query returns the same columns for the same two parameters.
+-- mosaiq_backup_sql_query of a site returns the same columns for the window alone.
 -- FLD_HST, when it names a field for the delivery, is the field version delivered, otherwise
 -- Dose_Hst.FLD_ID is. Version = 0 selects the current row of the versioned Site tables.
 SELECT
@@ -62,5 +63,5 @@ LEFT JOIN DCMStudy ON DCMStudy.DCMStudy_ID = DCMSeries.DCMStudy_ID
 LEFT JOIN Staff ON Staff.Staff_ID = TxField.Machine_ID_Staff_ID
 LEFT JOIN Machine ON Machine.MAC_ID = TxField.Machine_ID_Staff_ID
 LEFT JOIN Config ON Config.CFG_ID = TxField.Inst_ID
-WHERE Dose_Hst.Tx_DtTm >= ? AND Dose_Hst.Tx_DtTm < ?
+WHERE Dose_Hst.Tx_DtTm >= ? AND Dose_Hst.Tx_DtTm < ? AND (? IS NULL OR Ident.IDA = ?)
 ORDER BY Dose_Hst.Tx_DtTm, Dose_Hst.DHS_ID, DCMInstance.DCMInstance_ID
