@@ -83,9 +83,9 @@ def test_environments_folder_can_be_overridden(
 
 
 def test_unknown_settings_of_the_earlier_system_are_kept(tmp_path: Path) -> None:
-    text = LEGACY_UCLA + 'mosaiq_backup_sql_query = "SELECT 1"\n'
+    text = LEGACY_UCLA + 'report_recipients = "physics@example.org"\n'
     site = load_sites(write(tmp_path, text))["UCLA"]
-    assert site.settings.model_extra == {"mosaiq_backup_sql_query": "SELECT 1"}
+    assert site.settings.model_extra == {"report_recipients": "physics@example.org"}
 
 
 def test_sqlite_database_path_is_relative_to_the_site_file(tmp_path: Path) -> None:
