@@ -8,7 +8,16 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from radonc_assets.cli import backup, demo, dicom, environments, query, synthetic
+from radonc_assets.cli import (
+    backup,
+    demo,
+    dicom,
+    environments,
+    query,
+    records,
+    report,
+    synthetic,
+)
 from radonc_assets.site.config import ConfigError
 from radonc_assets.site.errors import RunRefusedError
 from resources.errors import DicomError, MosaiqDatabaseError, OrthancError
@@ -26,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     backup.add_parsers(commands)
-    for module in (query, dicom, environments, synthetic, demo):
+    for module in (query, records, report, dicom, environments, synthetic, demo):
         module.add_parser(commands)
     return parser
 

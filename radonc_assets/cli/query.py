@@ -1,23 +1,32 @@
-"""`radonc query`: what a DICOM source of a site holds (C-FIND), as the earlier tool showed it."""
+"""`radonc query`: what a source of a site holds, as the earlier tool showed it.
+
+A DICOM source answers a C-FIND; a Mosaiq source lists its deliveries (``Dose_Hst``),
+read as the backup reads them.
+"""
 
 import argparse
 import datetime as dt
 
+from radonc_assets.backup.mosaiq.model import Delivery
+from radonc_assets.backup.mosaiq.queries import date_window, day_window
 from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.cli.output import print_table
+from radonc_assets.cli.records import decimal_text, print_skipped, read_mosaiq_sessions
 from radonc_assets.site.clients import dicom_client
-from radonc_assets.site.config import DicomSource
+from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig
 from radonc_assets.site.loading import load_site
 from resources.dicom.queries import QueryLevel, date_range, identifier
 
 
 def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc query`."""
-    query = subparsers.add_parser("query", help="what a DICOM source holds (C-FIND)")
+    query = subparsers.add_parser(
+        "query", help="what a source holds: DICOM studies or records (C-FIND), Mosaiq deliveries"
+    )
     query.add_argument("site")
     query.add_argument("source", nargs="?", help="source alias (default: default_source)")
-    query.add_argument("--mrn", help="PatientID")
-    query.add_argument("--study-date", type=dt.date.fromisoformat, help="YYYY-MM-DD")
+    query.add_argument("--mrn", help="PatientID (Mosaiq: Ident.IDA)")
+    query.add_argument("--study-date", type=dt.date.fromisoformat, help="YYYY-MM-DD (DICOM)")
     query.add_argument("--treatment-date", type=dt.date.fromisoformat, help="YYYY-MM-DD")
     query.set_defaults(func=_query)
 
@@ -26,8 +35,10 @@ def _query(args: argparse.Namespace) -> int:
     site = load_site(args.site)
     alias = args.source or site.default_source
     source = site.sources.get(alias)
+    if isinstance(source, MosaiqSource):
+        return _deliveries(site, alias, args)
     if not isinstance(source, DicomSource):
-        raise site.problem(alias, f"not a DICOM source ({', '.join(site.dicom_sources)})")
+        raise site.problem(alias, f"not a source ({', '.join(site.sources)})")
     client = dicom_client(site, alias)
     if args.treatment_date:
         records = day_instances(
@@ -60,3 +71,42 @@ def _query(args: argparse.Namespace) -> int:
     print_table([{c: str(ds.get(c, "")) for c in columns} for ds in studies], columns)
     print(f"{len(studies)} stud(ies) in {alias}")
     return 0
+
+
+def _deliveries(site: SiteConfig, alias: str, args: argparse.Namespace) -> int:
+    """The deliveries of a patient and/or a date in a Mosaiq source, and the rows left out."""
+    if args.study_date:
+        raise SystemExit(f"radonc: {alias} is a Mosaiq source: give --mrn or --treatment-date")
+    if not (args.mrn or args.treatment_date):
+        raise SystemExit("radonc: give --mrn or --treatment-date")
+    window = day_window(args.treatment_date) if args.treatment_date else date_window()
+    parsed = read_mosaiq_sessions(site, alias, window, mrn=args.mrn or None)
+    deliveries = sorted(
+        (delivery for session in parsed.items for delivery in session.deliveries),
+        key=lambda delivery: (delivery.treated_at, delivery.dhs_id),
+    )
+    print_table([_delivery_row(delivery) for delivery in deliveries])
+    patients = len({delivery.patient.pat_id1 for delivery in deliveries})
+    on = f" on {args.treatment_date}" if args.treatment_date else ""
+    print(f"{len(deliveries)} delivery(ies) of {patients} patient(s){on} in {alias}")
+    print_skipped(parsed.skipped)
+    return 0
+
+
+def _delivery_row(delivery: Delivery) -> dict[str, str]:
+    field = delivery.field
+    planned = field.site.fractions_planned
+    fraction = "" if delivery.fraction_number is None else str(delivery.fraction_number)
+    return {
+        "MRN": delivery.patient.mrn,
+        "Patient": delivery.patient.display_name,
+        "Treated": f"{delivery.treated_at:%Y-%m-%d %H:%M:%S}",
+        "Field": field.description,
+        "Beam": field.beam_name,
+        "MU": decimal_text(delivery.delivered_meterset),
+        "PlannedMU": "" if field.planned_meterset is None else decimal_text(field.planned_meterset),
+        "Fraction": f"{fraction}/{planned}" if fraction and planned is not None else fraction,
+        "Termination": " ".join(
+            part for part in (delivery.termination_status, delivery.termination_code) if part
+        ),
+    }

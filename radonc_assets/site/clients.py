@@ -4,9 +4,14 @@ Inside Dagster the same clients come from the site's resources
 (:mod:`radonc_assets.site.resources`).
 """
 
+from pathlib import Path
+
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import read_secret
+from radonc_assets.site.odbc_drivers import require_odbc_driver
 from resources.dicom.client import DicomClient
+from resources.errors import MosaiqDatabaseError
+from resources.mosaiq_db import MosaiqDatabase
 from resources.orthanc import OrthancClient
 
 
@@ -42,4 +47,35 @@ def archive_client(site: SiteConfig, alias: str | None = None) -> OrthancClient:
         username=target.rest_username,
         password=password,
         timeout=site.settings.network_timeout,
+    )
+
+
+def mosaiq_database(site: SiteConfig, alias: str) -> MosaiqDatabase:
+    """A client for the Mosaiq source `alias` of `site`, whose ODBC driver is installed here.
+
+    Raises:
+        ConfigError: `alias` is not a Mosaiq source of `site`, or its driver is not installed.
+        MissingSecretError: The password variable is not set.
+        MosaiqDatabaseError: The simulated Mosaiq's file does not exist (the SQLite3 driver
+            would create an empty database and then find no table).
+    """
+    require_odbc_driver(site, alias)
+    source = site.mosaiq_sources[alias]
+    if source.is_sqlite and not Path(source.db_database).is_file():
+        raise MosaiqDatabaseError(
+            f"site {site.name}: {alias}: the database file {source.db_database} does not exist"
+        )
+    password = (
+        read_secret(site, f"sources.{alias}.db_password_env_var", source.db_password_env_var)
+        if source.db_password_env_var
+        else ""
+    )
+    return MosaiqDatabase(
+        source.odbc_driver,
+        source.db_database,
+        server=source.db_server,
+        username=source.db_username,
+        password=password,
+        login_timeout=source.login_timeout,
+        query_timeout=source.query_timeout,
     )

@@ -1,11 +1,17 @@
 """The command line as a whole: commands that run no job never load Dagster."""
 
+import datetime as dt
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from radonc_assets.devtools.synthetic import SyntheticSpec
+from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR
+from tests.conftest import SiteFileWriter
 
 LOADED_AFTER = """
 import sys
@@ -16,15 +22,35 @@ sys.exit(status)
 """
 
 
+@pytest.fixture(scope="module")
+def mosaiq_site(tmp_path_factory: pytest.TempPathFactory, site_file: SiteFileWriter) -> Path:
+    """The site MQ, whose simulated Mosaiq treats SYN00-0001 on 2026-01-06 to 08."""
+    database = tmp_path_factory.mktemp("mosaiq") / "mosaiq.db"
+    spec = SyntheticSpec(start=dt.date(2026, 1, 5), end=dt.date(2026, 1, 9), patients=1)
+    write_mosaiq_database(spec, database)
+    return site_file("MQ", mosaiq=database)
+
+
 @pytest.mark.parametrize(
-    "argv",
+    ("argv", "status"),
     [
-        ["environments", "check", str(DEFAULT_ENVIRONMENTS_DIR / "examples")],
-        ["dicom", "echo", "--aec", "NOBODY", "--host", "127.0.0.1", "--port", "1"],
+        (["environments", "check", str(DEFAULT_ENVIRONMENTS_DIR / "examples")], 0),
+        (["dicom", "echo", "--aec", "NOBODY", "--host", "127.0.0.1", "--port", "1"], 1),
+        (["report", "MQ", "--mrn", "SYN00-0001"], 0),
+        (["records", "MQ", "--date", "2026-01-07", "--out", "records"], 0),
+        (["query", "MQ", "MOSAIQ", "--mrn", "SYN00-0001"], 0),
     ],
 )
-def test_commands_that_run_no_job_never_load_dagster(argv: list[str]) -> None:
+def test_commands_that_run_no_job_never_load_dagster(
+    argv: list[str], status: int, mosaiq_site: Path, tmp_path: Path
+) -> None:
     done = subprocess.run(
-        [sys.executable, "-c", LOADED_AFTER, *argv], capture_output=True, text=True, timeout=60
+        [sys.executable, "-c", LOADED_AFTER, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env={**os.environ, "RADONC_ENVIRONMENTS": str(mosaiq_site.parent)},
     )
     assert done.stdout.splitlines()[-1] == "False False", done.stderr
+    assert done.returncode == status, done.stderr
