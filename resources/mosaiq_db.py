@@ -64,7 +64,9 @@ def connection_string(
             raise MosaiqDatabaseError(
                 f"the {SQLITE_DRIVER} ODBC driver cannot open a path containing ';': {database}"
             )
-        return f"DRIVER={{{driver}}};Database={database}"
+        # NoCreat: a missing file is an error, not a new empty database (measured: the
+        # driver creates one otherwise).
+        return f"DRIVER={{{driver}}};Database={database};NoCreat=1"
     parts = {"SERVER": server, "DATABASE": database, "UID": username, "PWD": password}
     values = ";".join(f"{key}={odbc_value(value)}" for key, value in parts.items())
     return f"DRIVER={{{driver}}};{values}"

@@ -452,7 +452,7 @@ def test_treatment_summary_rows() -> None:
     assert summary.to_dict("records") == [
         {
             "PatientName": "DOE, JANE JR",
-            "MRN": "MRN-7",
+            "PatientMRN": "MRN-7",
             "StartDate": dt.date(2026, 1, 5),
             "EndDate": dt.date(2026, 1, 9),
             "TotalDose": 10.0,

@@ -86,6 +86,7 @@ def mosaiq(tmp_path: Path) -> MosaiqDatabase:
 
 def test_every_query_is_a_package_file() -> None:
     assert SQL_FILES == [
+        "active_courses",
         "appointments",
         "control_points",
         "deliveries",
@@ -224,7 +225,7 @@ def test_treatment_summary_per_site(mosaiq: MosaiqDatabase) -> None:
     assert summary.to_dict("records") == [
         {
             "PatientName": "DOE, JANE",
-            "MRN": "MRN-7",
+            "PatientMRN": "MRN-7",
             "StartDate": DAY,
             "EndDate": DAY,
             "TotalDose": 3.2,  # 120 + 80 + 120 cGy

@@ -132,7 +132,7 @@ SUMMARY_QUERY_COLUMNS = (
 # What `radonc report` prints, in the earlier system's column names.
 SUMMARY_COLUMNS = (
     "PatientName",
-    "MRN",
+    "PatientMRN",
     "StartDate",
     "EndDate",
     "TotalDose",
@@ -845,7 +845,7 @@ def treatment_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "PatientName": display_name(
                     *(_text(row, c) for c in ("Last_Name", "First_Name", "Middle_Name", "Suffix"))
                 ),
-                "MRN": _text(row, "MRN"),
+                "PatientMRN": _text(row, "MRN"),
                 "StartDate": first.date() if first else None,
                 "EndDate": last.date() if last else None,
                 "TotalDose": None if dose is None else round(dose / _CGY_PER_GY, 4),

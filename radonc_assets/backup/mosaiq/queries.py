@@ -13,12 +13,18 @@ which sorts after the stored ``'2026-01-05 00:00:00'`` and so would drop a deliv
 midnight and take one at the next midnight; a ``date`` is bound as ``'2026-01-05'``,
 which orders correctly against stored date-times, and SQL Server converts a date
 parameter compared with a datetime column to that day's midnight.
+
+The census of active courses (``active_courses.sql``, :func:`active_courses`) is here too:
+the query selects the candidate courses, a pure function decides which are active.
 """
 
 import datetime as dt
 import functools
 import logging
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 
 import pandas as pd
@@ -27,7 +33,16 @@ from radonc_assets.backup.mosaiq.model import (
     CONTROL_POINT_COLUMNS,
     DELIVERY_COLUMNS,
     Parsed,
+    Row,
+    RowError,
     Session,
+    SkippedRow,
+    _integer,
+    _records,
+    _required,
+    _text,
+    _timestamp,
+    display_name,
     group_sessions,
     parse_appointments,
     parse_control_points,
@@ -160,3 +175,259 @@ def read_sessions(
         len(skipped),
     )
     return Parsed(sessions, skipped)
+
+
+# --- The census of active courses -----------------------------------------------------------------
+
+# A course is active on a date when it was treated in the ACTIVE_DAYS days up to that date (the
+# date included) and is either unfinished or finished in the last RECENT_DAYS days.
+ACTIVE_DAYS = 30
+RECENT_DAYS = 7
+COURSE_DELIVERY_COLUMNS = (
+    "DHS_ID",
+    "Pat_ID1",
+    "Tx_DtTm",
+    "Fraction_Number",
+    "MRN",
+    "Last_Name",
+    "First_Name",
+    "Middle_Name",
+    "Suffix",
+    "Sit_Set_ID",
+    "Site_Name",
+    "Fractions_Planned",
+    "Plan_Label",
+    "Machine_Name",
+    "Machine_Source_Name",
+)
+# The census file, one row per active course.
+CENSUS_COLUMNS = (
+    "mrn",
+    "patient_name",
+    "site_name",
+    "plan_label",
+    "fractions_delivered",
+    "fractions_planned",
+    "treatment_days",
+    "machine",
+    "first_treatment",
+    "last_treatment",
+    "status",
+)
+# Between the plan labels or machines of a course that used several.
+_LIST_SEPARATOR = ", "
+
+
+class CourseStatus(StrEnum):
+    """Where an active course stands on the census date.
+
+    Fractions delivered are the highest ``Dose_Hst.Fractions_Tx`` recorded; planned,
+    ``Site.Fractions``; "recently" is within the last :data:`RECENT_DAYS` days.
+    """
+
+    ON_TREATMENT = "on_treatment"  # fewer fractions than planned, treated recently
+    INTERRUPTED = "interrupted"  # fewer fractions than planned, not treated recently
+    COMPLETED = "completed"  # as many fractions as planned, the last recently
+    BEYOND_PLANNED = "beyond_planned"  # more fractions than planned, the last recently
+    FRACTIONS_UNKNOWN = "fractions_unknown"  # no planned count or fraction number, treated recently
+
+
+@dataclass(frozen=True)
+class ActiveCourse:
+    """One row of the census: a patient's Mosaiq site (prescription) on treatment.
+
+    Attributes:
+        mrn: ``Ident.IDA``.
+        patient_name: ``Last, First Middle Suffix``.
+        site_name: ``Site.Site_Name``.
+        plan_labels: ``RtPlan.Label`` of the plans delivered, in the order of their last
+            delivery (the current one last); fields created in Mosaiq have none.
+        machines: The machines used, in the same order.
+        fractions_delivered: The highest ``Dose_Hst.Fractions_Tx`` up to the date; None when
+            no delivery has a fraction number.
+        fractions_planned: ``Site.Fractions``; None when NULL or 0.
+        treatment_days: Dates with a delivery (two fractions a day count one).
+        first_treatment: The date of the first delivery.
+        last_treatment: The date of the last delivery up to the census date.
+        status: Where the course stands.
+    """
+
+    mrn: str
+    patient_name: str
+    site_name: str
+    plan_labels: tuple[str, ...]
+    machines: tuple[str, ...]
+    fractions_delivered: int | None
+    fractions_planned: int | None
+    treatment_days: int
+    first_treatment: dt.date
+    last_treatment: dt.date
+    status: CourseStatus
+
+
+@dataclass(frozen=True)
+class _CourseDelivery:
+    """One row of the active courses query, read."""
+
+    pat_id1: int
+    sit_set_id: int | None
+    treated_at: dt.datetime
+    fraction: int | None
+    mrn: str
+    patient_name: str
+    site_name: str
+    fractions_planned: int | None
+    plan_label: str
+    machine: str
+
+
+def courses_window(day: dt.date) -> Window:
+    """The :data:`ACTIVE_DAYS` days up to `day` (included), when an active course was treated."""
+    return day - dt.timedelta(days=ACTIVE_DAYS - 1), day + dt.timedelta(days=1)
+
+
+def fetch_course_deliveries(db: MosaiqDatabase, day: dt.date) -> pd.DataFrame:
+    """Every delivery up to `day` of the courses treated in :func:`courses_window`.
+
+    ``active_courses.sql``; :func:`active_courses` makes the census of it.
+    """
+    start, end = courses_window(day)
+    return db.query(load_sql("active_courses"), (start, end, end))
+
+
+def course_status(
+    delivered: int | None, planned: int | None, *, recent: bool
+) -> CourseStatus | None:
+    """Where a course treated in the last :data:`ACTIVE_DAYS` days stands; None when inactive.
+
+    Args:
+        delivered: Fractions delivered (the highest fraction number), None when unknown.
+        planned: Fractions planned, None when unknown.
+        recent: Whether its last delivery is within the last :data:`RECENT_DAYS` days.
+    """
+    if delivered is None or planned is None:
+        return CourseStatus.FRACTIONS_UNKNOWN if recent else None
+    if delivered < planned:
+        return CourseStatus.ON_TREATMENT if recent else CourseStatus.INTERRUPTED
+    if not recent:
+        return None
+    return CourseStatus.COMPLETED if delivered == planned else CourseStatus.BEYOND_PLANNED
+
+
+def active_courses(frame: pd.DataFrame, day: dt.date) -> Parsed[ActiveCourse]:
+    """The census of the courses active on `day`, from the active courses query.
+
+    A course (a patient's Mosaiq site) is active when its last delivery up to `day` is in
+    :func:`courses_window` and :func:`course_status` gives it a status: fewer fractions
+    delivered than planned, or a last delivery in the last :data:`RECENT_DAYS` days.
+    Deliveries after `day` are left out, so a past date gives the census as it was.
+
+    Args:
+        frame: Rows with :data:`COURSE_DELIVERY_COLUMNS` (repeated ``DHS_ID`` rows count once).
+        day: The census date.
+
+    Returns:
+        The active courses by first treatment, MRN and site; unreadable rows with their reason.
+
+    Raises:
+        ValueError: The frame lacks a column of :data:`COURSE_DELIVERY_COLUMNS`.
+    """
+    require_columns(frame, COURSE_DELIVERY_COLUMNS, "active courses")
+    by_course: dict[tuple[int, int | None], list[_CourseDelivery]] = defaultdict(list)
+    skipped: list[SkippedRow] = []
+    seen: set[object] = set()
+    for row in _records(frame):
+        key = row["DHS_ID"]
+        if key in seen:
+            continue
+        seen.add(key)
+        try:
+            delivery = _course_delivery(row)
+        except RowError as exc:
+            skipped.append(SkippedRow("Dose_Hst", f"DHS_ID={key}", str(exc)))
+            continue
+        if delivery.treated_at.date() <= day:
+            by_course[(delivery.pat_id1, delivery.sit_set_id)].append(delivery)
+    courses = [
+        course
+        for deliveries in by_course.values()
+        if (course := _active_course(deliveries, day)) is not None
+    ]
+    courses.sort(key=lambda c: (c.first_treatment, c.mrn, c.site_name))
+    return Parsed(tuple(courses), tuple(skipped))
+
+
+def census_frame(courses: Iterable[ActiveCourse]) -> pd.DataFrame:
+    """The census file: one row per course, :data:`CENSUS_COLUMNS`, dates as ``YYYY-MM-DD``."""
+    rows = [
+        {
+            "mrn": course.mrn,
+            "patient_name": course.patient_name,
+            "site_name": course.site_name,
+            "plan_label": _LIST_SEPARATOR.join(course.plan_labels),
+            "fractions_delivered": course.fractions_delivered,
+            "fractions_planned": course.fractions_planned,
+            "treatment_days": course.treatment_days,
+            "machine": _LIST_SEPARATOR.join(course.machines),
+            "first_treatment": course.first_treatment.isoformat(),
+            "last_treatment": course.last_treatment.isoformat(),
+            "status": str(course.status),
+        }
+        for course in courses
+    ]
+    # Int64: a count left unknown stays an empty cell, not 12.0 beside NaN.
+    return pd.DataFrame(rows, columns=list(CENSUS_COLUMNS)).astype(
+        {"fractions_delivered": "Int64", "fractions_planned": "Int64"}
+    )
+
+
+def _course_delivery(row: Row) -> _CourseDelivery:
+    """One query row, read with the model's cell readers (NULLs, padding) as the records are."""
+    fraction = _integer(row, "Fraction_Number")
+    planned = _integer(row, "Fractions_Planned")
+    return _CourseDelivery(
+        pat_id1=_required(_integer(row, "Pat_ID1"), "Pat_ID1"),
+        sit_set_id=_integer(row, "Sit_Set_ID"),
+        treated_at=_required(_timestamp(row, "Tx_DtTm"), "Tx_DtTm"),
+        fraction=fraction if fraction and fraction > 0 else None,
+        mrn=_text(row, "MRN"),
+        patient_name=display_name(
+            *(_text(row, c) for c in ("Last_Name", "First_Name", "Middle_Name", "Suffix"))
+        ),
+        site_name=_text(row, "Site_Name"),
+        fractions_planned=planned if planned and planned > 0 else None,
+        plan_label=_text(row, "Plan_Label"),
+        machine=_text(row, "Machine_Name") or _text(row, "Machine_Source_Name"),
+    )
+
+
+def _active_course(deliveries: Sequence[_CourseDelivery], day: dt.date) -> ActiveCourse | None:
+    """The census row of one course's deliveries up to `day`; None when it is not active."""
+    ordered = sorted(deliveries, key=lambda d: d.treated_at)
+    first, last = ordered[0], ordered[-1]
+    if last.treated_at.date() < courses_window(day)[0]:
+        return None
+    delivered = max((d.fraction for d in ordered if d.fraction is not None), default=None)
+    recent = last.treated_at.date() > day - dt.timedelta(days=RECENT_DAYS)
+    status = course_status(delivered, last.fractions_planned, recent=recent)
+    if status is None:
+        return None
+    return ActiveCourse(
+        mrn=last.mrn,
+        patient_name=last.patient_name,
+        site_name=last.site_name,
+        plan_labels=_by_last_use([d.plan_label for d in ordered]),
+        machines=_by_last_use([d.machine for d in ordered]),
+        fractions_delivered=delivered,
+        fractions_planned=last.fractions_planned,
+        treatment_days=len({d.treated_at.date() for d in ordered}),
+        first_treatment=first.treated_at.date(),
+        last_treatment=last.treated_at.date(),
+        status=status,
+    )
+
+
+def _by_last_use(values: Sequence[str]) -> tuple[str, ...]:
+    """The distinct non-empty `values`, ordered by their last occurrence."""
+    last = {value: index for index, value in enumerate(values) if value}
+    return tuple(sorted(last, key=last.__getitem__))

@@ -40,6 +40,7 @@ from pydicom.uid import (
 from pydicom.valuerep import DA, TM, DSfloat, format_number_as_ds
 
 from radonc_assets.backup.mosaiq.model import ControlPoint, Delivery, Session
+from radonc_assets.site.config import SiteConfig
 
 LOGGER = logging.getLogger(__name__)
 
@@ -669,3 +670,26 @@ def _session_private_block(ds: Dataset, session: Session, creator: str) -> None:
     block = ds.private_block(PRIVATE_GROUP, creator, create=True)
     for offset, value in present:
         block.add_new(offset, "LO", _string(value, _LO))
+
+
+def record_settings(site: SiteConfig) -> RecordSettings:
+    """The UID root and private creator of the site's records (defaults where unset).
+
+    Raises:
+        ConfigError: A setting the site file accepts but a record cannot use (a private
+            creator of spaces or control characters).
+    """
+    settings = site.settings
+    try:
+        return RecordSettings(
+            **{
+                key: value
+                for key, value in (
+                    ("uid_root", settings.uid_root),
+                    ("private_creator", settings.mosaiq_private_creator),
+                )
+                if value
+            }
+        )
+    except ValueError as exc:
+        raise site.problem("settings", str(exc)) from exc

@@ -1,4 +1,4 @@
-"""The Mosaiq assets of a site: the day's RT Beams Treatment Records, and their copy.
+"""The Mosaiq assets of a site: the day's RT Beams Treatment Records, their copy, the census.
 
 ``[site, source, "treatment_records"]`` generates one record per patient, plan and
 treatment session of the partition's date from Mosaiq's delivery history
@@ -6,6 +6,7 @@ treatment session of the partition's date from Mosaiq's delivery history
 manifest; ``[site, source, "orthanc_copies"]`` stores what the archive lacks,
 directly or through the site's staging SCP, and confirms each. The site's
 validation report covers them like the DICOM sources' manifests.
+``[site, source, "active_courses"]`` lists the courses on treatment that date.
 """
 
 import time
@@ -16,8 +17,18 @@ from pydicom import Dataset, dcmwrite
 
 from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
 from radonc_assets.backup.manifest import manifest_frame, study_table
-from radonc_assets.backup.mosaiq.queries import day_window, read_sessions
-from radonc_assets.backup.mosaiq.records import RecordSettings, treatment_record
+from radonc_assets.backup.mosaiq.queries import (
+    ACTIVE_DAYS,
+    RECENT_DAYS,
+    CourseStatus,
+    active_courses,
+    census_frame,
+    courses_window,
+    day_window,
+    fetch_course_deliveries,
+    read_sessions,
+)
+from radonc_assets.backup.mosaiq.records import record_settings, treatment_record
 from radonc_assets.backup.transfers import Transfer, store_records
 from radonc_assets.defs.copies import MAX_UIDS_IN_METADATA, orthanc_copies_asset, rate
 from radonc_assets.site.config import MosaiqSource, SiteConfig
@@ -27,21 +38,6 @@ from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
 from resources.dicom.queries import InstanceRecord
 from resources.orthanc import OrthancClient
-
-
-def record_settings(site: SiteConfig) -> RecordSettings:
-    """The UID root and private creator of the site's records (defaults where unset)."""
-    settings = site.settings
-    return RecordSettings(
-        **{
-            key: value
-            for key, value in (
-                ("uid_root", settings.uid_root),
-                ("private_creator", settings.mosaiq_private_creator),
-            )
-            if value
-        }
-    )
 
 
 def instance_record(ds: Dataset) -> InstanceRecord:
@@ -82,7 +78,11 @@ def treatment_records_asset(
         day = context.partition_key
         require_odbc_driver(site, alias)
         resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
-        parsed = read_sessions(resource.get_database(), day_window(partition_date(day)))
+        parsed = read_sessions(
+            resource.get_database(),
+            day_window(partition_date(day)),
+            site_query=site.settings.mosaiq_backup_sql_query,
+        )
         settings = record_settings(site)
         folder = records_dir(site.name, day, alias)
         folder.mkdir(parents=True, exist_ok=True)
@@ -151,6 +151,100 @@ def records_copies_asset(
     )
 
 
+def census_table(census: pd.DataFrame, *, show_patient: bool, limit: int = 20) -> str:
+    """A short markdown table of the census file (:func:`.census_frame`): one row per course.
+
+    MRN and patient name appear only when `show_patient` (the site's ``phi_in_metadata``).
+    """
+    if census.empty:
+        return "_no active course_"
+    counts = census[["fractions_delivered", "fractions_planned"]].astype("string").fillna("?")
+    shown = pd.DataFrame(
+        {
+            "MRN": census["mrn"],
+            "patient": census["patient_name"],
+            "site": census["site_name"],
+            "plan": census["plan_label"],
+            "machine": census["machine"],
+            "fractions": counts["fractions_delivered"] + " / " + counts["fractions_planned"],
+            "first": census["first_treatment"],
+            "last": census["last_treatment"],
+            "status": census["status"],
+        }
+    )
+    if not show_patient:
+        shown = shown.drop(columns=["MRN", "patient"])
+    lines = ["| " + " | ".join(shown.columns) + " |", "|" + " --- |" * len(shown.columns)]
+    for cells in shown.head(limit).itertuples(index=False):
+        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
+    if len(census) > limit:
+        lines.append(f"\n_{len(census) - limit} more courses in the file_")
+    return "\n".join(lines)
+
+
+def active_courses_asset(
+    site: SiteConfig, alias: str, source: MosaiqSource, partitions: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """``[site, source, "active_courses"]``: the census of the courses on treatment that date."""
+
+    @dg.asset(
+        key=asset_key(site, alias, "active_courses"),
+        group_name=group_name(site),
+        partitions_def=partitions,
+        required_resource_keys={node_key(site, alias)},
+        pool=node_key(site, alias),
+        kinds={"mosaiq", "csv"},
+        description=(
+            f"Census of the courses on treatment on the day, from {alias}'s delivery history "
+            f"({source.db_database} via {source.odbc_driver}). A course is a patient's Mosaiq "
+            f"site (prescription); it is active when treated in the {ACTIVE_DAYS} days up to "
+            "the day and either has fewer fractions delivered than planned (on treatment, or "
+            f"interrupted when not treated in the last {RECENT_DAYS} days) or was last treated "
+            f"in the last {RECENT_DAYS} days (completed, beyond planned, or fractions unknown). "
+            "One row per course: MRN, patient, site, plan, fractions delivered (highest "
+            "fraction number) of planned, treatment days, machine, first and last treatment, "
+            "status; written as a CSV file."
+        ),
+    )
+    def active_courses_census(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        day = partition_date(context.partition_key)
+        require_odbc_driver(site, alias)
+        resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
+        deliveries = fetch_course_deliveries(resource.get_database(), day)
+        parsed = active_courses(deliveries, day)
+        census = census_frame(parsed.items)
+        path = write_frame(
+            census, audit_path(site.name, context.partition_key, f"{alias}_active_courses")
+        )
+        if parsed.skipped:
+            context.log.warning(
+                "%d Mosaiq rows left out of the census of %s", len(parsed.skipped), day
+            )
+        counts = census["status"].value_counts()
+        window = courses_window(day)
+        return dg.MaterializeResult(
+            metadata={
+                "courses": len(census),
+                **{str(status): int(counts.get(status, 0)) for status in CourseStatus},
+                "patients": census["mrn"].nunique(),
+                "deliveries_read": deliveries["DHS_ID"].nunique(),
+                "window": f"{window[0]} to {day}",
+                "skipped_rows": len(parsed.skipped),
+                "skipped": dg.MetadataValue.json(
+                    [vars(row) for row in parsed.skipped[:MAX_UIDS_IN_METADATA]]
+                ),
+                "seconds": round(time.monotonic() - started, 2),
+                "census_table": dg.MetadataValue.md(
+                    census_table(census, show_patient=site.phi_in_metadata)
+                ),
+                "census": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return active_courses_census
+
+
 def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
     """Every Mosaiq asset of `site`."""
     partitions = site_partitions(site)
@@ -159,5 +253,6 @@ def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
         assets += [
             treatment_records_asset(site, alias, source, partitions),
             records_copies_asset(site, alias, source, partitions),
+            active_courses_asset(site, alias, source, partitions),
         ]
     return assets
