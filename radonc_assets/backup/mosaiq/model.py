@@ -413,7 +413,7 @@ def _is_null(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)
 
 
-def _integer(row: Row, column: str) -> int | None:
+def cell_integer(row: Row, column: str) -> int | None:
     """An integer cell; Mosaiq's are SQL Server int, smallint or tinyint (32 bits at most)."""
     value = row[column]
     if _is_null(value):
@@ -445,7 +445,7 @@ def _number(row: Row, column: str) -> float | None:
     return number
 
 
-def _text(row: Row, column: str) -> str:
+def cell_text(row: Row, column: str) -> str:
     """The cell as stripped text (Mosaiq pads char columns); empty for NULL."""
     value = row[column]
     if _is_null(value):
@@ -456,7 +456,8 @@ def _text(row: Row, column: str) -> str:
     return str(value).strip()
 
 
-def _timestamp(row: Row, column: str) -> dt.datetime | None:
+def cell_timestamp(row: Row, column: str) -> dt.datetime | None:
+    """A date-time cell as a naive (Mosaiq local) datetime, None for NULL."""
     value = row[column]
     if _is_null(value):
         return None
@@ -483,7 +484,8 @@ def _blob(row: Row, column: str) -> bytes | None:
     raise RowError(f"{column} is not binary: {type(value).__name__}")
 
 
-def _required(value: _V | None, what: str) -> _V:
+def required(value: _V | None, what: str) -> _V:
+    """`value`, or a :class:`RowError` saying `what` is missing."""
     if value is None or value == "":
         raise RowError(f"{what} is missing")
     return value
@@ -526,7 +528,8 @@ def require_columns(frame: pd.DataFrame, columns: Sequence[str], query: str) -> 
         raise ValueError(f"the {query} query returned no column {', '.join(missing)}")
 
 
-def _records(frame: pd.DataFrame) -> Sequence[Row]:
+def row_records(frame: pd.DataFrame) -> Sequence[Row]:
+    """The rows of a query's frame, as mappings of column to value."""
     return frame.to_dict("records")
 
 
@@ -546,13 +549,13 @@ def parse_control_points(
     """
     require_columns(frame, CONTROL_POINT_COLUMNS, "control points")
     by_field: dict[object, list[Row]] = defaultdict(list)
-    for row in _records(frame):
+    for row in row_records(frame):
         by_field[row["FLD_ID"]].append(row)
     points: dict[int, tuple[ControlPoint, ...]] = {}
     skipped: list[SkippedRow] = []
     for key, rows in by_field.items():
         try:
-            fld_id = _required(_integer(rows[0], "FLD_ID"), "FLD_ID")
+            fld_id = required(cell_integer(rows[0], "FLD_ID"), "FLD_ID")
             points[fld_id] = field_control_points(rows)
         except (RowError, LeafRecordError) as exc:
             skipped.append(SkippedRow("TxFieldPoint", f"FLD_ID={key}", str(exc)))
@@ -573,14 +576,14 @@ def field_control_points(rows: Sequence[Row]) -> tuple[ControlPoint, ...]:
         LeafRecordError: A leaf record too short for ``MLC_Leaves``.
     """
     numbered = sorted(
-        ((_required(_integer(row, "Point"), "Point"), row) for row in rows),
+        ((required(cell_integer(row, "Point"), "Point"), row) for row in rows),
         key=lambda pair: pair[0],
     )
     for (earlier, _), (later, _) in pairwise(numbered):
         if earlier == later:
             raise RowError(f"control point {later} is listed twice")
     index = [
-        _required(_number(row, "Meterset_Index"), f"[Index] of control point {point}")
+        required(_number(row, "Meterset_Index"), f"[Index] of control point {point}")
         for point, row in numbered
     ]
     for (previous, current), (point, _) in zip(pairwise(index), numbered[1:], strict=True):
@@ -588,7 +591,7 @@ def field_control_points(rows: Sequence[Row]) -> tuple[ControlPoint, ...]:
             raise RowError(f"[Index] decreases at control point {point} ({previous} -> {current})")
     if index[-1] <= 0:
         raise RowError(f"the last [Index] is {index[-1]}, not a positive total")
-    leaf_counts = {_integer(row, "MLC_Leaves") or 0 for _, row in numbered}
+    leaf_counts = {cell_integer(row, "MLC_Leaves") or 0 for _, row in numbered}
     if len(leaf_counts) > 1:
         raise RowError(f"MLC_Leaves differs between control points: {sorted(leaf_counts)}")
     (leaves,) = leaf_counts
@@ -621,15 +624,15 @@ def _control_point(point: int, row: Row, *, weight: float, leaves: int) -> Contr
         index=point,
         cumulative_weight=weight,
         energy=_number(row, "Energy"),
-        energy_unit=enums.energy_unit(_integer(row, "Energy_Unit_Enum")),
+        energy_unit=enums.energy_unit(cell_integer(row, "Energy_Unit_Enum")),
         gantry_angle=_angle(row, "Gantry_Ang"),
-        gantry_direction=enums.rotation_direction(_integer(row, "Gantry_Dir_Enum")),
+        gantry_direction=enums.rotation_direction(cell_integer(row, "Gantry_Dir_Enum")),
         collimator_angle=_angle(row, "Coll_Ang"),
-        collimator_direction=enums.rotation_direction(_integer(row, "Coll_Dir_Enum")),
+        collimator_direction=enums.rotation_direction(cell_integer(row, "Coll_Dir_Enum")),
         couch_angle=_angle(row, "Couch_Ang"),
         # As the earlier RadOncBackupSystem reads it and the simulated Mosaiq writes it; the
         # name says table-top roll, whose angle is not among the columns read.
-        couch_direction=enums.rotation_direction(_integer(row, "Couch_Roll_Dir_Enum")),
+        couch_direction=enums.rotation_direction(cell_integer(row, "Couch_Roll_Dir_Enum")),
         couch_vertical=_mm(row, "Couch_Vrt"),
         couch_longitudinal=_mm(row, "Couch_Lng"),
         couch_lateral=_mm(row, "Couch_Lat"),
@@ -661,7 +664,7 @@ def parse_deliveries(
     seen: set[object] = set()
     items: list[Delivery] = []
     skipped: list[SkippedRow] = []
-    for row in _records(frame):
+    for row in row_records(frame):
         key = row["DHS_ID"]
         if key in seen:
             continue
@@ -674,41 +677,41 @@ def parse_deliveries(
 
 
 def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) -> Delivery:
-    fld_id = _required(_integer(row, "FLD_ID"), "FLD_ID")
+    fld_id = required(cell_integer(row, "FLD_ID"), "FLD_ID")
     points = control_points.get(fld_id)
     if not points:
         raise RowError(f"field FLD_ID={fld_id} has no usable control points")
-    modality = _integer(row, "Modality_Enum")
-    radiation_type = _required(
+    modality = cell_integer(row, "Modality_Enum")
+    radiation_type = required(
         enums.radiation_type(modality), f"a radiation type for Modality_Enum={modality}"
     )
-    sit_set_id = _integer(row, "Sit_Set_ID")
-    study_uid = _uid(_text(row, "Study_UID"), "DCMStudy.StudyInstanceUID")
-    birth = _timestamp(row, "Birth_DtTm")
+    sit_set_id = cell_integer(row, "Sit_Set_ID")
+    study_uid = _uid(cell_text(row, "Study_UID"), "DCMStudy.StudyInstanceUID")
+    birth = cell_timestamp(row, "Birth_DtTm")
     projected = _number(row, "Dose_Addtl_Projected")
-    planned_fractions = _integer(row, "Fractions_Planned")
+    planned_fractions = cell_integer(row, "Fractions_Planned")
     sad = _mm(row, "Sad")
     return Delivery(
-        dhs_id=_required(_integer(row, "DHS_ID"), "DHS_ID"),
-        treated_at=_required(_timestamp(row, "Tx_DtTm"), "Tx_DtTm"),
+        dhs_id=required(cell_integer(row, "DHS_ID"), "DHS_ID"),
+        treated_at=required(cell_timestamp(row, "Tx_DtTm"), "Tx_DtTm"),
         patient=Patient(
-            pat_id1=_required(_integer(row, "Pat_ID1"), "Pat_ID1"),
-            mrn=_required(_text(row, "MRN"), "the MRN (Ident.IDA)"),
-            last_name=_text(row, "Last_Name"),
-            first_name=_text(row, "First_Name"),
-            middle_name=_text(row, "Middle_Name"),
-            suffix=_text(row, "Suffix"),
-            sex=_sex(_text(row, "Sex")),
+            pat_id1=required(cell_integer(row, "Pat_ID1"), "Pat_ID1"),
+            mrn=required(cell_text(row, "MRN"), "the MRN (Ident.IDA)"),
+            last_name=cell_text(row, "Last_Name"),
+            first_name=cell_text(row, "First_Name"),
+            middle_name=cell_text(row, "Middle_Name"),
+            suffix=cell_text(row, "Suffix"),
+            sex=_sex(cell_text(row, "Sex")),
             birth_date=birth.date() if birth else None,
         ),
         plan=Plan(
-            uid=_uid(_text(row, "Plan_UID"), "TxField.OriginalPlanUID"),
-            label=_text(row, "Plan_Label"),
+            uid=_uid(cell_text(row, "Plan_UID"), "TxField.OriginalPlanUID"),
+            label=cell_text(row, "Plan_Label"),
             study=Study(
                 uid=study_uid,
-                study_id=_text(row, "Study_ID"),
-                description=_text(row, "Study_Description"),
-                started=_timestamp(row, "Study_DtTm"),
+                study_id=cell_text(row, "Study_ID"),
+                description=cell_text(row, "Study_Description"),
+                started=cell_timestamp(row, "Study_DtTm"),
             )
             if study_uid
             else None,
@@ -716,36 +719,38 @@ def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) 
         ),
         field=Field(
             fld_id=fld_id,
-            beam_number=_integer(row, "Beam_Number"),
-            beam_name=_text(row, "Beam_Name")
-            or _text(row, "Field_Label")
-            or _text(row, "Field_Name"),
-            description=_text(row, "Field_Name"),
-            delivery_type=enums.delivery_type(_integer(row, "Type_Enum")),
+            beam_number=cell_integer(row, "Beam_Number"),
+            beam_name=cell_text(row, "Beam_Name")
+            or cell_text(row, "Field_Label")
+            or cell_text(row, "Field_Name"),
+            description=cell_text(row, "Field_Name"),
+            delivery_type=enums.delivery_type(cell_integer(row, "Type_Enum")),
             radiation_type=radiation_type,
             planned_meterset=_number(row, "Planned_Meterset"),
             source_axis_distance=sad,
-            first_treatment=_timestamp(row, "Field_Start_DtTm"),
+            first_treatment=cell_timestamp(row, "Field_Start_DtTm"),
             site=Site(
                 sit_set_id=sit_set_id,
-                name=_text(row, "Site_Name"),
-                setup_note=_text(row, "Setup_Note"),
+                name=cell_text(row, "Site_Name"),
+                setup_note=cell_text(row, "Setup_Note"),
                 fractions_planned=planned_fractions,
             ),
             machine=Machine(
-                staff_id=_integer(row, "Machine_Staff_ID"),
-                name=_text(row, "Machine_Name") or _text(row, "Machine_Source_Name"),
-                model=_text(row, "Machine_Model"),
-                institution=_text(row, "Institution"),
+                staff_id=cell_integer(row, "Machine_Staff_ID"),
+                name=cell_text(row, "Machine_Name") or cell_text(row, "Machine_Source_Name"),
+                model=cell_text(row, "Machine_Model"),
+                institution=cell_text(row, "Institution"),
             ),
             control_points=points,
         ),
-        fraction_number=_integer(row, "Fraction_Number"),
-        delivered_meterset=_required(_number(row, "Delivered_Meterset"), "Dose_Hst.Meterset"),
+        fraction_number=cell_integer(row, "Fraction_Number"),
+        delivered_meterset=required(_number(row, "Delivered_Meterset"), "Dose_Hst.Meterset"),
         projected_dose=None if projected is None else projected / _CGY_PER_GY,
-        termination_status=enums.termination_status(_integer(row, "Termination_Status_Enum")),
-        termination_code=_text(row, "Termination_Code"),
-        verification_status=enums.verification_status(_integer(row, "Verification_Status_Enum")),
+        termination_status=enums.termination_status(cell_integer(row, "Termination_Status_Enum")),
+        termination_code=cell_text(row, "Termination_Code"),
+        verification_status=enums.verification_status(
+            cell_integer(row, "Verification_Status_Enum")
+        ),
     )
 
 
@@ -758,16 +763,16 @@ def parse_appointments(frame: pd.DataFrame) -> Parsed[Appointment]:
     require_columns(frame, APPOINTMENT_COLUMNS, "appointments")
     items: list[Appointment] = []
     skipped: list[SkippedRow] = []
-    for row in _records(frame):
+    for row in row_records(frame):
         try:
             items.append(
                 Appointment(
-                    sch_id=_required(_integer(row, "Sch_Id"), "Sch_Id"),
-                    pat_id1=_required(_integer(row, "Pat_ID1"), "Pat_ID1"),
-                    at=_required(_timestamp(row, "App_DtTm"), "App_DtTm"),
-                    location=_integer(row, "Location"),
-                    activity=_text(row, "Activity"),
-                    description=_text(row, "Activity_Description"),
+                    sch_id=required(cell_integer(row, "Sch_Id"), "Sch_Id"),
+                    pat_id1=required(cell_integer(row, "Pat_ID1"), "Pat_ID1"),
+                    at=required(cell_timestamp(row, "App_DtTm"), "App_DtTm"),
+                    location=cell_integer(row, "Location"),
+                    activity=cell_text(row, "Activity"),
+                    description=cell_text(row, "Activity_Description"),
                 )
             )
         except RowError as exc:
@@ -837,20 +842,23 @@ def treatment_summary(frame: pd.DataFrame) -> pd.DataFrame:
     """
     require_columns(frame, SUMMARY_QUERY_COLUMNS, "treatment summary")
     rows = []
-    for row in _records(frame):
-        first, last = _timestamp(row, "First_Tx_DtTm"), _timestamp(row, "Last_Tx_DtTm")
+    for row in row_records(frame):
+        first, last = cell_timestamp(row, "First_Tx_DtTm"), cell_timestamp(row, "Last_Tx_DtTm")
         dose = _number(row, "Dose_cGy")
         rows.append(
             {
                 "PatientName": display_name(
-                    *(_text(row, c) for c in ("Last_Name", "First_Name", "Middle_Name", "Suffix"))
+                    *(
+                        cell_text(row, c)
+                        for c in ("Last_Name", "First_Name", "Middle_Name", "Suffix")
+                    )
                 ),
-                "PatientMRN": _text(row, "MRN"),
+                "PatientMRN": cell_text(row, "MRN"),
                 "StartDate": first.date() if first else None,
                 "EndDate": last.date() if last else None,
                 "TotalDose": None if dose is None else round(dose / _CGY_PER_GY, 4),
-                "NumberOfFractions": _integer(row, "Fractions"),
-                "TargetVolume": _text(row, "Site_Name"),
+                "NumberOfFractions": cell_integer(row, "Fractions"),
+                "TargetVolume": cell_text(row, "Site_Name"),
             }
         )
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

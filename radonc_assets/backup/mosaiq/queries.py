@@ -37,17 +37,17 @@ from radonc_assets.backup.mosaiq.model import (
     RowError,
     Session,
     SkippedRow,
-    _integer,
-    _records,
-    _required,
-    _text,
-    _timestamp,
+    cell_integer,
+    cell_text,
+    cell_timestamp,
     display_name,
     group_sessions,
     parse_appointments,
     parse_control_points,
     parse_deliveries,
     require_columns,
+    required,
+    row_records,
     treatment_summary,
 )
 from resources.mosaiq_db import MosaiqDatabase
@@ -336,7 +336,7 @@ def active_courses(frame: pd.DataFrame, day: dt.date) -> Parsed[ActiveCourse]:
     by_course: dict[tuple[int, int | None], list[_CourseDelivery]] = defaultdict(list)
     skipped: list[SkippedRow] = []
     seen: set[object] = set()
-    for row in _records(frame):
+    for row in row_records(frame):
         key = row["DHS_ID"]
         if key in seen:
             continue
@@ -383,21 +383,21 @@ def census_frame(courses: Iterable[ActiveCourse]) -> pd.DataFrame:
 
 def _course_delivery(row: Row) -> _CourseDelivery:
     """One query row, read with the model's cell readers (NULLs, padding) as the records are."""
-    fraction = _integer(row, "Fraction_Number")
-    planned = _integer(row, "Fractions_Planned")
+    fraction = cell_integer(row, "Fraction_Number")
+    planned = cell_integer(row, "Fractions_Planned")
     return _CourseDelivery(
-        pat_id1=_required(_integer(row, "Pat_ID1"), "Pat_ID1"),
-        sit_set_id=_integer(row, "Sit_Set_ID"),
-        treated_at=_required(_timestamp(row, "Tx_DtTm"), "Tx_DtTm"),
+        pat_id1=required(cell_integer(row, "Pat_ID1"), "Pat_ID1"),
+        sit_set_id=cell_integer(row, "Sit_Set_ID"),
+        treated_at=required(cell_timestamp(row, "Tx_DtTm"), "Tx_DtTm"),
         fraction=fraction if fraction and fraction > 0 else None,
-        mrn=_text(row, "MRN"),
+        mrn=cell_text(row, "MRN"),
         patient_name=display_name(
-            *(_text(row, c) for c in ("Last_Name", "First_Name", "Middle_Name", "Suffix"))
+            *(cell_text(row, c) for c in ("Last_Name", "First_Name", "Middle_Name", "Suffix"))
         ),
-        site_name=_text(row, "Site_Name"),
+        site_name=cell_text(row, "Site_Name"),
         fractions_planned=planned if planned and planned > 0 else None,
-        plan_label=_text(row, "Plan_Label"),
-        machine=_text(row, "Machine_Name") or _text(row, "Machine_Source_Name"),
+        plan_label=cell_text(row, "Plan_Label"),
+        machine=cell_text(row, "Machine_Name") or cell_text(row, "Machine_Source_Name"),
     )
 
 
