@@ -11,7 +11,7 @@ from radonc_assets.backup.transfers import store_records
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.clients import archive_client, dicom_client
-from resources.dicom.queries import InstanceRecord
+from resources.dicom.queries import InstanceRecord, instance_record
 
 
 def records(folder: Path, seed: int) -> tuple[dict[str, Path], list[InstanceRecord]]:
@@ -20,21 +20,7 @@ def records(folder: Path, seed: int) -> tuple[dict[str, Path], list[InstanceReco
         start=dt.date(2026, 5, 4), end=dt.date(2026, 5, 8), patients=1, seed=seed, ct_slices=1
     )
     files = [p for p in write(spec, folder) if p.name.startswith("RTRECORD_")]
-    found = []
-    for path in files:
-        ds = dcmread(path, stop_before_pixels=True)
-        found.append(
-            InstanceRecord(
-                patient_id=str(ds.PatientID),
-                study_instance_uid=str(ds.StudyInstanceUID),
-                series_instance_uid=str(ds.SeriesInstanceUID),
-                sop_instance_uid=str(ds.SOPInstanceUID),
-                sop_class_uid=str(ds.SOPClassUID),
-                modality=str(ds.Modality),
-                study_date=str(ds.StudyDate),
-                series_date=str(ds.SeriesDate),
-            )
-        )
+    found = [instance_record(*[dcmread(path, stop_before_pixels=True)] * 3) for path in files]
     return {r.sop_instance_uid: p for r, p in zip(found, files, strict=True)}, found
 
 

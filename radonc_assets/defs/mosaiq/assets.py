@@ -13,7 +13,7 @@ import time
 
 import dagster as dg
 import pandas as pd
-from pydicom import Dataset, dcmwrite
+from pydicom import dcmwrite
 
 from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
 from radonc_assets.backup.manifest import manifest_frame, study_table
@@ -36,22 +36,8 @@ from radonc_assets.site.naming import asset_key, group_name, node_key
 from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
-from resources.dicom.queries import InstanceRecord
+from resources.dicom.queries import instance_record
 from resources.orthanc import OrthancClient
-
-
-def instance_record(ds: Dataset) -> InstanceRecord:
-    """A generated record as a manifest row."""
-    return InstanceRecord(
-        patient_id=str(ds.PatientID),
-        study_instance_uid=str(ds.StudyInstanceUID),
-        series_instance_uid=str(ds.SeriesInstanceUID),
-        sop_instance_uid=str(ds.SOPInstanceUID),
-        sop_class_uid=str(ds.SOPClassUID),
-        modality=str(ds.Modality),
-        study_date=str(ds.get("StudyDate", "")),
-        series_date=str(ds.get("SeriesDate", "")),
-    )
 
 
 def treatment_records_asset(
@@ -90,7 +76,7 @@ def treatment_records_asset(
         for session in parsed.items:
             ds = treatment_record(session, settings)
             dcmwrite(folder / f"{ds.SOPInstanceUID}.dcm", ds, enforce_file_format=True)
-            records.append(instance_record(ds))
+            records.append(instance_record(ds, ds, ds))  # one dataset answers every level
         manifest = manifest_frame(records)
         path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
         skipped = pd.DataFrame(
