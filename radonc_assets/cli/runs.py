@@ -140,6 +140,7 @@ def _run_day(
     selection = [
         *(asset_key(site, a, manifest_name(source)) for a, source in site.sources.items()),
         *(asset_key(site, a, "orthanc_copies") for a in aliases if copy),
+        *(asset_key(site, a, "active_courses") for a in site.mosaiq_sources if copy),
         asset_key(site, "validation_report"),
     ]
     instance = dagster_instance()

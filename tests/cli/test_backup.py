@@ -1,5 +1,6 @@
 """`radonc backup` and `radonc validate` under faults: a killed run, deferral, user errors."""
 
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -18,10 +19,14 @@ from radonc_assets.cli.main import main
 from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import DcmqrscpServer, free_ports
+from radonc_assets.devtools.synthetic import SyntheticSpec
+from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
-from tests.conftest import SiteFileWriter, variant
+from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
 
 DAY = "2026-01-06"  # a planning day: MIM holds its CT and structures
+# The lab's week, as load_synthetic_week writes it: the simulated Mosaiq of the same patients.
+LAB_WEEK = SyntheticSpec(start=LAB_WEEK_END - dt.timedelta(days=6), end=LAB_WEEK_END, patients=3)
 
 
 @pytest.fixture
@@ -273,3 +278,23 @@ def test_an_unreachable_source_is_named_with_its_cause(
         f"cannot connect to 127.0.0.1:{nowhere} for LAB_ARIA"
     ) in captured.err
     assert "Traceback" not in captured.err
+
+
+def test_a_backup_with_mosaiq_writes_its_records_and_census(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    database = tmp_path / "mosaiq.db"
+    write_mosaiq_database(LAB_WEEK, database)
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(variant(lab, site_file, mosaiq=database).parent))
+    assert main(["backup", "LAB", "MOSAIQ", "--date", "2026-01-07"]) == 0
+    out = capsys.readouterr().out
+    (line,) = [line for line in out.splitlines() if line.startswith("2026-01-07 LAB MOSAIQ: ")]
+    assert line.startswith("2026-01-07 LAB MOSAIQ: 2 instances: ")  # a record per session
+    assert line.endswith("0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched)")
+    census = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_active_courses"))
+    assert set(census["status"]) == {"on_treatment"}
