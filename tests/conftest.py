@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import dagster as dg
 import pytest
 from pydicom import dcmread
 
+from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import (
     DemoServers,
     demo_servers,
@@ -21,6 +23,7 @@ from radonc_assets.devtools.demo import (
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient
 
@@ -164,6 +167,21 @@ def lab(
     with demo_servers(site, workdir / "servers") as servers:
         load_synthetic_week(servers, workdir / "synthetic", LAB_WEEK_END, patients=3)
         yield servers
+
+
+@pytest.fixture(scope="session")
+def lab_courses_planned(lab: DemoServers) -> None:
+    """The lab's planning days (2026-01-05 and 06) backed up: the treatment records of the
+    days after have their chain (plan, structure set, images) in the archive."""
+    definitions = site_definitions(lab.site)
+    for day in ("2026-01-05", "2026-01-06"):
+        result = dg.materialize(
+            list(definitions.assets or []),
+            partition_key=day,
+            resources=site_resources(lab.site),
+            raise_on_error=False,
+        )
+        assert result.get_asset_check_evaluations()
 
 
 def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path:

@@ -25,15 +25,8 @@ from resources.dicom.client import DicomClient, DicomNode
 from tests.conftest import SiteFileWriter, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
+pytestmark = pytest.mark.usefixtures("lab_courses_planned")
 COMPLETE = {check_name("ARIA"): True, check_name("MIM"): True, CHAIN_CHECK: True}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def earlier_courses(lab: DemoServers) -> None:
-    """The planning days of the courses treated on DAY, backed up: a treatment record's
-    chain (plan, structure set, images) lives in its course's planning study."""
-    for day in ("2026-01-05", "2026-01-06"):
-        backup(lab.site, day)
 
 
 def backup(

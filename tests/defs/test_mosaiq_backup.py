@@ -53,11 +53,10 @@ def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
 
 
 @pytest.mark.parametrize(("staging", "day"), [(False, "2026-01-07"), (True, "2026-01-08")])
+@pytest.mark.usefixtures("lab_courses_planned")
 def test_records_are_generated_archived_and_validated(
     lab: DemoServers, site_file: SiteFileWriter, mosaiq_db: Path, staging: bool, day: str
 ) -> None:
-    for planning_day in ("2026-01-05", "2026-01-06"):  # the courses' plans, for the chains
-        assert run(lab.site, planning_day).get_asset_check_evaluations()
     site = load_sites(variant(lab, site_file, mosaiq=mosaiq_db, staging=staging))["LAB"]
 
     first = run(site, day)
