@@ -8,17 +8,14 @@ the default Mosaiq source, the sessions of a window, and files readable by their
 
 import argparse
 import datetime as dt
-import io
 import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from pydicom import dcmwrite
-
 from radonc_assets.backup.mosaiq.model import Parsed, Session, SkippedRow
 from radonc_assets.backup.mosaiq.queries import Window, day_window, read_sessions
-from radonc_assets.backup.mosaiq.records import record_settings, treatment_record
+from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.cli.output import print_table
 from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.config import SiteConfig
@@ -136,10 +133,8 @@ def _records(args: argparse.Namespace) -> int:
         raise SystemExit(f"radonc: cannot create {out}: {exc.strerror or exc}") from exc
     rows = []
     for session in parsed.items:
-        ds = treatment_record(session, settings)
-        encoded = io.BytesIO()
-        dcmwrite(encoded, ds, enforce_file_format=True)
-        write_private(out / f"{ds.SOPInstanceUID}.dcm", encoded.getvalue())
+        record = encode_record(session, settings)
+        write_private(out / f"{record.uids.instance}.dcm", record.data)
         rows.append(
             {
                 "MRN": session.patient.mrn,
@@ -148,7 +143,7 @@ def _records(args: argparse.Namespace) -> int:
                 "Treated": f"{session.deliveries[0].treated_at:%Y-%m-%d %H:%M}",
                 "Machine": session.machine.name,
                 "Beams": len(session.deliveries),
-                "SOPInstanceUID": ds.SOPInstanceUID,
+                "SOPInstanceUID": record.uids.instance,
             }
         )
     print_table(rows)

@@ -9,11 +9,13 @@ data as Mosaiq tables (only the columns the queries read) for the SQLite3 ODBC d
 import datetime as dt
 import sqlite3
 import struct
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydicom import Dataset
 
 from radonc_assets.backup.mosaiq.model import (
     APPOINTMENT_COLUMNS,
@@ -25,6 +27,7 @@ from radonc_assets.backup.mosaiq.model import (
     parse_control_points,
     parse_deliveries,
 )
+from radonc_assets.devtools.datasets import decode_all as decode_every_element
 
 DAY = dt.date(2026, 1, 5)
 PLAN_UID = "1.2.826.0.1.3680043.8.498.1001"
@@ -482,3 +485,10 @@ def tables_of(
             {"Hsp_Code": a["Activity"], "Short_Desc": a["Activity_Description"]},
         )
     return tables
+
+
+def decode_all(ds: Dataset) -> None:
+    """Decode every element, in every item, with pydicom's value validation as errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        decode_every_element(ds)

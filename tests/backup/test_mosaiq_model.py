@@ -2,6 +2,7 @@
 
 import datetime as dt
 import math
+import struct
 
 import pandas as pd
 import pytest
@@ -9,9 +10,9 @@ import pytest
 from radonc_assets.backup.mosaiq import enums
 from radonc_assets.backup.mosaiq.mlc import (
     LeafRecordError,
-    decode_leaf_set,
     jaw_positions_mm,
-    leaf_jaw_positions_mm,
+    leaf_positions,
+    used_leaf_set,
 )
 from radonc_assets.backup.mosaiq.model import (
     CONTROL_POINT_COLUMNS,
@@ -58,7 +59,7 @@ def skipped_points(rows: list[dict[str, object]]) -> list[str]:
 def test_leaf_set_reads_only_the_leaves_in_use() -> None:
     # 200-byte record, 3 leaves in use, padding after them not zero (must be ignored).
     record = leaf_set([-500, 1, 0, 999, -999])
-    assert decode_leaf_set(record, 3) == (-500, 1, 0)
+    assert decoded(record, 3) == (-500, 1, 0)
 
 
 def test_zero_bytes_inside_the_used_part_are_data() -> None:
@@ -66,7 +67,11 @@ def test_zero_bytes_inside_the_used_part_are_data() -> None:
     # exactly as long as the leaves in use, so stripping zeros would lose leaves.
     record = struct_pack(256, 0, 0)
     assert record == b"\x00\x01\x00\x00\x00\x00"
-    assert decode_leaf_set(record, 3) == (256, 0, 0)
+    assert decoded(record, 3) == (256, 0, 0)
+
+
+def decoded(record: bytes, leaves: int) -> tuple[int, ...]:
+    return struct.unpack(f"<{leaves}h", used_leaf_set(record, leaves))
 
 
 def struct_pack(*values: int) -> bytes:
@@ -75,17 +80,17 @@ def struct_pack(*values: int) -> bytes:
 
 def test_record_one_byte_short_gets_its_last_zero_byte_back() -> None:
     # pymedphys mosaiq_mlc_missing_byte_workaround: an odd-length record lost a final 0x00.
-    assert decode_leaf_set(b"\x0a\x00\x05", 2) == (10, 5)
+    assert decoded(b"\x0a\x00\x05", 2) == (10, 5)
 
 
 def test_record_too_short_is_an_error() -> None:
     with pytest.raises(LeafRecordError, match="4 bytes cannot hold 3 leaves"):
-        decode_leaf_set(b"\x01\x00\x02\x00", 3)
+        decoded(b"\x01\x00\x02\x00", 3)
 
 
 def test_leaf_positions_are_mm_bank_a_then_bank_b() -> None:
     # -500 hundredths of a cm = -5.00 cm = -50.0 mm; 1234 -> 123.4 mm.
-    positions = leaf_jaw_positions_mm(leaf_set(A_CP0), leaf_set(B_CP0), 3)
+    positions = leaf_positions(leaf_set(A_CP0), leaf_set(B_CP0), 3).mm
     assert positions == (-50.0, -25.0, 0.0, 50.0, 123.4, 0.0)
 
 
@@ -101,7 +106,7 @@ def via_pymedphys_convention(a_cm: list[float], b_cm: list[float]) -> list[float
 def test_leaf_positions_agree_with_pymedphys_sign_and_order() -> None:
     a_raw, b_raw = [-500, -251, 37, 1200], [480, 250, -30, 1300]
     expected = via_pymedphys_convention([v / 100 for v in a_raw], [v / 100 for v in b_raw])
-    assert leaf_jaw_positions_mm(leaf_set(a_raw), leaf_set(b_raw), 4) == pytest.approx(expected)
+    assert leaf_positions(leaf_set(a_raw), leaf_set(b_raw), 4).mm == pytest.approx(expected)
 
 
 def test_jaws_are_mm_and_written_whole_or_not_at_all() -> None:
@@ -174,8 +179,10 @@ def test_control_points_in_dicom_units_with_normalised_weights() -> None:
     )
     assert first.jaws_x == (-50.0, 50.0)
     assert first.jaws_y == (-40.0, 60.0)
-    assert first.mlc == (-50.0, -25.0, 0.0, 50.0, 123.4, 0.0)
-    assert points[1].mlc == (-51.0, -25.0, 0.0, 50.0, 123.4, 0.0)
+    assert first.mlc is not None
+    assert first.mlc.mm == (-50.0, -25.0, 0.0, 50.0, 123.4, 0.0)
+    assert points[1].mlc is not None
+    assert points[1].mlc.mm == (-51.0, -25.0, 0.0, 50.0, 123.4, 0.0)
 
 
 @pytest.mark.parametrize("scale", [1.0, 100.0, 7.3])

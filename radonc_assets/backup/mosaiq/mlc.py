@@ -20,6 +20,7 @@ which pymedphys does not read, follows the same rule: ``[10 * Coll_X1, 10 * Coll
 """
 
 import struct
+from dataclasses import dataclass
 
 # Centimetres (Mosaiq) to millimetres (DICOM).
 MM_PER_CM = 10.0
@@ -33,8 +34,35 @@ class LeafRecordError(ValueError):
     """A leaf record that cannot hold the leaves Mosaiq says are in use."""
 
 
-def decode_leaf_set(record: bytes, leaves: int) -> tuple[int, ...]:
-    """The first `leaves` positions of one bank, in Mosaiq's units (0.01 cm).
+@dataclass(frozen=True)
+class LeafPositions:
+    """The MLCX Leaf/Jaw Positions of one control point, exactly as Mosaiq keeps them.
+
+    PS3.3 C.8.8.14 (RT Beams Module), Leaf/Jaw Positions (300A,011C): 2N values, leaf pairs
+    in IEC order, the X1 bank first. See the module docstring for the pymedphys convention.
+
+    Attributes:
+        tenths_mm: Little-endian signed 16-bit values in 0.1 mm (Mosaiq's 0.01 cm): all of
+            bank A, then all of bank B. Kept encoded: a record of 80 leaf pairs over 100
+            control points holds 32,000 of them, turned to text in one pass
+            (:func:`.encoding.tenths_of_mm`).
+    """
+
+    tenths_mm: bytes
+
+    def __len__(self) -> int:
+        """The number of positions: twice the leaf pairs."""
+        return len(self.tenths_mm) // _BYTES_PER_LEAF
+
+    @property
+    def mm(self) -> tuple[float, ...]:
+        """The positions in mm."""
+        values = struct.unpack(f"<{len(self)}h", self.tenths_mm)
+        return tuple(value / _UNITS_PER_MM for value in values)
+
+
+def used_leaf_set(record: bytes, leaves: int) -> bytes:
+    """The first `leaves` positions of one bank, as stored (little-endian int16, 0.01 cm).
 
     Args:
         record: ``A_Leaf_Set`` or ``B_Leaf_Set`` of one control point, padding included.
@@ -54,20 +82,16 @@ def decode_leaf_set(record: bytes, leaves: int) -> tuple[int, ...]:
         raise LeafRecordError(
             f"a leaf record of {len(record)} bytes cannot hold {leaves} leaves ({needed} bytes)"
         )
-    return struct.unpack(f"<{leaves}h", record[:needed])
+    return record[:needed]
 
 
-def leaf_jaw_positions_mm(a_record: bytes, b_record: bytes, leaves: int) -> tuple[float, ...]:
-    """The MLCX LeafJawPositions (mm) of one control point: all of bank A, then all of bank B.
-
-    PS3.3 C.8.8.14 (RT Beams Module), Leaf/Jaw Positions (300A,011C): 2N values, leaf pairs in
-    IEC order, the X1 bank first. See the module docstring for the pymedphys convention.
+def leaf_positions(a_record: bytes, b_record: bytes, leaves: int) -> LeafPositions:
+    """The MLCX positions of one control point from its two leaf records.
 
     Raises:
         LeafRecordError: A record too short for `leaves`.
     """
-    banks = decode_leaf_set(a_record, leaves) + decode_leaf_set(b_record, leaves)
-    return tuple(value / _UNITS_PER_MM for value in banks)
+    return LeafPositions(used_leaf_set(a_record, leaves) + used_leaf_set(b_record, leaves))
 
 
 def jaw_positions_mm(first_cm: float | None, second_cm: float | None) -> tuple[float, float] | None:

@@ -30,9 +30,10 @@ from pydicom.uid import RE_VALID_UID
 from radonc_assets.backup.mosaiq import enums
 from radonc_assets.backup.mosaiq.mlc import (
     MM_PER_CM,
+    LeafPositions,
     LeafRecordError,
     jaw_positions_mm,
-    leaf_jaw_positions_mm,
+    leaf_positions,
 )
 
 LOGGER = logging.getLogger(__name__)
@@ -271,7 +272,7 @@ class ControlPoint:
         couch_lateral: Table top lateral position (mm); None when NULL.
         jaws_x: ASYMX positions (mm); None when not recorded.
         jaws_y: ASYMY positions (mm); None when not recorded.
-        mlc: MLCX positions (mm), bank A then bank B; None without an MLC.
+        mlc: MLCX positions, bank A then bank B; None without an MLC.
     """
 
     index: int
@@ -289,7 +290,7 @@ class ControlPoint:
     couch_lateral: float | None = None
     jaws_x: tuple[float, float] | None = None
     jaws_y: tuple[float, float] | None = None
-    mlc: tuple[float, ...] | None = None
+    mlc: LeafPositions | None = None
 
 
 @dataclass(frozen=True)
@@ -416,6 +417,8 @@ def _is_null(value: object) -> bool:
 def cell_integer(row: Row, column: str) -> int | None:
     """An integer cell; Mosaiq's are SQL Server int, smallint or tinyint (32 bits at most)."""
     value = row[column]
+    if type(value) is int and _INT_MIN <= value <= _INT_MAX:
+        return value  # the usual cell, first: a day is some 100,000 of them
     if _is_null(value):
         return None
     number = None
@@ -432,6 +435,8 @@ def cell_integer(row: Row, column: str) -> int | None:
 
 def _number(row: Row, column: str) -> float | None:
     value = row[column]
+    if type(value) is float and math.isfinite(value):
+        return value  # the usual cell, first
     if _is_null(value):
         return None
     number = None
@@ -619,7 +624,7 @@ def _control_point(point: int, row: Row, *, weight: float, leaves: int) -> Contr
         a_set, b_set = _blob(row, "A_Leaf_Set"), _blob(row, "B_Leaf_Set")
         if a_set is None or b_set is None:
             raise RowError(f"control point {point} has MLC_Leaves={leaves} but no leaf record")
-        mlc = leaf_jaw_positions_mm(a_set, b_set, leaves)
+        mlc = leaf_positions(a_set, b_set, leaves)
     return ControlPoint(
         index=point,
         cumulative_weight=weight,

@@ -19,30 +19,42 @@ go in a private block (:data:`PRIVATE_GROUP`) whose creator the site configures.
 """
 
 import datetime as dt
+import io
 import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from pydicom import Dataset
-from pydicom.dataelem import RawDataElement
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.tag import Tag
+from pydicom import dcmread
+from pydicom.dataset import FileDataset
 from pydicom.uid import (
     PYDICOM_IMPLEMENTATION_UID,
     PYDICOM_ROOT_UID,
-    UID,
     ExplicitVRLittleEndian,
     RTBeamsTreatmentRecordStorage,
     RTPlanStorage,
     generate_uid,
 )
-from pydicom.valuerep import DA, TM, DSfloat, format_number_as_ds
+from pydicom.valuerep import DA, TM
 
+from radonc_assets.backup.mosaiq.encoding import (
+    Element,
+    Value,
+    element,
+    element_column,
+    item,
+    part10_file,
+    private,
+    sequence,
+    tenths_of_mm,
+)
+from radonc_assets.backup.mosaiq.mlc import LeafPositions
 from radonc_assets.backup.mosaiq.model import ControlPoint, Delivery, Session
 from radonc_assets.site.config import SiteConfig
 
 LOGGER = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PRIVATE_GROUP = 0x3009
 DEFAULT_PRIVATE_CREATOR = "RADONC_BACKUP MOSAIQ 1"
@@ -56,6 +68,8 @@ PRIVATE_SITE_NAME = 0x20  # LO, Site.Site_Name
 PRIVATE_SETUP_NOTE = 0x21  # UT, SiteSetup.Setup_Note
 PRIVATE_DOSE_HST_ID = 0x22  # IS, Dose_Hst.DHS_ID
 PRIVATE_FIELD_ID = 0x23  # IS, TxField.FLD_ID
+_PRIVATE_CREATOR = PRIVATE_GROUP << 16 | 0x0010  # the creator of block 0x10
+_PRIVATE_BLOCK = PRIVATE_GROUP << 16 | 0x1000
 
 MANUFACTURER = "radonc-backup"
 _MODEL_NAME = "Mosaiq RT Beams Treatment Record export"
@@ -63,7 +77,7 @@ _IMPLEMENTATION_VERSION = "RADONC_MOSAIQ_1"
 # PS3.3 C.12.1.1.2: ISO_IR 192 is UTF-8; Mosaiq names are Unicode.
 _CHARACTER_SET = "ISO_IR 192"
 # PS3.5 6.2 value lengths (characters).
-_SH, _LO, _ST, _PN_GROUP, _DS = 16, 64, 1024, 64, 16
+_SH, _LO, _ST, _PN_GROUP = 16, 64, 1024, 64
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # PS3.5 6.1.3: UT may hold CR, LF, FF and ESC besides graphic characters.
 _NOTE_CONTROL_CHARACTERS = re.compile(r"[\x00-\x09\x0b\x0e-\x1a\x1c-\x1f\x7f]")
@@ -145,47 +159,83 @@ def _derived_uid(uid_root: str, *parts: str) -> str:
 
 
 def treatment_record(session: Session, settings: RecordSettings | None = None) -> FileDataset:
-    """The RT Beams Treatment Record of one session, with file meta (Explicit VR Little Endian).
+    """The RT Beams Treatment Record of one session, as a pydicom dataset.
+
+    :func:`encode_record` read back: the elements are decoded when first read.
 
     Args:
         session: The deliveries of one patient and plan on one date and machine.
         settings: UID root and private creator; pydicom's root and the default creator if None.
+    """
+    return encode_record(session, settings).dataset()
 
-    Returns:
-        The dataset, ready for ``dcmwrite(..., enforce_file_format=True)`` or C-STORE.
+
+@dataclass(frozen=True)
+class EncodedRecord:
+    """One record, encoded.
+
+    Attributes:
+        uids: Its study, series and SOP instance UIDs.
+        data: A DICOM file (PS3.10), Explicit VR Little Endian, ready to write or C-STORE.
+    """
+
+    uids: RecordUids
+    data: bytes
+
+    def dataset(self) -> FileDataset:
+        """The record as a pydicom dataset, decoded element by element as it is read."""
+        return dcmread(io.BytesIO(self.data))
+
+
+def encode_record(session: Session, settings: RecordSettings | None = None) -> EncodedRecord:
+    """The RT Beams Treatment Record of one session, encoded (:mod:`.encoding`).
+
+    Args:
+        session: The deliveries of one patient and plan on one date and machine.
+        settings: UID root and private creator; pydicom's root and the default creator if None.
     """
     settings = settings or RecordSettings()
     uids = record_uids(session, settings.uid_root)
-    ds = _file_dataset(uids.instance)
     first, last = session.deliveries[0].treated_at, session.deliveries[-1].treated_at
-    # SOP Common (C.12.1)
-    ds.SpecificCharacterSet = _CHARACTER_SET
-    ds.SOPClassUID = RTBeamsTreatmentRecordStorage
-    ds.SOPInstanceUID = uids.instance
-    ds.InstanceCreationDate = _da(last.date())
-    ds.InstanceCreationTime = _tm(last.time())
-    _patient(ds, session)
-    _study(ds, session, uids.study)
-    _series(ds, session, uids.series)
-    # General Equipment (C.7.5.1): the equipment that made this instance, i.e. this export.
-    ds.Manufacturer = MANUFACTURER
-    ds.ManufacturerModelName = _MODEL_NAME
-    if session.machine.institution:
-        ds.InstitutionName = _string(session.machine.institution, _LO)
-    # RT General Treatment Record (C.8.8.17)
-    ds.InstanceNumber = len(session.deliveries)
-    ds.TreatmentDate = _da(first.date())
-    ds.TreatmentTime = _tm(first.time())
-    ds.ReferencedRTPlanSequence = (
-        [_item(ReferencedSOPClassUID=RTPlanStorage, ReferencedSOPInstanceUID=session.plan.uid)]
-        if session.plan.uid
-        else []
-    )
-    _machine(ds, session)
-    dose_references = _calculated_dose_references(ds, session)
-    _beams_session(ds, session, dose_references, settings.private_creator)
-    _treatment_summary(ds, session)
-    _session_private_block(ds, session, settings.private_creator)
+    institution = session.machine.institution
+    dose_references = _calculated_dose_references(session)
+    elements = [
+        # SOP Common (C.12.1)
+        element("SpecificCharacterSet", _CHARACTER_SET),
+        element("SOPClassUID", RTBeamsTreatmentRecordStorage),
+        element("SOPInstanceUID", uids.instance),
+        element("InstanceCreationDate", _da(last.date())),
+        element("InstanceCreationTime", _tm(last.time())),
+        *_patient(session),
+        *_study(session, uids.study),
+        *_series(session, uids.series),
+        # General Equipment (C.7.5.1): the equipment that made this instance, i.e. this export.
+        element("Manufacturer", MANUFACTURER),
+        element("ManufacturerModelName", _MODEL_NAME),
+        *([element("InstitutionName", _string(institution, _LO))] if institution else []),
+        # RT General Treatment Record (C.8.8.17)
+        element("InstanceNumber", len(session.deliveries)),
+        element("TreatmentDate", _da(first.date())),
+        element("TreatmentTime", _tm(first.time())),
+        sequence(
+            "ReferencedRTPlanSequence",
+            [
+                item(
+                    [
+                        element("ReferencedSOPClassUID", RTPlanStorage),
+                        element("ReferencedSOPInstanceUID", session.plan.uid),
+                    ]
+                )
+            ]
+            if session.plan.uid
+            else [],
+        ),
+        _machine(session),
+        *_calculated_dose_reference_sequence(dose_references),
+        *_beams_session(session, dose_references, settings.private_creator),
+        *_treatment_summary(session),
+        *_session_private_block(session, settings.private_creator),
+    ]
     LOGGER.debug(
         "record %s: %d deliveries of Pat_ID1 %s on %s",
         uids.instance,
@@ -193,24 +243,18 @@ def treatment_record(session: Session, settings: RecordSettings | None = None) -
         session.patient.pat_id1,
         session.date,
     )
-    return ds
+    return EncodedRecord(uids, part10_file(_file_meta(uids.instance), elements))
 
 
-def _file_dataset(instance_uid: str) -> FileDataset:
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = RTBeamsTreatmentRecordStorage
-    meta.MediaStorageSOPInstanceUID = UID(instance_uid)
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    meta.ImplementationVersionName = _IMPLEMENTATION_VERSION
-    return FileDataset("", Dataset(), file_meta=meta, preamble=b"\0" * 128, is_implicit_VR=False)
-
-
-def _item(**elements: object) -> Dataset:
-    item = Dataset()
-    for keyword, value in elements.items():
-        setattr(item, keyword, value)
-    return item
+def _file_meta(instance_uid: str) -> list[Element]:
+    return [
+        element("FileMetaInformationVersion", b"\0\1"),
+        element("MediaStorageSOPClassUID", RTBeamsTreatmentRecordStorage),
+        element("MediaStorageSOPInstanceUID", instance_uid),
+        element("TransferSyntaxUID", ExplicitVRLittleEndian),
+        element("ImplementationClassUID", PYDICOM_IMPLEMENTATION_UID),
+        element("ImplementationVersionName", _IMPLEMENTATION_VERSION),
+    ]
 
 
 def _string(value: str, limit: int) -> str:
@@ -250,65 +294,51 @@ def _tm(value: dt.time) -> str:
     return str(TM(value))
 
 
-def _ds_text(value: float) -> str:
-    """A DS value's text, at most 16 characters (PS3.5 6.2).
-
-    Python's shortest round-trip text when it fits: a clean value (an MLC position, 0.1 mm
-    steps) fits, a float carrying arithmetic noise never does (its text has 16 or more
-    digits), and is rounded to 1e-6 (sub-micrometre, sub-microMU) instead, so
-    ``7.000000000000001`` (0.7 cm in mm) is written ``7``. A record holds some 30,000
-    values: the short path matters (measured).
-    """
-    text = repr(value + 0.0)  # + 0.0 turns -0.0 into 0.0
-    if len(text) <= _DS:
-        return text
-    rounded = round(value, 6) + 0.0
-    text = f"{rounded:.6f}".rstrip("0").rstrip(".")
-    return text if len(text) <= _DS else format_number_as_ds(rounded)
-
-
-def _ds(value: float) -> DSfloat:
-    """A DS value (:func:`_ds_text`)."""
-    return DSfloat(_ds_text(value))
-
-
-def _patient(ds: Dataset, session: Session) -> None:
+def _patient(session: Session) -> list[Element]:
     """Patient (C.7.1.1)."""
     patient = session.patient
-    ds.PatientName = person_name(
-        patient.last_name, patient.first_name, patient.middle_name, patient.suffix
-    )
-    ds.PatientID = _string(patient.mrn, _LO)
-    ds.PatientBirthDate = _da(patient.birth_date) if patient.birth_date else None
-    ds.PatientSex = patient.sex or None
+    name = person_name(patient.last_name, patient.first_name, patient.middle_name, patient.suffix)
+    return [
+        element("PatientName", name),
+        element("PatientID", _string(patient.mrn, _LO)),
+        element("PatientBirthDate", _da(patient.birth_date) if patient.birth_date else None),
+        element("PatientSex", patient.sex or None),
+    ]
 
 
-def _study(ds: Dataset, session: Session, study_uid: str) -> None:
+def _study(session: Session, study_uid: str) -> list[Element]:
     """General Study (C.7.2.1): the plan's study when Mosaiq knows it."""
     study = session.plan.study
     started = study.started if study else None
-    ds.StudyInstanceUID = study_uid
-    ds.StudyDate = _da(started.date()) if started else None
-    ds.StudyTime = _tm(started.time()) if started else None
-    ds.ReferringPhysicianName = None
-    ds.StudyID = _string(study.study_id, _SH) if study else None
-    ds.AccessionNumber = None
+    elements = [
+        element("StudyInstanceUID", study_uid),
+        element("StudyDate", _da(started.date()) if started else None),
+        element("StudyTime", _tm(started.time()) if started else None),
+        element("ReferringPhysicianName", None),
+        element("StudyID", _string(study.study_id, _SH) if study else None),
+        element("AccessionNumber", None),
+    ]
     if study and study.description:
-        ds.StudyDescription = _string(study.description, _LO)
+        elements.append(element("StudyDescription", _string(study.description, _LO)))
+    return elements
 
 
-def _series(ds: Dataset, session: Session, series_uid: str) -> None:
+def _series(session: Session, series_uid: str) -> list[Element]:
     """RT Series (C.8.8.1); SeriesDate is the treatment date, as the DICOM sources' records have."""
     first = session.deliveries[0].treated_at
     fraction = _current_fraction(session)
-    ds.Modality = "RTRECORD"
-    ds.SeriesInstanceUID = series_uid
-    ds.SeriesNumber = fraction
-    ds.SeriesDate = _da(first.date())
-    ds.SeriesTime = _tm(first.time())
     description = f"Mosaiq treatment {session.date.isoformat()}"
-    ds.SeriesDescription = f"{description} fraction {fraction}" if fraction else description
-    ds.OperatorsName = None
+    return [
+        element("Modality", "RTRECORD"),
+        element("SeriesInstanceUID", series_uid),
+        element("SeriesNumber", fraction),
+        element("SeriesDate", _da(first.date())),
+        element("SeriesTime", _tm(first.time())),
+        element(
+            "SeriesDescription", f"{description} fraction {fraction}" if fraction else description
+        ),
+        element("OperatorsName", None),
+    ]
 
 
 def _current_fraction(session: Session) -> int | None:
@@ -316,26 +346,36 @@ def _current_fraction(session: Session) -> int | None:
     return max(numbers) if numbers else None
 
 
-def _machine(ds: Dataset, session: Session) -> None:
+def _machine(session: Session) -> Element:
     """RT Treatment Machine Record (C.8.8.18): a single machine."""
     machine = session.machine
-    ds.TreatmentMachineSequence = [
-        _item(
-            TreatmentMachineName=_string(machine.name, _SH) or None,
-            Manufacturer=None,  # Mosaiq's Machine table names no manufacturer
-            InstitutionName=_string(machine.institution, _LO) or None,
-            ManufacturerModelName=_string(machine.model, _LO) or None,
-            DeviceSerialNumber=None,
-        )
-    ]
+    return sequence(
+        "TreatmentMachineSequence",
+        [
+            item(
+                [
+                    element("TreatmentMachineName", _string(machine.name, _SH) or None),
+                    element("Manufacturer", None),  # Mosaiq's Machine table names no manufacturer
+                    element("InstitutionName", _string(machine.institution, _LO) or None),
+                    element("ManufacturerModelName", _string(machine.model, _LO) or None),
+                    element("DeviceSerialNumber", None),
+                ]
+            )
+        ],
+    )
 
 
-def _calculated_dose_references(ds: Dataset, session: Session) -> dict[int | None, int]:
-    """Calculated Dose Reference Record (C.8.8.20): Mosaiq's projected dose per site (Gy).
+@dataclass(frozen=True)
+class _DoseReference:
+    number: int
+    description: str
+    dose: float
 
-    Returns:
-        The Calculated Dose Reference Number of each site (by ``SIT_SET_ID``), empty when
-        no delivery has a projected dose (the module is then left out).
+
+def _calculated_dose_references(session: Session) -> dict[int | None, _DoseReference]:
+    """Mosaiq's projected dose per site (Gy, by ``SIT_SET_ID``), numbered from 1.
+
+    Empty when no delivery has a projected dose.
     """
     totals: dict[int | None, tuple[str, float]] = {}
     for delivery in session.deliveries:
@@ -344,30 +384,47 @@ def _calculated_dose_references(ds: Dataset, session: Session) -> dict[int | Non
         site = delivery.field.site
         name, total = totals.get(site.sit_set_id, (site.name, 0.0))
         totals[site.sit_set_id] = (name, total + delivery.projected_dose)
-    if not totals:
-        return {}
-    numbers = {site: number for number, site in enumerate(totals, start=1)}
-    ds.CalculatedDoseReferenceSequence = [
-        _item(
-            CalculatedDoseReferenceNumber=numbers[site],
-            CalculatedDoseReferenceDescription=_string(name, _ST) or None,
-            CalculatedDoseReferenceDoseValue=_ds(total),
+    return {
+        site: _DoseReference(number, name, total)
+        for number, (site, (name, total)) in enumerate(totals.items(), start=1)
+    }
+
+
+def _calculated_dose_reference_sequence(
+    references: dict[int | None, _DoseReference],
+) -> list[Element]:
+    """Calculated Dose Reference Record (C.8.8.20); left out when there is no reference."""
+    if not references:
+        return []
+    items = [
+        item(
+            [
+                element("CalculatedDoseReferenceNumber", reference.number),
+                element(
+                    "CalculatedDoseReferenceDescription",
+                    _string(reference.description, _ST) or None,
+                ),
+                element("CalculatedDoseReferenceDoseValue", reference.dose),
+            ]
         )
-        for site, (name, total) in totals.items()
+        for reference in references.values()
     ]
-    return numbers
+    return [sequence("CalculatedDoseReferenceSequence", items)]
 
 
 def _beams_session(
-    ds: Dataset, session: Session, dose_references: dict[int | None, int], creator: str
-) -> None:
+    session: Session, dose_references: dict[int | None, _DoseReference], creator: str
+) -> list[Element]:
     """RT Beams Session Record (C.8.8.21): one Treatment Session Beam item per delivery."""
-    ds.NumberOfFractionsPlanned = session.deliveries[0].field.site.fractions_planned
-    ds.PrimaryDosimeterUnit = "MU"
     offsets = continuation_offsets(session.deliveries)
-    ds.TreatmentSessionBeamSequence = [
+    beams = [
         _beam(delivery, offset, dose_references, creator)
         for delivery, offset in zip(session.deliveries, offsets, strict=True)
+    ]
+    return [
+        element("NumberOfFractionsPlanned", session.deliveries[0].field.site.fractions_planned),
+        element("PrimaryDosimeterUnit", "MU"),
+        sequence("TreatmentSessionBeamSequence", beams),
     ]
 
 
@@ -417,59 +474,92 @@ def control_point_metersets(
 
 
 def _beam(
-    delivery: Delivery, offset: float, dose_references: dict[int | None, int], creator: str
-) -> Dataset:
+    delivery: Delivery,
+    offset: float,
+    dose_references: dict[int | None, _DoseReference],
+    creator: str,
+) -> bytes:
+    """One Treatment Session Beam Sequence item."""
     field = delivery.field
     points = field.control_points
-    beam = Dataset()
-    if field.beam_number is not None:
-        beam.ReferencedBeamNumber = field.beam_number
-    if field.beam_name:
-        beam.BeamName = _string(field.beam_name, _LO)
-    if field.description:
-        beam.BeamDescription = _string(field.description, _ST)
-    beam.BeamType = beam_type(points)
-    beam.RadiationType = field.radiation_type
-    if field.source_axis_distance is not None:
-        beam.SourceAxisDistance = _ds(field.source_axis_distance)
-    beam.BeamLimitingDeviceLeafPairsSequence = [
-        _item(RTBeamLimitingDeviceType=device, NumberOfLeafJawPairs=len(positions) // 2)
-        for device, positions in _devices(points[0]).items()
+    elements = [
+        element("BeamType", beam_type(points)),
+        element("RadiationType", field.radiation_type),
+        sequence(
+            "BeamLimitingDeviceLeafPairsSequence",
+            [
+                item(
+                    [
+                        element("RTBeamLimitingDeviceType", device),
+                        element("NumberOfLeafJawPairs", len(positions) // 2),
+                    ]
+                )
+                for device, positions in _devices(points[0]).items()
+            ],
+        ),
+        # Mosaiq's wedge, compensator, bolus and block columns are not read: none are recorded
+        # (Type 1 wants a number), the others are Type 2 and stay empty.
+        element("NumberOfWedges", 0),
+        element("NumberOfCompensators", None),
+        element("NumberOfBoli", None),
+        element("NumberOfBlocks", None),
+        element("CurrentFractionNumber", delivery.fraction_number),
+        element(
+            "TreatmentDeliveryType",
+            "CONTINUATION"
+            if offset > 0 and field.delivery_type == "TREATMENT"
+            else field.delivery_type,
+        ),
+        element("TreatmentTerminationStatus", delivery.termination_status),
+        element("TreatmentVerificationStatus", delivery.verification_status or None),
+        element("DeliveredPrimaryMeterset", delivery.delivered_meterset),
+        element("NumberOfControlPoints", len(points)),
+        sequence("ControlPointDeliverySequence", control_point_delivery(delivery, offset)),
     ]
-    number = dose_references.get(field.site.sit_set_id)
-    if number is not None and delivery.projected_dose is not None:
-        beam.ReferencedCalculatedDoseReferenceSequence = [
-            _item(
-                ReferencedCalculatedDoseReferenceNumber=number,
-                CalculatedDoseReferenceDoseValue=_ds(delivery.projected_dose),
-            )
+    if field.beam_number is not None:
+        elements.append(element("ReferencedBeamNumber", field.beam_number))
+    if field.beam_name:
+        elements.append(element("BeamName", _string(field.beam_name, _LO)))
+    if field.description:
+        elements.append(element("BeamDescription", _string(field.description, _ST)))
+    if field.source_axis_distance is not None:
+        elements.append(element("SourceAxisDistance", field.source_axis_distance))
+    reference = dose_references.get(field.site.sit_set_id)
+    if reference is not None and delivery.projected_dose is not None:
+        referenced = [
+            element("ReferencedCalculatedDoseReferenceNumber", reference.number),
+            element("CalculatedDoseReferenceDoseValue", delivery.projected_dose),
         ]
-    # Mosaiq's wedge, compensator, bolus and block columns are not read: none are recorded
-    # (Type 1 wants a number), the others are Type 2 and stay empty.
-    beam.NumberOfWedges = 0
-    beam.NumberOfCompensators = None
-    beam.NumberOfBoli = None
-    beam.NumberOfBlocks = None
-    beam.CurrentFractionNumber = delivery.fraction_number
-    resumed = offset > 0 and field.delivery_type == "TREATMENT"
-    beam.TreatmentDeliveryType = "CONTINUATION" if resumed else field.delivery_type
-    beam.TreatmentTerminationStatus = delivery.termination_status
+        elements.append(sequence("ReferencedCalculatedDoseReferenceSequence", [item(referenced)]))
     if delivery.termination_code:
-        beam.TreatmentTerminationCode = _string(delivery.termination_code, _SH)
-    beam.TreatmentVerificationStatus = delivery.verification_status or None
+        code = _string(delivery.termination_code, _SH)
+        elements.append(element("TreatmentTerminationCode", code))
     if field.planned_meterset is not None:
-        beam.SpecifiedPrimaryMeterset = _ds(max(field.planned_meterset - offset, 0.0))
-    beam.DeliveredPrimaryMeterset = _ds(delivery.delivered_meterset)
-    beam.NumberOfControlPoints = len(points)
-    beam.ControlPointDeliverySequence = control_point_delivery(delivery, offset)
-    block = beam.private_block(PRIVATE_GROUP, creator, create=True)
-    if field.site.name:
-        block.add_new(PRIVATE_SITE_NAME, "LO", _string(field.site.name, _LO))
-    if field.site.setup_note:
-        block.add_new(PRIVATE_SETUP_NOTE, "UT", _note(field.site.setup_note))
-    block.add_new(PRIVATE_DOSE_HST_ID, "IS", delivery.dhs_id)
-    block.add_new(PRIVATE_FIELD_ID, "IS", field.fld_id)
-    return beam
+        specified = max(field.planned_meterset - offset, 0.0)
+        elements.append(element("SpecifiedPrimaryMeterset", specified))
+    values: list[tuple[int, str, Value]] = [
+        (PRIVATE_SITE_NAME, "LO", _string(field.site.name, _LO)),
+        (PRIVATE_SETUP_NOTE, "UT", _note(field.site.setup_note)),
+        (PRIVATE_DOSE_HST_ID, "IS", delivery.dhs_id),
+        (PRIVATE_FIELD_ID, "IS", field.fld_id),
+    ]
+    return item([*elements, *_private_block(creator, values)])
+
+
+def _private_block(creator: str, values: Sequence[tuple[int, str, Value]]) -> list[Element]:
+    """The private block of `creator` (PS3.5 7.8.1, block 0x10 of :data:`PRIVATE_GROUP`).
+
+    Args:
+        creator: The Private Creator.
+        values: ``(element offset, VR, value)``; empty values are left out, and the block
+            with them when none is left.
+    """
+    present = [
+        private(_PRIVATE_BLOCK | offset, vr, value)
+        for offset, vr, value in values
+        if value is not None and value != ""
+    ]
+    return [private(_PRIVATE_CREATOR, "LO", creator), *present] if present else []
 
 
 def beam_type(points: Sequence[ControlPoint]) -> str:
@@ -493,9 +583,9 @@ def beam_type(points: Sequence[ControlPoint]) -> str:
     return "STATIC"
 
 
-def _devices(point: ControlPoint) -> dict[str, tuple[float, ...]]:
+def _devices(point: ControlPoint) -> dict[str, tuple[float, ...] | LeafPositions]:
     """The beam limiting device positions of a control point, by RT Beam Limiting Device Type."""
-    devices: dict[str, tuple[float, ...]] = {}
+    devices: dict[str, tuple[float, ...] | LeafPositions] = {}
     if point.jaws_x is not None:
         devices["ASYMX"] = point.jaws_x
     if point.jaws_y is not None:
@@ -530,110 +620,149 @@ def rotation_directions(angles: Sequence[float | None], increasing: str) -> list
     return directions[::-1]
 
 
-# Keys of a control point's settings that are not DICOM keywords: the energy (written with its
-# unit) and the beam limiting devices (written as Beam Limiting Device Position items).
-_ENERGY = "energy"
-_DEVICE_TYPES = ("ASYMX", "ASYMY", "MLCX")
-_LEAF_JAW_POSITIONS = Tag("LeafJawPositions")
+@dataclass(frozen=True)
+class _Energy:
+    """Nominal Beam Energy and its unit, written together."""
+
+    value: float
+    unit: str
 
 
-def control_point_delivery(delivery: Delivery, offset: float = 0.0) -> list[Dataset]:
-    """The Control Point Delivery Sequence of one delivery (PS3.3 C.8.8.21).
+def control_point_delivery(delivery: Delivery, offset: float = 0.0) -> list[bytes]:
+    """The Control Point Delivery Sequence items of one delivery (PS3.3 C.8.8.21), encoded.
 
     Every point has its date and time (the delivery's ``Tx_DtTm``: Mosaiq keeps no time per
     point) and its Specified and Delivered Meterset (:func:`control_point_metersets`). The
     other attributes are Type 1C/2C "required for the first item, or if it changes during the
     beam": each is written at the first point and where its value changes, and an unknown
-    (NULL) value later in the beam is no change. Directions come from Mosaiq's enumerations
-    when recorded, else from the angles (:func:`rotation_directions`).
+    (NULL) value later in the beam is no change (:func:`setting_changes`); the angles,
+    directions and table top positions are written at the first point even when unknown
+    (empty), the energy and beam limiting devices once known. Directions come from Mosaiq's
+    enumerations when recorded, else from the angles (:func:`rotation_directions`).
     """
     points = delivery.field.control_points
+    written: list[list[Element]] = [[] for _ in points]
+    energies = [
+        _Energy(p.energy, p.energy_unit) if p.energy is not None and p.energy_unit else None
+        for p in points
+    ]
+    for i, energy in setting_changes(energies, empty_at_first=False):
+        if energy is not None:
+            written[i] += [
+                element("NominalBeamEnergy", energy.value),
+                element("NominalBeamEnergyUnit", energy.unit),
+            ]
+    for keyword, values in _angles_and_positions(points).items():
+        changes = setting_changes(values, empty_at_first=True)
+        encoded = element_column(keyword, [value for _, value in changes])
+        for (i, _), changed in zip(changes, encoded, strict=True):
+            written[i].append(changed)
+    # Mosaiq records no table top eccentric rotation: an isocentric couch has none.
+    written[0] += [
+        element("TableTopEccentricAngle", 0.0),
+        element("TableTopEccentricRotationDirection", "NONE"),
+    ]
+    devices: list[list[bytes]] = [[] for _ in points]
+    for device, positions in _device_positions(points).items():
+        device_type = element("RTBeamLimitingDeviceType", device)
+        for i, leaf_jaw_positions in positions:
+            devices[i].append(item([device_type, element("LeafJawPositions", leaf_jaw_positions)]))
+    treated = [
+        element("TreatmentControlPointDate", _da(delivery.treated_at.date())),
+        element("TreatmentControlPointTime", _tm(delivery.treated_at.time())),
+        # Mosaiq's TxFieldPoint columns read here hold no dose rate: Type 2, empty.
+        element("DoseRateSet", None),
+        element("DoseRateDelivered", None),
+    ]
+    planned, given = delivery.field.planned_meterset, delivery.delivered_meterset
+    metersets = [
+        control_point_metersets(p.cumulative_weight, planned, given, offset) for p in points
+    ]
+    indices = element_column("ReferencedControlPointIndex", [p.index for p in points])
+    specified = element_column("SpecifiedMeterset", [value for value, _ in metersets])
+    delivered = element_column("DeliveredMeterset", [value for _, value in metersets])
+    items = []
+    for i, (settings, device_items) in enumerate(zip(written, devices, strict=True)):
+        point = [*treated, indices[i], specified[i], delivered[i], *settings]
+        if device_items:
+            point.append(sequence("BeamLimitingDevicePositionSequence", device_items))
+        items.append(item(point))
+    return items
+
+
+def _angles_and_positions(points: Sequence[ControlPoint]) -> dict[str, list[float | str | None]]:
+    """The angles, directions and table top positions of the control points, by keyword."""
     gantry = rotation_directions([p.gantry_angle for p in points], "CW")
     collimator = rotation_directions([p.collimator_angle for p in points], "CW")
     couch = rotation_directions([p.couch_angle for p in points], "CC")
-    written: dict[str, object] = {}
-    sequence = []
-    for i, point in enumerate(points):
-        settings: dict[str, object] = {
-            _ENERGY: (point.energy, point.energy_unit)
-            if point.energy is not None and point.energy_unit
-            else None,
-            **_devices(point),
-            "GantryAngle": point.gantry_angle,
-            "GantryRotationDirection": point.gantry_direction or gantry[i],
-            "BeamLimitingDeviceAngle": point.collimator_angle,
-            "BeamLimitingDeviceRotationDirection": point.collimator_direction or collimator[i],
-            "PatientSupportAngle": point.couch_angle,
-            "PatientSupportRotationDirection": point.couch_direction or couch[i],
-            "TableTopVerticalPosition": point.couch_vertical,
-            "TableTopLongitudinalPosition": point.couch_longitudinal,
-            "TableTopLateralPosition": point.couch_lateral,
-        }
-        if i == 0:
-            # Mosaiq records no table top eccentric rotation: an isocentric couch has none.
-            settings |= {
-                "TableTopEccentricAngle": 0.0,
-                "TableTopEccentricRotationDirection": "NONE",
-            }
-            changed = settings
-        else:
-            changed = {k: v for k, v in settings.items() if v is not None and written.get(k) != v}
-        written |= {k: v for k, v in settings.items() if v is not None}
-        sequence.append(_control_point_item(delivery, point, offset, changed))
-    return sequence
+    return {
+        "GantryAngle": [p.gantry_angle for p in points],
+        "GantryRotationDirection": [
+            p.gantry_direction or d for p, d in zip(points, gantry, strict=True)
+        ],
+        "BeamLimitingDeviceAngle": [p.collimator_angle for p in points],
+        "BeamLimitingDeviceRotationDirection": [
+            p.collimator_direction or d for p, d in zip(points, collimator, strict=True)
+        ],
+        "PatientSupportAngle": [p.couch_angle for p in points],
+        "PatientSupportRotationDirection": [
+            p.couch_direction or d for p, d in zip(points, couch, strict=True)
+        ],
+        "TableTopVerticalPosition": [p.couch_vertical for p in points],
+        "TableTopLongitudinalPosition": [p.couch_longitudinal for p in points],
+        "TableTopLateralPosition": [p.couch_lateral for p in points],
+    }
 
 
-def _leaf_jaw_positions(positions: Sequence[float]) -> RawDataElement:
-    """Leaf/Jaw Positions (300A,011C), DS, kept encoded (Explicit VR Little Endian).
+def _device_positions(points: Sequence[ControlPoint]) -> dict[str, list[tuple[int, Value]]]:
+    """Where each beam limiting device's positions are written, and their Leaf/Jaw Positions.
 
-    An 80-pair MLC over 100 control points is 16,000 values per beam, and pydicom turns each
-    value of a list into a DSfloat (about 10 us each, measured: most of a record's time).
-    Encoded once here, the element is written as is and decoded only if read, as pydicom
-    does with the elements of a file it reads.
+    By RT Beam Limiting Device Type, in the order the items are written: the jaws' values as
+    numbers, the MLC's as DS text made in one pass (:func:`.encoding.tenths_of_mm`).
     """
-    text = "\\".join(map(_ds_text, positions))
-    value = text.encode("ascii") + b" " * (len(text) % 2)  # PS3.5 7.1: even length
-    return RawDataElement(_LEAF_JAW_POSITIONS, "DS", len(value), value, 0, False, True)
+    jaws: dict[str, list[tuple[float, ...] | None]] = {
+        "ASYMX": [p.jaws_x for p in points],
+        "ASYMY": [p.jaws_y for p in points],
+    }
+    positions: dict[str, list[tuple[int, Value]]] = {
+        device: list(setting_changes(values, empty_at_first=False))
+        for device, values in jaws.items()
+    }
+    mlc = [
+        (i, value)
+        for i, value in setting_changes([p.mlc for p in points], empty_at_first=False)
+        if value is not None
+    ]
+    texts = tenths_of_mm([value.tenths_mm for _, value in mlc])
+    positions["MLCX"] = [(i, text) for (i, _), text in zip(mlc, texts, strict=True)]
+    return positions
 
 
-def _control_point_item(
-    delivery: Delivery, point: ControlPoint, offset: float, changed: dict[str, object]
-) -> Dataset:
-    specified, delivered = control_point_metersets(
-        point.cumulative_weight,
-        delivery.field.planned_meterset,
-        delivery.delivered_meterset,
-        offset,
+def setting_changes(values: Sequence[_T], *, empty_at_first: bool) -> list[tuple[int, _T | None]]:
+    """Where a setting is written, and its value: at the first point and where it changes.
+
+    An unknown value (None) is no change. At the first point an unknown value is written
+    (empty) when `empty_at_first`, else the setting is first written where it becomes known.
+
+    Args:
+        values: The setting at each control point.
+        empty_at_first: Whether the setting is Type 2C (written empty when unknown).
+
+    Returns:
+        ``(control point position, value)`` pairs.
+    """
+    changes: list[tuple[int, _T | None]] = (
+        [(0, None)] if values[0] is None and empty_at_first else []
     )
-    item = _item(
-        ReferencedControlPointIndex=point.index,
-        TreatmentControlPointDate=_da(delivery.treated_at.date()),
-        TreatmentControlPointTime=_tm(delivery.treated_at.time()),
-        SpecifiedMeterset=_ds(specified),
-        DeliveredMeterset=_ds(delivered),
-        # Mosaiq's TxFieldPoint columns read here hold no dose rate: Type 2, empty.
-        DoseRateSet=None,
-        DoseRateDelivered=None,
-    )
-    positions = []
-    for key, value in changed.items():
-        if key == _ENERGY:
-            if isinstance(value, tuple):
-                item.NominalBeamEnergy = _ds(value[0])
-                item.NominalBeamEnergyUnit = value[1]
-        elif key in _DEVICE_TYPES and isinstance(value, tuple):
-            device = _item(RTBeamLimitingDeviceType=key)
-            device[_LEAF_JAW_POSITIONS] = _leaf_jaw_positions(value)
-            positions.append(device)
-        else:
-            # At the first point an unknown table top position (Type 2C) is written empty.
-            setattr(item, key, _ds(value) if isinstance(value, float) else value)
-    if positions:
-        item.BeamLimitingDevicePositionSequence = positions
-    return item
+    last: _T | None = None
+    for i, value in enumerate(values):
+        if value is not None and value != last:
+            changes.append((i, value))
+            last = value
+    return changes
 
 
-def _treatment_summary(ds: Dataset, session: Session) -> None:
+def _treatment_summary(session: Session) -> list[Element]:
     """RT Treatment Summary Record (C.8.8.23), when the fractions planned and given are known.
 
     As of this session, so that it never changes: the most recent treatment is this date,
@@ -642,34 +771,34 @@ def _treatment_summary(ds: Dataset, session: Session) -> None:
     planned = session.deliveries[0].field.site.fractions_planned
     current = _current_fraction(session)
     if planned is None or current is None:
-        return
+        return []
     starts = [d.field.first_treatment for d in session.deliveries if d.field.first_treatment]
-    ds.CurrentTreatmentStatus = "COMPLETED" if current >= planned else "ON_TREATMENT"
-    ds.FirstTreatmentDate = _da(min(starts).date()) if starts else None
-    ds.MostRecentTreatmentDate = _da(session.date)
-    ds.FractionGroupSummarySequence = [
-        _item(
-            FractionGroupType="EXTERNAL_BEAM",
-            NumberOfFractionsPlanned=planned,
-            NumberOfFractionsDelivered=current,
-        )
+    summary = [
+        element("FractionGroupType", "EXTERNAL_BEAM"),
+        element("NumberOfFractionsPlanned", planned),
+        element("NumberOfFractionsDelivered", current),
+    ]
+    return [
+        element("CurrentTreatmentStatus", "COMPLETED" if current >= planned else "ON_TREATMENT"),
+        element("FirstTreatmentDate", _da(min(starts).date()) if starts else None),
+        element("MostRecentTreatmentDate", _da(session.date)),
+        sequence("FractionGroupSummarySequence", [item(summary)]),
     ]
 
 
-def _session_private_block(ds: Dataset, session: Session, creator: str) -> None:
+def _session_private_block(session: Session, creator: str) -> list[Element]:
     """Plan label and activity (no standard attribute holds them) in the private block."""
     appointment = session.appointment
-    values = (
-        (PRIVATE_PLAN_LABEL, session.plan.label),
-        (PRIVATE_ACTIVITY, appointment.activity if appointment else ""),
-        (PRIVATE_ACTIVITY_DESCRIPTION, appointment.description if appointment else ""),
-    )
-    present = [(offset, value) for offset, value in values if value]
-    if not present:
-        return
-    block = ds.private_block(PRIVATE_GROUP, creator, create=True)
-    for offset, value in present:
-        block.add_new(offset, "LO", _string(value, _LO))
+    values: list[tuple[int, str, Value]] = [
+        (PRIVATE_PLAN_LABEL, "LO", _string(session.plan.label, _LO)),
+        (PRIVATE_ACTIVITY, "LO", _string(appointment.activity, _LO) if appointment else ""),
+        (
+            PRIVATE_ACTIVITY_DESCRIPTION,
+            "LO",
+            _string(appointment.description, _LO) if appointment else "",
+        ),
+    ]
+    return _private_block(creator, values)
 
 
 def record_settings(site: SiteConfig) -> RecordSettings:

@@ -13,7 +13,6 @@ import time
 
 import dagster as dg
 import pandas as pd
-from pydicom import dcmwrite
 
 from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
 from radonc_assets.backup.manifest import manifest_frame, study_table
@@ -28,7 +27,7 @@ from radonc_assets.backup.mosaiq.queries import (
     fetch_course_deliveries,
     read_sessions,
 )
-from radonc_assets.backup.mosaiq.records import record_settings, treatment_record
+from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.backup.transfers import Transfer, store_records
 from radonc_assets.defs.copies import MAX_UIDS_IN_METADATA, orthanc_copies_asset, rate
 from radonc_assets.site.config import MosaiqSource, SiteConfig
@@ -74,8 +73,9 @@ def treatment_records_asset(
         folder.mkdir(parents=True, exist_ok=True)
         records = []
         for session in parsed.items:
-            ds = treatment_record(session, settings)
-            dcmwrite(folder / f"{ds.SOPInstanceUID}.dcm", ds, enforce_file_format=True)
+            record = encode_record(session, settings)
+            (folder / f"{record.uids.instance}.dcm").write_bytes(record.data)
+            ds = record.dataset()
             records.append(instance_record(ds, ds, ds))  # one dataset answers every level
         manifest = manifest_frame(records)
         path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
