@@ -25,8 +25,13 @@ from resources.dicom.client import DicomClient
 
 LOGGER = logging.getLogger(__name__)
 
+# What only a MIM server holds of each patient: the MR study it fused with the planning CT,
+# and that registration. ARIA holds every other synthetic object.
+MIM_ONLY_MODALITIES = frozenset({"MR", "REG"})
 # What a MIM server holds of each patient: the images and contours it works on.
-MIM_MODALITIES = frozenset({"CT", "RTSTRUCT"})
+MIM_MODALITIES = frozenset({"CT", "RTSTRUCT"}) | MIM_ONLY_MODALITIES
+# MR slices per synthetic patient.
+_MR_SLICES = 8
 
 # The nodes of a loopback site (`write_loopback_site`), by the key of their port.
 LOOPBACK_NODES = ("aria", "mim", "archive", "http", "restore")
@@ -151,27 +156,35 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
         yield DemoServers(site, servers)
 
 
+def _holds(source: DicomSource, modality: str) -> bool:
+    """Whether `source` holds the synthetic objects of `modality` (their file name's prefix)."""
+    if source.type == "mim":
+        return modality in MIM_MODALITIES
+    return modality not in MIM_ONLY_MODALITIES
+
+
 def load_synthetic_week(
     servers: DemoServers, data_dir: Path, last_day: dt.date, patients: int = 4
 ) -> dict[str, int]:
     """Write a synthetic week ending `last_day` to `data_dir` and store it into the sources.
 
-    ARIA sources receive every object; MIM sources the CT and structure sets; a
-    simulated Mosaiq (SQLite) gets the week's plans and deliveries, written to its
-    database file.
+    ARIA sources receive every object but the MR and its registration, which MIM
+    sources hold besides the CT and structure sets; a simulated Mosaiq (SQLite) gets
+    the week's plans and deliveries, written to its database file.
 
     Returns:
         Instances stored per DICOM source alias, deliveries per Mosaiq source alias.
     """
-    spec = SyntheticSpec(start=last_day - dt.timedelta(days=6), end=last_day, patients=patients)
+    spec = SyntheticSpec(
+        start=last_day - dt.timedelta(days=6),
+        end=last_day,
+        patients=patients,
+        mr_slices=_MR_SLICES,
+    )
     files = write(spec, data_dir)
     stored: dict[str, int] = {}
     for alias, source in servers.site.dicom_sources.items():
-        wanted = [
-            path
-            for path in files
-            if source.type == "aria" or path.name.split("_", 1)[0] in MIM_MODALITIES
-        ]
+        wanted = [path for path in files if _holds(source, path.name.split("_", 1)[0])]
         outcomes = servers.client(alias).store(wanted)
         stored[alias] = sum(o.ok for o in outcomes)
     for alias, mosaiq in servers.site.mosaiq_sources.items():

@@ -61,7 +61,7 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     mim_manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
 
     assert set(aria_manifest["modality"]) == {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"}
-    assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT"}
+    assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT", "MR", "REG"}
     records = aria_manifest[aria_manifest["modality"] == "RTRECORD"]
     # the day's sessions of courses planned earlier, found by the treatment_records query
     from_earlier = records[records["study_date"] != "20260108"]
@@ -264,7 +264,7 @@ def test_cli_backup_validate_and_query(
         f"{len(records)} treatment record(s) on {DAY} in ARIA"
     )
     assert main(["query", "LAB", "MIM", "--study-date", DAY]) == 0
-    assert capsys.readouterr().out.splitlines()[-1] == "1 stud(ies) in MIM"
+    assert capsys.readouterr().out.splitlines()[-1] == "2 stud(ies) in MIM"
 
 
 def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: SiteFileWriter) -> None:

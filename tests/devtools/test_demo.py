@@ -1,5 +1,6 @@
 """`radonc demo` on a site of free loopback ports: servers start, data loads, commands pass."""
 
+import re
 import socket
 from pathlib import Path
 
@@ -30,12 +31,29 @@ def test_demo_runs_and_stops_its_servers(
     assert "dcmqrscp LAB_MIM" in out
     assert f"Orthanc LAB_ARCHIVE (DICOM {ports['archive']}, HTTP {ports['http']})" in out
     assert out.count(": success (") == 4
-    assert out.count("2 match(es) at STUDY level") == 2
-    aria_count = int(out.split("synthetic instances")[0].rsplit("Loaded ", 1)[1])
-    assert aria_count > 40  # 2 patients: 20 CT + RTSTRUCT + RTPLAN + RTDOSE + records each
+    # MIM holds each patient's planning study and an MR study of the same day
+    assert "2 match(es) at STUDY level from LAB_ARIA" in out
+    assert "4 match(es) at STUDY level from LAB_MIM" in out
+    loaded = {
+        alias: int(count)
+        for count, alias in re.findall(r"Loaded (\d+) synthetic instances \(.*\) into (\w+)", out)
+    }
+    assert loaded["ARIA"] > 40  # 2 patients: 20 CT + RTSTRUCT + RTPLAN + RTDOSE + records each
+    assert loaded["MIM"] == 2 * (20 + 1 + 8 + 1)  # CT, RTSTRUCT, MR, REG
+    mim_days = [
+        tuple(map(int, day))
+        for day in re.findall(r"LAB MIM: (\d+) instances: (\d+) already present, (\d+) copied", out)
+    ]
+    assert sum(instances for instances, _, _ in mim_days) == loaded["MIM"]
+    # the MR and the registration are in MIM only: its C-GET relay copies them
+    assert sum(copied for _, _, copied in mim_days) >= 2 * (8 + 1)
     assert "7 date(s) backed up; 0 incomplete" in out
     assert out.count("complete (0 missing, 0 deferred, 0 mismatched)") == 14  # 7 dates x 2 sources
     assert "Stopping the demo servers." in out
-    for port in ports.values():  # every server stopped: its port is free again
+    for port in ports.values():  # every server stopped: nothing listens on its port again
         with socket.socket() as probe:
+            # Still refused while a socket listens; not for connections that the stopped
+            # server closed first and that linger (FIN-WAIT-2, TIME-WAIT): the client's
+            # kept-alive connections to the archive's REST API, closed only when garbage.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))

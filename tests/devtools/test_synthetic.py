@@ -10,15 +10,18 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
+import numpy as np
 import pytest
 from pydicom import Dataset, dcmread
 from pydicom.uid import (
     CTImageStorage,
     ExplicitVRLittleEndian,
+    MRImageStorage,
     RTBeamsTreatmentRecordStorage,
     RTDoseStorage,
     RTPlanStorage,
     RTStructureSetStorage,
+    SpatialRegistrationStorage,
 )
 
 from radonc_assets.devtools.synthetic import SyntheticSpec, generate, write
@@ -32,10 +35,13 @@ SPEC = SyntheticSpec(
     ct_slices=12,
     image_size=32,
     fractions=5,
+    mr_slices=4,
 )
 DCIODVFY = "/usr/bin/dciodvfy"  # dicom3tools, installed by scripts/setup.sh
 SOP_CLASSES = {
     "CT": CTImageStorage,
+    "MR": MRImageStorage,
+    "REG": SpatialRegistrationStorage,
     "RTSTRUCT": RTStructureSetStorage,
     "RTPLAN": RTPlanStorage,
     "RTDOSE": RTDoseStorage,
@@ -108,7 +114,7 @@ def test_same_spec_writes_identical_bytes(tmp_path: pathlib.Path) -> None:
 
 
 def test_different_seed_shares_no_uid_or_patient_id(datasets: list[Dataset]) -> None:
-    other = list(generate(SyntheticSpec(start=SPEC.start, end=SPEC.end, seed=8)))
+    other = list(generate(SyntheticSpec(start=SPEC.start, end=SPEC.end, seed=8, mr_slices=1)))
 
     def uids(items: Iterable[Dataset]) -> set[str]:
         return {
@@ -129,11 +135,13 @@ def test_counts_per_patient(datasets: list[Dataset]) -> None:
     # three weekdays left before `end`.
     for patient_id, records in (("SYN07-0001", 5), ("SYN07-0002", 5), ("SYN07-0003", 3)):
         assert counts[patient_id, "CT"] == SPEC.ct_slices
+        assert counts[patient_id, "MR"] == SPEC.mr_slices
+        assert counts[patient_id, "REG"] == 1
         assert counts[patient_id, "RTSTRUCT"] == 1
         assert counts[patient_id, "RTPLAN"] == 1
         assert counts[patient_id, "RTDOSE"] == 1
         assert counts[patient_id, "RTRECORD"] == records
-    assert len(datasets) == 3 * (SPEC.ct_slices + 3) + 13
+    assert len(datasets) == 3 * (SPEC.ct_slices + SPEC.mr_slices + 4) + 13
 
 
 def test_planning_objects_share_study_and_simulation_date(
@@ -142,20 +150,48 @@ def test_planning_objects_share_study_and_simulation_date(
     sim_dates = {}
     for patient_id, patient in by_patient.items():
         planning = [
-            ds for modality in ("CT", "RTSTRUCT", "RTPLAN", "RTDOSE") for ds in patient[modality]
+            ds
+            for modality in ("CT", "REG", "RTSTRUCT", "RTPLAN", "RTDOSE")
+            for ds in patient[modality]
         ]
-        everything = [ds for instances in patient.values() for ds in instances]
-        assert {ds.StudyInstanceUID for ds in everything} == {planning[0].StudyInstanceUID}
+        in_study = [ds for modality in patient if modality != "MR" for ds in patient[modality]]
+        assert {ds.StudyInstanceUID for ds in in_study} == {planning[0].StudyInstanceUID}
         assert {(ds.StudyDate, ds.SeriesDate, ds.ContentDate) for ds in planning} == {
             (planning[0].StudyDate,) * 3
         }
-        assert len({ds.SeriesInstanceUID for ds in everything}) == 4 + len(patient["RTRECORD"])
+        assert len({ds.SeriesInstanceUID for ds in in_study}) == 5 + len(patient["RTRECORD"])
         sim_dates[patient_id] = planning[0].StudyDate
     assert sim_dates == {
         "SYN07-0001": "20240101",
         "SYN07-0002": "20240104",
         "SYN07-0003": "20240109",
     }
+
+
+def test_mr_is_a_study_of_the_simulation_day(
+    by_patient: dict[str, dict[str, list[Dataset]]],
+) -> None:
+    planning_studies = set()
+    for patient in by_patient.values():
+        ct, mrs = patient["CT"][0], patient["MR"]
+        (study,) = {ds.StudyInstanceUID for ds in mrs}
+        planning_studies.add(ct.StudyInstanceUID)
+
+        assert study != ct.StudyInstanceUID
+        assert len({ds.SeriesInstanceUID for ds in mrs}) == 1
+        for ds in mrs:
+            assert (ds.PatientID, ds.PatientName, ds.PatientBirthDate, ds.PatientSex) == (
+                ct.PatientID,
+                ct.PatientName,
+                ct.PatientBirthDate,
+                ct.PatientSex,
+            )
+            assert (ds.StudyDate, ds.SeriesDate, ds.ContentDate) == (ct.StudyDate,) * 3
+            assert ds.StudyTime > ct.StudyTime
+            assert ds.AccessionNumber != ct.AccessionNumber
+            assert ds.StudyID != ct.StudyID
+            assert "SYNTHETIC" in ds.StudyDescription
+    assert len(planning_studies) == len(by_patient)
 
 
 def test_patients_share_the_day_when_the_range_is_short() -> None:
@@ -189,6 +225,96 @@ def test_ct_geometry_and_phantom(by_patient: dict[str, dict[str, list[Dataset]]]
             assert hu[0, 0] == -1000  # air outside the body
             centre = SPEC.image_size // 2
             assert -50 < hu[centre, centre] < 50  # soft tissue inside the body
+
+
+def _registered(matrix: list[float], point: list[float]) -> list[float]:
+    """Apply a 4x4 Frame of Reference Transformation Matrix (row by row) to a point."""
+    mapped = np.array(matrix, dtype=float).reshape(4, 4) @ np.array([*point, 1.0])
+    return [round(float(v), 4) for v in mapped[:3]]
+
+
+def test_mr_geometry_and_phantom(by_patient: dict[str, dict[str, list[Dataset]]]) -> None:
+    for patient in by_patient.values():
+        ct, mrs = patient["CT"][0], patient["MR"]
+        z = [float(ds.ImagePositionPatient[2]) for ds in mrs]
+        assert [b - a for a, b in itertools.pairwise(z)] == [5.0] * (SPEC.mr_slices - 1)
+        assert [float(ds.SliceLocation) for ds in mrs] == z
+        assert [ds.InstanceNumber for ds in mrs] == list(range(1, SPEC.mr_slices + 1))
+        assert len({ds.FrameOfReferenceUID for ds in mrs}) == 1
+        assert mrs[0].FrameOfReferenceUID != ct.FrameOfReferenceUID
+        assert len({ds.pixel_array.tobytes() for ds in mrs}) == SPEC.mr_slices  # own noise
+        for ds in mrs:
+            assert (ds.Rows, ds.Columns) == (SPEC.image_size, SPEC.image_size)
+            assert ds.PixelSpacing == ct.PixelSpacing
+            assert [float(v) for v in ds.ImageOrientationPatient] == [1, 0, 0, 0, 1, 0]
+            assert ds.PatientPosition == ct.PatientPosition
+            signal = ds.pixel_array
+            centre = SPEC.image_size // 2
+            assert signal[0, 0] == 0  # air outside the body
+            assert 300 < signal[centre, centre] < 500  # soft tissue inside the body
+
+
+def test_registration_maps_the_mr_frame_onto_the_ct_frame(
+    by_patient: dict[str, dict[str, list[Dataset]]],
+) -> None:
+    for patient in by_patient.values():
+        cts, mrs = patient["CT"], patient["MR"]
+        reg = _only(patient, "REG")
+        ct_item, mr_item = reg.RegistrationSequence
+
+        assert reg.StudyInstanceUID == cts[0].StudyInstanceUID
+        assert reg.FrameOfReferenceUID == cts[0].FrameOfReferenceUID
+        assert ct_item.FrameOfReferenceUID == cts[0].FrameOfReferenceUID
+        assert mr_item.FrameOfReferenceUID == mrs[0].FrameOfReferenceUID
+        assert _referenced(ct_item.ReferencedImageSequence) == [ds.SOPInstanceUID for ds in cts]
+        assert _referenced(mr_item.ReferencedImageSequence) == [ds.SOPInstanceUID for ds in mrs]
+        matrices = []
+        for registration in (ct_item, mr_item):
+            (matrix_registration,) = registration.MatrixRegistrationSequence
+            (matrix,) = matrix_registration.MatrixSequence
+            (method,) = matrix_registration.RegistrationTypeCodeSequence
+            assert method.CodingSchemeDesignator == "DCM"
+            assert matrix.FrameOfReferenceTransformationMatrixType == "RIGID"
+            matrices.append([float(v) for v in matrix.FrameOfReferenceTransformationMatrix])
+        identity, mr_to_ct = matrices
+        assert identity == np.eye(4).ravel().tolist()
+        assert np.allclose(np.array(mr_to_ct).reshape(4, 4)[:3, :3], np.eye(3))
+        assert mr_to_ct[3::4] != [0.0, 0.0, 0.0, 1.0]  # a translation, not the identity
+        # the MR grid, mapped into the CT's frame, lies on the CT grid inside the CT stack
+        ct_z = [float(ds.ImagePositionPatient[2]) for ds in cts]
+        for mr in mrs:
+            x, y, z = _registered(mr_to_ct, [float(v) for v in mr.ImagePositionPatient])
+            assert [x, y] == [float(v) for v in cts[0].ImagePositionPatient[:2]]
+            assert min(ct_z) <= z <= max(ct_z)
+            # the same anatomy on both grids: air and lungs dark in the MR where the CT has them
+            ct_hu = cts[0].pixel_array * float(cts[0].RescaleSlope) + float(cts[0].RescaleIntercept)
+            assert np.array_equal(mr.pixel_array < 80, ct_hu < -500)
+
+
+def test_registration_lists_every_image_it_references(
+    by_patient: dict[str, dict[str, list[Dataset]]],
+) -> None:
+    for patient in by_patient.values():
+        cts, mrs = patient["CT"], patient["MR"]
+        reg = _only(patient, "REG")
+        (ct_series,) = reg.ReferencedSeriesSequence
+        (mr_study,) = reg.StudiesContainingOtherReferencedInstancesSequence
+        (mr_series,) = mr_study.ReferencedSeriesSequence
+
+        assert ct_series.SeriesInstanceUID == cts[0].SeriesInstanceUID
+        assert _referenced(ct_series.ReferencedInstanceSequence) == [
+            ds.SOPInstanceUID for ds in cts
+        ]
+        assert mr_study.StudyInstanceUID == mrs[0].StudyInstanceUID
+        assert mr_series.SeriesInstanceUID == mrs[0].SeriesInstanceUID
+        assert _referenced(mr_series.ReferencedInstanceSequence) == [
+            ds.SOPInstanceUID for ds in mrs
+        ]
+        assert {
+            item.ReferencedSOPClassUID
+            for series in (ct_series, mr_series)
+            for item in series.ReferencedInstanceSequence
+        } == {CTImageStorage, MRImageStorage}
 
 
 def test_structure_set_references_ct_slices(
@@ -338,12 +464,25 @@ def test_written_files_read_back(tmp_path: pathlib.Path) -> None:
         assert path.relative_to(tmp_path) == pathlib.Path(
             ds.PatientID, f"{ds.Modality}_{ds.SOPInstanceUID}.dcm"
         )
-    assert modalities == {"CT": 36, "RTSTRUCT": 3, "RTPLAN": 3, "RTDOSE": 3, "RTRECORD": 13}
+    assert modalities == {
+        "CT": 36,
+        "MR": 12,
+        "REG": 3,
+        "RTSTRUCT": 3,
+        "RTPLAN": 3,
+        "RTDOSE": 3,
+        "RTRECORD": 13,
+    }
 
 
 def test_every_object_kind_passes_dciodvfy(tmp_path: pathlib.Path) -> None:
     spec = SyntheticSpec(
-        start=MONDAY, end=MONDAY + datetime.timedelta(days=1), patients=1, ct_slices=2, fractions=1
+        start=MONDAY,
+        end=MONDAY + datetime.timedelta(days=1),
+        patients=1,
+        ct_slices=2,
+        fractions=1,
+        mr_slices=2,
     )
     first_of_kind: dict[str, pathlib.Path] = {}
     for path in write(spec, tmp_path):
@@ -373,6 +512,7 @@ def test_every_object_kind_passes_dciodvfy(tmp_path: pathlib.Path) -> None:
         {"patients": 0},
         {"ct_slices": 0},
         {"fractions": 0},
+        {"mr_slices": -1},
         {"seed": -1},
     ],
 )

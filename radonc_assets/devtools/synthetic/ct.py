@@ -5,8 +5,6 @@ size and cached; each slice adds its own deterministic noise inside the body, so
 every patient differs while the same spec always yields the same pixels.
 """
 
-import functools
-
 import numpy as np
 import numpy.typing as npt
 from pydicom.dataset import FileDataset
@@ -14,10 +12,10 @@ from pydicom.uid import CTImageStorage
 
 from radonc_assets.devtools.synthetic.geometry import (
     AXIAL,
-    BODY,
+    CT_PHANTOM,
     PATIENT_POSITION,
-    PHANTOM,
     SLICE_SPACING_MM,
+    phantom_image,
     pixel_centers,
     pixel_spacing,
     slice_z,
@@ -28,26 +26,10 @@ _HU_OFFSET = 1024
 _NOISE_HU = 10.0
 
 
-@functools.lru_cache(maxsize=4)
-def _phantom_hu(image_size: int) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Return the noiseless phantom (HU) and its body mask, read-only and cached per size."""
-    centers = pixel_centers(image_size)
-    x, y = np.meshgrid(centers, centers)
-    hu = np.full(x.shape, -1000.0)
-    for shape, value in PHANTOM:
-        hu[shape.contains(x, y)] = value
-    body = BODY.contains(x, y)
-    hu.flags.writeable = False
-    body.flags.writeable = False
-    return hu, body
-
-
 def _phantom(patient: Patient, slice_index: int) -> npt.NDArray[np.uint16]:
     """Return the stored CT values of a body-like ellipse phantom (lungs, spine) with noise."""
-    phantom, body = _phantom_hu(patient.spec.image_size)
-    hu = phantom.copy()
     rng = np.random.default_rng([patient.spec.seed, patient.index, slice_index])
-    hu[body] += rng.normal(0.0, _NOISE_HU, int(body.sum()))
+    hu = phantom_image(CT_PHANTOM, patient.spec.image_size, rng, _NOISE_HU)
     return np.clip(np.rint(hu) + _HU_OFFSET, 0, 4095).astype("<u2")
 
 
@@ -65,7 +47,7 @@ def ct_slice(patient: Patient, slice_index: int) -> FileDataset:
         date=patient.sim_date,
         time=CT_TIME,
         description="SYNTHETIC planning CT",
-        frame_of_reference=True,
+        frame_of_reference=patient.frame_of_reference,
     )
     z = slice_z(spec, slice_index)
     origin = float(pixel_centers(spec.image_size)[0])

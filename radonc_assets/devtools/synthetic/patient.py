@@ -2,9 +2,10 @@
 
 :class:`SyntheticSpec` says what to generate; :func:`patients` turns it into :class:`Patient`
 records carrying everything more than one object needs (dates, sessions, demographics, beam
-metersets, deterministic UIDs). :func:`instance` builds the file meta, SOP Common, Patient, Study,
-Series and Equipment modules common to all objects, and :func:`item`, :func:`reference`,
-:func:`set_pixels`, :func:`da` and :func:`tm` are the small DICOM helpers the object modules use.
+metersets, studies, frames of reference, deterministic UIDs). :func:`instance` builds the file
+meta, SOP Common, Patient, Study, Series and Equipment modules common to all objects, and
+:func:`item`, :func:`reference`, :func:`set_pixels`, :func:`da` and :func:`tm` are the small DICOM
+helpers the object modules use.
 """
 
 import datetime
@@ -29,6 +30,7 @@ _IMPLEMENTATION_VERSION = "RADONC_SYN_1"
 _MAX_SEED = 999_999  # keeps AccessionNumber (SH, at most 16 characters) valid
 
 CT_TIME = datetime.time(8, 0)
+MR_TIME = datetime.time(9, 0)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class SyntheticSpec:
         ct_slices: CT slices per patient.
         image_size: CT Rows = Columns.
         fractions: Treatment sessions per patient (weekdays after the simulation, until `end`).
+        mr_slices: MR slices per patient, 0 for none: an MR study of the simulation day and its
+            registration to the planning CT, which only a MIM server holds.
     """
 
     start: datetime.date
@@ -52,6 +56,7 @@ class SyntheticSpec:
     ct_slices: int = 20
     image_size: int = 64
     fractions: int = 5
+    mr_slices: int = 0
 
     def __post_init__(self) -> None:
         """Reject specs that cannot produce consistent data.
@@ -68,6 +73,27 @@ class SyntheticSpec:
         for name in ("patients", "ct_slices", "image_size", "fractions"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.mr_slices < 0:
+            raise ValueError(f"mr_slices must be at least 0, got {self.mr_slices}")
+
+
+@dataclass(frozen=True)
+class Study:
+    """The General Study module of one of a patient's studies.
+
+    Attributes:
+        uid: Study Instance UID.
+        study_id: Study ID.
+        accession_number: Accession Number.
+        time: Study Time (the study is dated the simulation day).
+        description: Study Description.
+    """
+
+    uid: UID
+    study_id: str
+    accession_number: str
+    time: datetime.time
+    description: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +117,38 @@ class Patient:
         """Return the deterministic UID of object `obj` number `index` of this patient."""
         source = f"{MANUFACTURER}|seed={self.spec.seed}|patient={self.index}|{obj}|{index}"
         return generate_uid(entropy_srcs=[source])
+
+    @property
+    def planning_study(self) -> Study:
+        """The planning study: CT, structures, plan, dose, treatment records and registration."""
+        return Study(
+            uid=self.uid("study"),
+            study_id=f"SYN{self.index + 1:04d}",
+            accession_number=f"A{self.spec.seed:02d}-{self.index + 1:04d}",
+            time=CT_TIME,
+            description="SYNTHETIC radiotherapy planning (not a real patient)",
+        )
+
+    @property
+    def mr_study(self) -> Study:
+        """The MR study of the simulation day, ordered and acquired apart from the planning CT."""
+        return Study(
+            uid=self.uid("mr-study"),
+            study_id=f"MR{self.index + 1:04d}",
+            accession_number=f"A{self.spec.seed:02d}-{self.index + 1:04d}MR",
+            time=MR_TIME,
+            description="SYNTHETIC MR for radiotherapy planning (not a real patient)",
+        )
+
+    @property
+    def frame_of_reference(self) -> UID:
+        """The planning CT's Frame of Reference UID, shared by the objects planned on it."""
+        return self.uid("frame-of-reference")
+
+    @property
+    def mr_frame_of_reference(self) -> UID:
+        """The MR's own Frame of Reference UID: another scanner, another patient set-up."""
+        return self.uid("mr-frame-of-reference")
 
 
 def _weekdays(start: datetime.date, end: datetime.date) -> list[datetime.date]:
@@ -154,7 +212,8 @@ def instance(
     date: datetime.date,
     time: datetime.time,
     description: str,
-    frame_of_reference: bool,
+    frame_of_reference: UID | None,
+    study: Study | None = None,
 ) -> FileDataset:
     """Return a dataset with file meta, SOP Common, Patient, Study, Series and Equipment modules.
 
@@ -169,7 +228,8 @@ def instance(
         date: Series, content and instance creation date.
         time: Series, content and instance creation time.
         description: Series Description.
-        frame_of_reference: Whether to add the Frame of Reference module.
+        frame_of_reference: The Frame of Reference module's UID, None for no such module.
+        study: The study, the planning study if None.
 
     Returns:
         The dataset, to be completed with the modality-specific modules.
@@ -193,13 +253,14 @@ def instance(
     ds.PatientSex = patient.sex
     ds.PatientComments = "Synthetic test patient generated by radonc-backup, not a real person"
 
-    ds.StudyInstanceUID = patient.uid("study")
+    study = study or patient.planning_study
+    ds.StudyInstanceUID = study.uid
     ds.StudyDate = da(patient.sim_date)
-    ds.StudyTime = tm(CT_TIME)
-    ds.StudyID = f"SYN{patient.index + 1:04d}"
-    ds.AccessionNumber = f"A{patient.spec.seed:02d}-{patient.index + 1:04d}"
+    ds.StudyTime = tm(study.time)
+    ds.StudyID = study.study_id
+    ds.AccessionNumber = study.accession_number
     ds.ReferringPhysicianName = ""
-    ds.StudyDescription = "SYNTHETIC radiotherapy planning (not a real patient)"
+    ds.StudyDescription = study.description
 
     ds.Modality = modality
     ds.SeriesInstanceUID = series
@@ -213,8 +274,8 @@ def instance(
 
     ds.Manufacturer = MANUFACTURER
     ds.InstitutionName = INSTITUTION
-    if frame_of_reference:
-        ds.FrameOfReferenceUID = patient.uid("frame-of-reference")
+    if frame_of_reference is not None:
+        ds.FrameOfReferenceUID = frame_of_reference
         ds.PositionReferenceIndicator = ""
     return ds
 

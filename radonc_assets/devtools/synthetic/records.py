@@ -147,7 +147,7 @@ def treatment_record(patient: Patient, session: int) -> FileDataset:
         date=date,
         time=time,
         description=f"SYNTHETIC treatment fraction {session + 1}",
-        frame_of_reference=False,
+        frame_of_reference=None,
     )
     ds.TreatmentDate = da(date)
     ds.TreatmentTime = tm(time)

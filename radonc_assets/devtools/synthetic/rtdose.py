@@ -71,7 +71,7 @@ def dose(patient: Patient) -> FileDataset:
         date=patient.sim_date,
         time=_DOSE_TIME,
         description="SYNTHETIC plan dose",
-        frame_of_reference=True,
+        frame_of_reference=patient.frame_of_reference,
     )
     iso_x, iso_y, iso_z = isocenter(spec)
     ds.ImageType = ["DERIVED", "SECONDARY", "DOSE"]

@@ -130,7 +130,7 @@ def plan(patient: Patient) -> FileDataset:
         date=patient.sim_date,
         time=_PLAN_TIME,
         description="SYNTHETIC plan",
-        frame_of_reference=True,
+        frame_of_reference=patient.frame_of_reference,
     )
     beam_numbers = range(1, len(patient.metersets) + 1)
     ds.RTPlanLabel = "SYN PLAN"

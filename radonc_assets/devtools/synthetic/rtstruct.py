@@ -63,9 +63,9 @@ def structure_set(patient: Patient) -> FileDataset:
         time=_STRUCTURE_SET_TIME,
         description="SYNTHETIC structures",
         # PS3.3 A.19.3: the Frame of Reference module; every contour lies in the CT's frame.
-        frame_of_reference=True,
+        frame_of_reference=patient.frame_of_reference,
     )
-    frame_of_reference = patient.uid("frame-of-reference")
+    frame_of_reference = patient.frame_of_reference
     ds.StructureSetLabel = "SYNTHETIC"
     ds.StructureSetDate = da(patient.sim_date)
     ds.StructureSetTime = tm(_STRUCTURE_SET_TIME)
@@ -75,7 +75,7 @@ def structure_set(patient: Patient) -> FileDataset:
             reference(CTImageStorage, patient.uid("ct", k)) for k in range(spec.ct_slices)
         ],
     )
-    study = reference(_DETACHED_STUDY_MANAGEMENT, patient.uid("study"))
+    study = reference(_DETACHED_STUDY_MANAGEMENT, patient.planning_study.uid)
     study.RTReferencedSeriesSequence = [series]
     ds.ReferencedFrameOfReferenceSequence = [
         item(FrameOfReferenceUID=frame_of_reference, RTReferencedStudySequence=[study])
