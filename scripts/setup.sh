@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc)
+apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc openssl)
 command -v python3 >/dev/null || apt_packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || command -v uv >/dev/null || apt_packages+=(python3-pip)
 
