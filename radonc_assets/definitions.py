@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 import dagster as dg
 
+from radonc_assets.defs.automation import definitions as automation
 from radonc_assets.defs.dicom_backup import definitions as dicom_backup
 from radonc_assets.defs.mosaiq import definitions as mosaiq
 from radonc_assets.site.config import SiteConfig
@@ -29,7 +30,7 @@ from radonc_assets.site.resources import site_resources
 
 LOGGER = logging.getLogger(__name__)
 
-CAPABILITIES = (dicom_backup, mosaiq)
+CAPABILITIES = (dicom_backup, mosaiq, automation)
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:

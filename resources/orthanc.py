@@ -80,6 +80,16 @@ class OrthancClient:
         if username is not None:
             self._session.auth = (username, password or "")
 
+    def close(self) -> None:
+        """Close the REST connections this client keeps alive."""
+        self._session.close()
+
+    def __enter__(self) -> "OrthancClient":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     @property
     def has_rest(self) -> bool:
         """Whether the REST API is configured."""
@@ -223,18 +233,23 @@ class OrthancClient:
                     series_date=tags.get("SeriesDate", ""),
                 )
 
-    def archived_bytes(self, study_uids: Iterable[str]) -> int:
-        """Disk size of these studies in the archive (REST only; 0 without REST)."""
+    def instance_sizes(self, study_uids: Iterable[str]) -> dict[str, int]:
+        """The size in the archive (its DICOM file, bytes) of each instance of these studies.
+
+        By SOPInstanceUID, from the studies' instances over REST (``FileSize``); empty
+        without REST, where DICOM has no way to tell.
+        """
         if not self.has_rest:
-            return 0
-        total = 0
+            return {}
+        sizes = {}
         for uid in study_uids:
             for resource in self.lookup(uid):
-                if resource["Type"] == "Study":
-                    total += int(
-                        self._rest("GET", f"/studies/{resource['ID']}/statistics")["DiskSize"]
-                    )
-        return total
+                if resource["Type"] != "Study":
+                    continue
+                for instance in self._rest("GET", f"/studies/{resource['ID']}/instances"):
+                    sop_uid = instance["MainDicomTags"]["SOPInstanceUID"]
+                    sizes[sop_uid] = int(instance.get("FileSize", 0))
+        return sizes
 
     @contextmanager
     def uploader(self) -> Iterator[Callable[[bytes], UploadResult]]:

@@ -17,6 +17,11 @@ def audit_path(site: str, day: str, name: str) -> Path:
     return data_dir() / site.lower() / day / f"{name.lower()}.csv"
 
 
+def site_path(site: str, name: str) -> Path:
+    """The CSV file `name` of `site` as a whole (beside its days' folders)."""
+    return data_dir() / site.lower() / f"{name.lower()}.csv"
+
+
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     """Write `frame` as CSV (atomically: a reader never sees half a file)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -159,35 +159,28 @@ def extras(manifests: Iterable[pd.DataFrame], archived: pd.DataFrame) -> pd.Data
     return extra.assign(status=Status.EXTRA, detail="in the archive, not in any source manifest")
 
 
-def study_table(frame: pd.DataFrame, *, show_patient_id: bool, limit: int = 20) -> str:
-    """A short markdown table: one row per study with its modalities and counts.
+def study_rows(
+    frame: pd.DataFrame, *, show_patient_id: bool, limit: int = 50
+) -> list[dict[str, str | int]]:
+    """One row per study (at most `limit`): its date, modalities, instances and statuses.
 
     PatientID appears only when `show_patient_id` (the site's ``phi_in_metadata``);
-    names never do.
+    names never do. The study is shown by the end of its UID.
     """
-    if frame.empty:
-        return "_no instances_"
-    columns = ["study", "date", "modalities", "instances"]
-    if show_patient_id:
-        columns.insert(0, "patient")
+    rows: list[dict[str, str | int]] = []
     has_status = "status" in frame.columns
-    if has_status:
-        columns.append("status")
-    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
-    for study_uid, rows in list(frame.groupby("study_instance_uid", sort=True))[:limit]:
-        cells = [
-            f"…{str(study_uid)[-12:]}",
-            str(rows["study_date"].iloc[0]),
-            ", ".join(sorted(set(rows["modality"]) - {""})),
-            str(len(rows)),
-        ]
+    for study_uid, study in list(frame.groupby("study_instance_uid", sort=True))[:limit]:
+        row: dict[str, str | int] = {}
         if show_patient_id:
-            cells.insert(0, str(rows["patient_id"].iloc[0]))
+            row["patient"] = str(study["patient_id"].iloc[0])
+        row |= {
+            "study": f"…{str(study_uid)[-12:]}",
+            "date": str(study["study_date"].iloc[0]),
+            "modalities": ", ".join(sorted(set(study["modality"]) - {""})),
+            "instances": len(study),
+        }
         if has_status:
-            counts = rows["status"].value_counts()
-            cells.append(", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
-        lines.append("| " + " | ".join(cells) + " |")
-    studies = frame["study_instance_uid"].nunique()
-    if studies > limit:
-        lines.append(f"\n_{studies - limit} more studies in the file_")
-    return "\n".join(lines)
+            counts = study["status"].value_counts()
+            row["status"] = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        rows.append(row)
+    return rows

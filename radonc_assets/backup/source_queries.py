@@ -1,11 +1,13 @@
 """What a DICOM source is asked for one day (its `queries`), answered by C-FIND."""
 
 import datetime as dt
+import hashlib
 import logging
+from dataclasses import dataclass
 
 from radonc_assets.site.config import DicomSource
 from resources.dicom.client import DicomClient
-from resources.dicom.queries import InstanceRecord, date_range
+from resources.dicom.queries import InstanceRecord, QueryLevel, date_range, identifier
 
 LOGGER = logging.getLogger(__name__)
 
@@ -42,3 +44,50 @@ def day_instances(client: DicomClient, source: DicomSource, day: dt.date) -> lis
         records += [r for r in found if r.series_date == date_range(day)]
     LOGGER.info("%s holds %d instances for %s", client.peer, len(records), day)
     return records
+
+
+@dataclass(frozen=True)
+class StudyState:
+    """What a source holds for a day, seen at study level (a sensor's cheap poll).
+
+    Attributes:
+        studies: How many studies answered.
+        digest: Changes when a study is new, or grows when the source counts its series
+            and instances (``NumberOfStudyRelated*``; a source that does not answer them
+            is watched for new studies only).
+    """
+
+    studies: int
+    digest: str
+
+
+def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> StudyState:
+    """One study-level C-FIND of the studies where `source`'s instances of `day` are.
+
+    The studies dated `day`, and with ``treatment_records`` those of the lookback window,
+    which receive each day's records.
+    """
+    first = day
+    if "treatment_records" in source.daily_queries:
+        first = day - dt.timedelta(days=source.record_lookback_days)
+    query = identifier(
+        QueryLevel.STUDY,
+        {
+            "StudyDate": date_range(first, day),
+            "NumberOfStudyRelatedSeries": "",
+            "NumberOfStudyRelatedInstances": "",
+        },
+    )
+    states = sorted(
+        "|".join(
+            str(answer.get(keyword, ""))
+            for keyword in (
+                "StudyInstanceUID",
+                "NumberOfStudyRelatedSeries",
+                "NumberOfStudyRelatedInstances",
+            )
+        )
+        for answer in client.find(query)
+    )
+    digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
+    return StudyState(len(states), digest)

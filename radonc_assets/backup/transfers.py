@@ -44,7 +44,6 @@ class Transfer:
 
     outcomes: dict[str, tuple[Outcome, str]]
     seconds: float
-    bytes_received: int = 0
     requests: int = 0
 
 
@@ -226,7 +225,6 @@ def relay_missing(
     instance the archive refuses is `failed` with the archive's answer.
     """
     started = time.monotonic()
-    received = 0
     refused: dict[str, str] = {}
     slots = threading.BoundedSemaphore(RELAY_IN_FLIGHT)
     workers = 2 if archive.has_rest else 1
@@ -243,8 +241,6 @@ def relay_missing(
                 slots.release()
 
         def relay(encoded: bytes) -> None:
-            nonlocal received
-            received += len(encoded)
             slots.acquire()
             uploads.submit(store, encoded)
 
@@ -259,7 +255,7 @@ def relay_missing(
             return results
 
         outcomes, requests = _copy("C-GET", source, get, archive, todo, manifest, refused)
-    return Transfer(outcomes, time.monotonic() - started, received, requests)
+    return Transfer(outcomes, time.monotonic() - started, requests)
 
 
 def store_records(

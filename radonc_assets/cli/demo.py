@@ -12,12 +12,11 @@ import datetime as dt
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import zoneinfo
 from pathlib import Path
 
 from radonc_assets.cli import main as cli_main
+from radonc_assets.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.paths import (
     DAGSTER_HOME_VARIABLE,
@@ -46,7 +45,12 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
         "--keep-running", action="store_true", help="leave the servers up until Ctrl-C"
     )
     parser.add_argument(
-        "--ui", action="store_true", help="also serve the Dagster UI on 127.0.0.1:3000 until Ctrl-C"
+        "--ui",
+        action="store_true",
+        help="then serve the Dagster UI and daemon on 127.0.0.1 (--port) until Ctrl-C",
+    )
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port of the UI (default {DEFAULT_PORT})"
     )
     parser.set_defaults(func=_demo)
 
@@ -87,40 +91,24 @@ def _demo(args: argparse.Namespace) -> int:
         failures += _run("backup", site.name, "--from", str(first_day), "--to", str(last_day)) != 0
         print(f"\nManifests and reports (CSV): {data_dir()}")
         print(
-            "Dagster UI on the demo's instance (runs, partitions, checks, lineage):\n"
+            "Dagster UI and daemon on the demo's instance (runs, partitions, checks, lineage):\n"
             f"  {DAGSTER_HOME_VARIABLE}={os.environ[DAGSTER_HOME_VARIABLE]} {DATA_DIR_VARIABLE}={data_dir()} "
-            ".venv/bin/dagster-webserver -h 127.0.0.1 -p 3000 -w workspace.yaml\n"
-            "  then open http://127.0.0.1:3000 (or run `radonc demo --ui`)"
+            ".venv/bin/radonc serve\n"
+            f"  then open http://{DEFAULT_HOST}:{args.port} (or run `radonc demo --ui`)"
         )
         if args.keep_running or args.ui:
-            _wait(args.ui)
+            _wait(args.ui, args.port)
         print("Stopping the demo servers.")
     return 1 if failures else 0
 
 
-def _wait(with_ui: bool) -> None:
-    """Block until Ctrl-C, serving the Dagster UI meanwhile when asked."""
-    webserver = None
+def _wait(with_ui: bool, port: int) -> None:
+    """Block until Ctrl-C or SIGTERM, serving the Dagster UI and daemon meanwhile when asked."""
     if with_ui:
-        webserver = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dagster-webserver")),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                "3000",
-                "-w",
-                str(WORKSPACE),
-            ],
-            start_new_session=True,
-        )
-        print("Dagster UI: http://127.0.0.1:3000", flush=True)
+        serve(DEFAULT_HOST, port)
+        return
     print("Servers are running; press Ctrl-C to stop them.", flush=True)
     try:
         signal.pause()
     except KeyboardInterrupt:
         print()
-    finally:
-        if webserver is not None:
-            os.killpg(webserver.pid, signal.SIGTERM)
-            webserver.wait(timeout=30)

@@ -16,6 +16,7 @@ from radonc_assets.cli import (
     query,
     records,
     report,
+    serve,
     synthetic,
 )
 from radonc_assets.site.config import ConfigError
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     backup.add_parsers(commands)
-    for module in (query, records, report, dicom, environments, synthetic, demo):
+    for module in (query, records, report, dicom, environments, synthetic, demo, serve):
         module.add_parser(commands)
     return parser
 

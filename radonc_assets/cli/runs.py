@@ -18,7 +18,6 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 import sqlalchemy.exc
-from dagster_shared.error import SerializableErrorInfo
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.backup.manifest import INCOMPLETE, Outcome
@@ -26,8 +25,10 @@ from radonc_assets.definitions import site_definitions
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import RunRefusedError
 from radonc_assets.site.instance import (
+    MAX_RETRIES_TAG,
     fail_dead_runs,
     fail_own_runs,
+    failure_cause,
     process_tags,
     wait_for_pools,
 )
@@ -41,21 +42,11 @@ from radonc_assets.site.naming import (
     node_key,
 )
 from radonc_assets.site.partitions import site_partitions
-from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home
+from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home, ensure_instance_settings
 
 # A new instance gets one transfer at a time per source pool (see site.naming.node_key),
 # and run monitoring, with which a daemon fails the runs it launched whose worker died
 # (the runs of this command line are recovered by fail_dead_runs).
-NEW_INSTANCE_SETTINGS = """\
-concurrency:
-  pools:
-    default_limit: 1
-run_monitoring:
-  enabled: true
-  max_resume_run_attempts: 0
-telemetry:
-  enabled: false
-"""
 # Offending UIDs `radonc validate` and `radonc backup` list per source, at most.
 LISTED_UIDS = 10
 
@@ -72,14 +63,11 @@ class DayResult:
 def dagster_instance() -> dg.DagsterInstance:
     """The instance at :func:`~radonc_assets.site.paths.dagster_home`.
 
-    A new one is created with a concurrency limit of 1 per pool.
+    With radonc's settings (:func:`~radonc_assets.site.paths.ensure_instance_settings`).
     """
     home = dagster_home()
     os.environ[DAGSTER_HOME_VARIABLE] = str(home)
-    settings = home / "dagster.yaml"
-    if not settings.exists():
-        home.mkdir(parents=True, exist_ok=True)
-        settings.write_text(NEW_INSTANCE_SETTINGS)
+    ensure_instance_settings(home)
     return dg.DagsterInstance.get()
 
 
@@ -159,7 +147,8 @@ def _run_day(
             instance=instance,
             asset_selection=selection,
             raise_on_error=False,
-            tags=process_tags(),
+            # Not retried by the daemon: the command reports the failure and exits non-zero.
+            tags={**process_tags(), MAX_RETRIES_TAG: "0"},
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
         )
     except BaseException:
@@ -187,10 +176,9 @@ def _print_summary(
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     # The report's step fails when a blocking check fails: the checks say why, below.
     failures = [
-        f"{e.step_key}: {_root_cause(e.step_failure_data.error)}"
+        f"{e.step_key}: {failure_cause(e)}"
         for e in result.get_step_failure_events()
-        if e.step_failure_data.error is not None
-        and not (e.step_key or "").endswith("validation_report")
+        if not (e.step_key or "").endswith("validation_report")
     ]
     complete = True
     copied = deferred = 0
@@ -229,13 +217,6 @@ def _print_summary(
     if not complete:
         _print_offending(site, day, aliases)
     return DayResult(complete, copied, deferred)
-
-
-def _root_cause(error: SerializableErrorInfo) -> str:
-    """The message of the error that started the chain (Dagster wraps a step's error)."""
-    while error.cause is not None:
-        error = error.cause
-    return error.message.strip()
 
 
 def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:

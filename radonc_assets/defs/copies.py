@@ -13,15 +13,14 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
-from radonc_assets.backup.manifest import Outcome, cap, not_in, study_table
+from radonc_assets.backup.manifest import Outcome, cap, not_in
 from radonc_assets.backup.transfers import Transfer
+from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key
+from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key, source_kinds
 from radonc_assets.site.resources import OrthancResource
 from resources.orthanc import OrthancClient
 
-# UIDs listed in metadata at most; the files hold them all.
-MAX_UIDS_IN_METADATA = 50
 # Copies the rows of a day's manifest (`todo`) the archive lacks: (context, archive,
 # todo, manifest) -> what happened to each.
 Copy = Callable[[dg.AssetExecutionContext, OrthancClient, pd.DataFrame, pd.DataFrame], Transfer]
@@ -31,11 +30,6 @@ def archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> Ortha
     """The site's archive, from the run's resources."""
     resource: OrthancResource = getattr(context.resources, node_key(site, site.default_backup))
     return resource.get_client()
-
-
-def rate(count: int, seconds: float) -> float:
-    """Instances per second, for metadata."""
-    return round(count / seconds, 1) if seconds > 0 else 0.0
 
 
 def orthanc_copies_asset(
@@ -68,32 +62,42 @@ def orthanc_copies_asset(
         partitions_def=partitions,
         required_resource_keys={*resources, node_key(site, site.default_backup)},
         pool=node_key(site, alias),
-        kinds={"dicom", "orthanc"},
+        kinds=source_kinds(alias, "orthanc"),
         description=(
             f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
             f"missing is copied ({method}{bound}), then every instance is confirmed in the "
             "archive; a series that fails is retried instance by instance. One row per "
             "instance with its outcome (already_present, copied, failed with its cause, "
-            "deferred to the next run)."
+            "deferred to the next run). Metadata: instances (the day's, in the manifest) "
+            "and how many are already_present, copied, failed or deferred; bytes_of_day, "
+            "the size in the archive of the day's instances (not of their whole studies); "
+            "bytes_copied, the size of those this run copied (the archive's files, whether "
+            "by C-MOVE, C-GET relay or C-STORE; 0 without the archive's REST API); "
+            "retrieve_requests, the C-MOVE/C-GET/C-STORE requests made; "
+            "instances_per_second, copied instances over the run's time."
         ),
     )
     def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
         day = context.partition_key
         manifest = read_frame(audit_path(site.name, day, f"{alias}_{upstream}"))
-        archive = archive_client(context, site)
         studies = sorted(set(manifest["study_instance_uid"]))
-        present = archive.archived_uids(studies)
-        todo, deferred = cap(not_in(manifest, present), limit)
-        outcomes: dict[str, tuple[Outcome, str]] = {
-            uid: (Outcome.DEFERRED, f"max_uids_per_run ({limit}) reached; the next run continues")
-            for uid in deferred["sop_instance_uid"]
-        }
-        received = requests = 0
-        if not todo.empty:
-            transfer = copy(context, archive, todo, manifest)
-            outcomes |= transfer.outcomes
-            received, requests = transfer.bytes_received, transfer.requests
+        with archive_client(context, site) as archive:
+            present = archive.archived_uids(studies)
+            todo, deferred = cap(not_in(manifest, present), limit)
+            outcomes: dict[str, tuple[Outcome, str]] = {
+                uid: (
+                    Outcome.DEFERRED,
+                    f"max_uids_per_run ({limit}) reached; the next run continues",
+                )
+                for uid in deferred["sop_instance_uid"]
+            }
+            requests = 0
+            if not todo.empty:
+                transfer = copy(context, archive, todo, manifest)
+                outcomes |= transfer.outcomes
+                requests = transfer.requests
+            sizes = archive.instance_sizes(studies)
         outcome = [
             outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
         ]
@@ -116,18 +120,20 @@ def orthanc_copies_asset(
                 "instances": len(copies),
                 **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
                 "retrieve_requests": requests,
-                "bytes_received": received,
-                "bytes_archived": archive.archived_bytes(studies),
+                "bytes_of_day": sum(sizes.get(uid, 0) for uid in manifest["sop_instance_uid"]),
+                "bytes_copied": sum(
+                    sizes.get(uid, 0)
+                    for uid, (outcome, _) in outcomes.items()
+                    if outcome == Outcome.COPIED
+                ),
                 "seconds": round(seconds, 2),
                 "instances_per_second": rate(copied, seconds),
                 "not_copied_uids": dg.MetadataValue.json(
                     list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
                 ),
-                "studies_table": dg.MetadataValue.md(
-                    study_table(
-                        copies.rename(columns={"outcome": "status"}),
-                        show_patient_id=site.phi_in_metadata,
-                    )
+                "studies_table": studies_table(
+                    copies.rename(columns={"outcome": "status"}),
+                    show_patient_id=site.phi_in_metadata,
                 ),
                 "copies": dg.MetadataValue.path(str(path)),
             }

@@ -274,6 +274,158 @@ class SiteSettings(BaseModel):
         return None if value is None else validate_site_query(value)
 
 
+_LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+_WINDOW = re.compile(r"^(\d{2}:\d{2})-(\d{2}:\d{2})$")
+Weekday = Literal["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+WEEKDAYS: tuple[Weekday, ...] = (
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+)
+
+
+def local_time(value: str) -> dt.time:
+    """A ``HH:MM`` local time of a site file.
+
+    Raises:
+        ValueError: Not a 24-hour ``HH:MM`` time.
+    """
+    if not _LOCAL_TIME.match(value):
+        raise ValueError(f"{value!r} is not a time HH:MM (00:00 to 23:59)")
+    return dt.time.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Local times from `start` to `end`, across midnight when `end` is not after `start`."""
+
+    start: dt.time
+    end: dt.time
+
+    def __contains__(self, moment: dt.time) -> bool:
+        if self.start < self.end:
+            return self.start <= moment < self.end
+        return moment >= self.start or moment < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def time_window(value: str) -> TimeWindow:
+    """A ``HH:MM-HH:MM`` window of a site file (``19:00-07:00`` runs across midnight).
+
+    Raises:
+        ValueError: Not two ``HH:MM`` times joined by ``-``, or an empty window.
+    """
+    match = _WINDOW.match(value.replace(" ", ""))
+    if not match:
+        raise ValueError(f"{value!r} is not a window HH:MM-HH:MM (e.g. 19:00-07:00)")
+    window = TimeWindow(local_time(match.group(1)), local_time(match.group(2)))
+    if window.start == window.end:
+        raise ValueError(f"{value!r} is an empty window")
+    return window
+
+
+class AutomationSettings(_Model):
+    """Sensors and schedules of a site (``[SITE.automation]``), all optional.
+
+    Attributes:
+        sensors: Default state of the site's new-data sensors: ``running`` or ``stopped``
+            (an operator can still switch each in the UI).
+        schedules: Default state of the nightly backup and weekly re-validation.
+        sensor_interval: Minimum seconds between two evaluations of a sensor.
+        poll_windows: By source alias, the local time window in which its sensor may poll
+            it (``"19:00-07:00"``: not during clinic hours); a source not listed is polled
+            at any time.
+        retry_days: Days back (today excluded) whose incomplete or deferred backups a
+            sensor requests again.
+        nightly_backup: Local time of the nightly backup of the previous day.
+        revalidation_weekday: Day of the weekly re-validation.
+        revalidation_time: Local time of the weekly re-validation.
+        revalidation_days: Days the weekly re-validation covers (the last N, today excluded).
+    """
+
+    sensors: Literal["running", "stopped"] = "stopped"
+    schedules: Literal["running", "stopped"] = "stopped"
+    sensor_interval: Annotated[StrictInt, Field(ge=30, le=86400)] = 300
+    poll_windows: dict[str, str] = {}
+    retry_days: Annotated[StrictInt, Field(ge=0, le=60)] = 7
+    nightly_backup: str = "02:00"
+    revalidation_weekday: Weekday = "sunday"
+    revalidation_time: str = "04:00"
+    revalidation_days: Annotated[StrictInt, Field(ge=1, le=366)] = 14
+
+    @field_validator("poll_windows")
+    @classmethod
+    def _windows(cls, value: dict[str, str]) -> dict[str, str]:
+        for window in value.values():
+            time_window(window)
+        return value
+
+    @field_validator("nightly_backup", "revalidation_time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        local_time(value)
+        return value
+
+    def poll_window(self, alias: str) -> TimeWindow | None:
+        """The window in which source `alias` may be polled; None: at any time."""
+        window = self.poll_windows.get(alias)
+        return time_window(window) if window else None
+
+
+class AlertSettings(_Model):
+    """Where failures are reported (``[SITE.alerts]``): e-mail, a webhook, or both.
+
+    Attributes:
+        email_to: Recipients; e-mail is sent when set (with `smtp_host` and `email_from`).
+        email_from: The sender address.
+        smtp_host: The SMTP server.
+        smtp_port: Its port (25, 587 for STARTTLS, 465 for SSL).
+        smtp_security: ``none``, ``starttls`` or ``ssl``.
+        smtp_username: The login, when the server wants one (with `smtp_password_env_var`).
+        smtp_password_env_var: The environment variable holding the SMTP password.
+        webhook_url: A URL that receives each alert as a JSON POST.
+        webhook_token_env_var: The environment variable of a bearer token for the webhook.
+        ui_url: The Dagster UI's address as the recipients reach it, for the links to runs.
+        timeout: Seconds for each delivery.
+    """
+
+    email_to: tuple[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = ()
+    email_from: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")] | None = None
+    smtp_host: str | None = None
+    smtp_port: Port = 25
+    smtp_security: Literal["none", "starttls", "ssl"] = "none"
+    smtp_username: str | None = None
+    smtp_password_env_var: str | None = None
+    webhook_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
+    webhook_token_env_var: str | None = None
+    ui_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = "http://127.0.0.1:3000"
+    timeout: Annotated[StrictFloat, Field(gt=0)] = 10.0
+
+    @model_validator(mode="before")
+    @classmethod
+    def _password_placeholder(cls, data: Any) -> Any:
+        return _secret_from_placeholder(data, "smtp_password")
+
+    @model_validator(mode="after")
+    def _complete(self) -> "AlertSettings":
+        if self.email_to and not (self.smtp_host and self.email_from):
+            raise ValueError("email_to needs smtp_host and email_from")
+        if (self.smtp_username is None) != (self.smtp_password_env_var is None):
+            raise ValueError("smtp_username and smtp_password_env_var go together")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any alert is delivered."""
+        return bool(self.email_to or self.webhook_url)
+
+
 class SiteConfig(_Model):
     """One site (a top-level table of a site file)."""
 
@@ -289,6 +441,8 @@ class SiteConfig(_Model):
     timezone: str = "UTC"
     backfill_start: dt.date | None = None
     phi_in_metadata: StrictBool = False
+    automation: AutomationSettings = AutomationSettings()
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("timezone")
     @classmethod

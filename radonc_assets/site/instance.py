@@ -22,6 +22,8 @@ from radonc_assets.site.errors import PoolBusyError
 
 LOGGER = logging.getLogger(__name__)
 
+# Dagster's run tag for the retries of one run (dagster._core.storage.tags).
+MAX_RETRIES_TAG = "dagster/max_retries"
 PID_TAG = "radonc/pid"
 PROCESS_START_TAG = "radonc/process_start"
 HOST_TAG = "radonc/host"
@@ -32,6 +34,16 @@ _ACTIVE = [
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+
+
+def failure_cause(event: dg.DagsterEvent) -> str:
+    """Why a step failed, on one line: the error that started the chain (Dagster wraps it)."""
+    error = event.step_failure_data.error
+    if error is None:
+        return event.message or "failed"
+    while error.cause is not None:
+        error = error.cause
+    return " ".join(error.message.split())
 
 
 def process_start(pid: int) -> str | None:

@@ -297,6 +297,14 @@ def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:
             problems.append(
                 (f"sources.{alias}.staging_target_alias", f"{stage!r} is not in backup_targets")
             )
+    for alias in site.automation.poll_windows:
+        if alias not in site.sources:
+            problems.append(
+                (
+                    f"automation.poll_windows.{alias}",
+                    f"{alias!r} is not in sources ({_names(site.sources)})",
+                )
+            )
 
     aliases: dict[str, str] = {}
     for section, alias in [

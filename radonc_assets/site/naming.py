@@ -38,6 +38,15 @@ def node_key(site: SiteConfig, alias: str) -> str:
     return f"{site.name}_{alias}".lower()
 
 
+def source_kinds(alias: str, *kinds: str) -> set[str]:
+    """The kinds of a source's asset: the source's alias, then what the asset is made of.
+
+    The UI's graph labels a node with the last part of its key only: the alias among
+    its kinds says whose ``orthanc_copies`` it is.
+    """
+    return {alias.lower(), *kinds}
+
+
 def check_name(alias: str) -> str:
     """The asset check of the validation report on one source."""
     return f"{alias.lower()}_complete"
@@ -50,3 +59,28 @@ CHAIN_CHECK = "treatment_chains_complete"
 def backup_job_name(site: SiteConfig) -> str:
     """The daily backup job of `site`: ``{site}_backup``."""
     return f"{group_name(site)}_backup"
+
+
+def validate_job_name(site: SiteConfig) -> str:
+    """The job that validates one day of `site` again, without copying: ``{site}_validate``."""
+    return f"{group_name(site)}_validate"
+
+
+def new_data_sensor_name(site: SiteConfig, alias: str) -> str:
+    """The sensor watching source `alias` for new data: ``{site}_{alias}_new_data``."""
+    return f"{node_key(site, alias)}_new_data"
+
+
+def nightly_schedule_name(site: SiteConfig) -> str:
+    """The schedule backing up the previous day: ``{site}_nightly_backup``."""
+    return f"{group_name(site)}_nightly_backup"
+
+
+def revalidation_schedule_name(site: SiteConfig) -> str:
+    """The schedule validating the last days again: ``{site}_weekly_revalidation``."""
+    return f"{group_name(site)}_weekly_revalidation"
+
+
+def alert_sensor_name(site: SiteConfig, what: str) -> str:
+    """The sensor alerting on `what` (``run_failure``) of `site`'s runs."""
+    return f"{group_name(site)}_{what}_alerts"

@@ -7,8 +7,11 @@ working directory unless an environment variable says otherwise; a checkout
 lists it in `.gitignore`.
 """
 
+import logging
 import os
 from pathlib import Path
+
+LOGGER = logging.getLogger(__name__)
 
 ENVIRONMENTS_VARIABLE = "RADONC_ENVIRONMENTS"
 DATA_DIR_VARIABLE = "RADONC_DATA_DIR"
@@ -16,6 +19,8 @@ DAGSTER_HOME_VARIABLE = "DAGSTER_HOME"
 
 DEFAULT_ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 LOCAL_STATE_DIR = Path(".radonc")
+# The instance settings radonc ships (run queue, pools, run monitoring, run retries).
+SHIPPED_SETTINGS = Path(__file__).with_name("dagster.yaml")
 
 
 def environments_dir() -> Path:
@@ -36,3 +41,25 @@ def data_dir() -> Path:
 def dagster_home() -> Path:
     """The Dagster instance folder: ``$DAGSTER_HOME`` or ``.radonc/dagster_home``."""
     return Path(os.environ.get(DAGSTER_HOME_VARIABLE) or local_state_dir() / "dagster_home")
+
+
+def ensure_instance_settings(home: Path) -> Path:
+    """The ``dagster.yaml`` of instance folder `home`: radonc's, unless an operator's own.
+
+    Written when missing, and written again when it is an older one of radonc's (its
+    first line unchanged); a file whose first line was edited is the operator's and
+    left alone.
+
+    Returns:
+        The settings file.
+    """
+    shipped = SHIPPED_SETTINGS.read_text()
+    settings = home / "dagster.yaml"
+    current = settings.read_text() if settings.exists() else None
+    if current is None or (
+        current != shipped and current.split("\n", 1)[0] == shipped.split("\n", 1)[0]
+    ):
+        home.mkdir(parents=True, exist_ok=True)
+        settings.write_text(shipped)
+        LOGGER.info("Instance settings written to %s", settings)
+    return settings

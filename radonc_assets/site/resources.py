@@ -42,15 +42,15 @@ class DicomNodeResource(dg.ConfigurableResource):
     retries: int = 2
     backoff: float = 1.0
 
-    def get_client(self) -> DicomClient:
-        """A client for this peer."""
+    def get_client(self, retries: int | None = None) -> DicomClient:
+        """A client for this peer; `retries` replaces the resource's (0 for a sensor's poll)."""
         return DicomClient(
             DicomNode(self.aet, self.host, self.port),
             self.calling_aet,
             connect_timeout=self.connect_timeout,
             timeout=self.timeout,
             max_pdu=self.max_pdu,
-            retries=self.retries,
+            retries=self.retries if retries is None else retries,
             backoff=self.backoff,
         )
 

@@ -15,7 +15,7 @@ from radonc_assets.backup.manifest import (
     compare,
     extras,
     manifest_frame,
-    study_table,
+    study_rows,
 )
 from resources.dicom.queries import InstanceRecord
 
@@ -83,12 +83,12 @@ def test_cap_is_deterministic_in_manifest_order() -> None:
 
 
 @pytest.mark.parametrize("show", [True, False])
-def test_study_table_shows_patient_id_only_when_allowed(show: bool) -> None:
-    table = study_table(
+def test_study_rows_show_patient_id_only_when_allowed(show: bool) -> None:
+    rows = study_rows(
         frame(record("1"), record("2", modality="RTPLAN", series="SE2")), show_patient_id=show
     )
-    assert ("SYN-1" in table) is show
-    assert "| …ST1 | 20260101 | CT, RTPLAN | 2 |" in table
+    study = {"study": "…ST1", "date": "20260101", "modalities": "CT, RTPLAN", "instances": 2}
+    assert rows == [({"patient": "SYN-1"} if show else {}) | study]
 
 
 def ct(pixels: bytes = bytes(range(32))) -> Dataset:

@@ -90,6 +90,7 @@ def test_every_query_is_a_package_file() -> None:
         "appointments",
         "control_points",
         "deliveries",
+        "new_deliveries",
         "treatment_summary",
     ]
 

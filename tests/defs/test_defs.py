@@ -16,7 +16,8 @@ ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
 
 def summary(definitions: dg.Definitions) -> dict[str, Any]:
     """What users and operators see by name: assets with their pools, partitions and
-    checks, jobs, resources and the executor."""
+    checks, jobs, sensors and schedules with their default state, resources and the
+    executor."""
     assets = sorted(
         (a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)),
         key=lambda a: a.key.to_user_string(),
@@ -38,6 +39,15 @@ def summary(definitions: dg.Definitions) -> dict[str, Any]:
             for job in definitions.get_repository_def().get_all_jobs()
             if not job.name.startswith("__")
         ),
+        "sensors": {
+            sensor.name: str(sensor.default_status)
+            for sensor in definitions.get_repository_def().sensor_defs
+        },
+        "schedules": {
+            schedule.name: f"{schedule.cron_schedule} {schedule.execution_timezone} "
+            f"{schedule.default_status}"
+            for schedule in definitions.get_repository_def().schedule_defs
+        },
         "resources": sorted(definitions.resources or {}),
         "executor": definitions.executor.name if definitions.executor else None,
     }

@@ -20,6 +20,8 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name
+from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from tests.conftest import SiteFileWriter, variant
@@ -30,7 +32,11 @@ COMPLETE = {check_name("ARIA"): True, check_name("MIM"): True, CHAIN_CHECK: True
 
 
 def backup(
-    site: SiteConfig, day: str = DAY, *, selection: list[str] | None = None
+    site: SiteConfig,
+    day: str = DAY,
+    *,
+    selection: list[str] | None = None,
+    instance: dg.DagsterInstance | None = None,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
         site_assets(site),
@@ -38,7 +44,19 @@ def backup(
         resources=site_resources(site),
         selection=selection,
         raise_on_error=False,
+        instance=instance,
     )
+
+
+def report_status(site: SiteConfig, instance: dg.DagsterInstance) -> dg.AssetPartitionStatus:
+    """The status of the validation report's date in the UI's partitions view."""
+    statuses = instance.get_status_by_partition(
+        asset_key(site, "validation_report"), [DAY], site_partitions(site)
+    )
+    assert statuses is not None
+    status = statuses[DAY]
+    assert status is not None
+    return status
 
 
 def metadata(result: dg.ExecuteInProcessResult, key: dg.AssetKey) -> dict[str, object]:
@@ -93,7 +111,9 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
 
 def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: DemoServers) -> None:
     site = lab.site
-    assert backup(site).success
+    instance = dg.DagsterInstance.ephemeral()
+    assert backup(site, instance=instance).success
+    assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
     manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
     lost = str(manifest[manifest["modality"] == "RTSTRUCT"]["sop_instance_uid"].iloc[0])
     assert archive_client(site).delete_instances([lost]) == 1
@@ -105,7 +125,18 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
             "lab/mim/source_studies",
             "lab/validation_report",
         ],
+        instance=instance,
     )
+    # The date fails in the partitions view: no materialization, the step failed.
+    assert not validation.success
+    assert report_status(site, instance) == dg.AssetPartitionStatus.FAILED
+    assert asset_key(site, "validation_report") not in {
+        e.asset_key for e in validation.get_asset_materialization_events()
+    }
+    (observed,) = [
+        e for e in validation.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+    ]
+    assert observed.asset_observation_data.asset_observation.metadata["missing"].value == 2
     # the day's study holds its new course's records too: their chain lacks it now
     assert checks(validation) == {
         check_name("ARIA"): False,
@@ -124,8 +155,9 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     report = read_frame(audit_path("LAB", DAY, "validation_report"))
     assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
 
-    restored = backup(site)
+    restored = backup(site, instance=instance)
     assert checks(restored) == COMPLETE
+    assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
     assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
     assert archive_client(site).lookup(lost)
 
@@ -239,7 +271,7 @@ def test_cli_backup_validate_and_query(
         ("lab_backup", "2026-01-08"),
         ("lab_backup", "2026-01-07"),
     ]
-    assert (tmp_path / "dagster_home" / "dagster.yaml").read_text().startswith("concurrency:")
+    assert (tmp_path / "dagster_home" / "dagster.yaml").read_text() == SHIPPED_SETTINGS.read_text()
 
     manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
     lost = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])

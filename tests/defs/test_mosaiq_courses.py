@@ -14,7 +14,7 @@ from radonc_assets.backup.mosaiq.queries import (
     CourseStatus,
     census_frame,
 )
-from radonc_assets.defs.mosaiq.assets import census_table, site_assets
+from radonc_assets.defs.mosaiq.assets import CENSUS_TABLE_COLUMNS, census_rows, site_assets
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.devtools.synthetic.patient import patients
@@ -102,12 +102,12 @@ def test_the_census_of_a_day(
     assert metadata["interrupted"] == metadata["beyond_planned"] == 0
     assert metadata["skipped_rows"] == 0
     assert metadata["census"] == str(audit_path("LAB", day, "MOSAIQ_active_courses"))
-    table = str(metadata["census_table"])
-    assert table.count("| SYNTHETIC THORAX |") == len(expected)
-    assert (table == "_no active course_") == (not expected)
+    table = metadata["census_table"]
+    assert isinstance(table, dg.TableMetadataValue)
+    assert [record.data["site"] for record in table.records] == ["SYNTHETIC THORAX"] * len(expected)
     # No MRN or name unless the site allows it.
-    assert "SYN00-" not in table
-    assert "PATIENT" not in table
+    assert CENSUS_TABLE_COLUMNS[:2] == ("MRN", "patient")
+    assert [column.name for column in table.schema.columns] == list(CENSUS_TABLE_COLUMNS[2:])
 
 
 def test_patients_appear_in_the_metadata_only_when_the_site_allows_it(
@@ -115,17 +115,22 @@ def test_patients_appear_in_the_metadata_only_when_the_site_allows_it(
 ) -> None:
     site = lab(site_file, mosaiq_db).model_copy(update={"phi_in_metadata": True})
 
-    table = str(census(site, "2026-01-13")["census_table"])
+    table = census(site, "2026-01-13")["census_table"]
 
-    lines = table.splitlines()
-    assert lines[0] == (
-        "| MRN | patient | site | plan | machine | fractions | first | last | status |"
-    )
-    assert lines[2] == (
-        "| SYN00-0001 | SYNTHETIC, PATIENT001 | SYNTHETIC THORAX | SYN PLAN | SYN_LINAC1 "
-        "| 5 / 5 | 2026-01-06 | 2026-01-12 | completed |"
-    )
-    assert len(lines) == 4
+    assert isinstance(table, dg.TableMetadataValue)
+    assert [column.name for column in table.schema.columns] == list(CENSUS_TABLE_COLUMNS)
+    assert table.records[0].data == {
+        "MRN": "SYN00-0001",
+        "patient": "SYNTHETIC, PATIENT001",
+        "site": "SYNTHETIC THORAX",
+        "plan": "SYN PLAN",
+        "machine": "SYN_LINAC1",
+        "fractions": "5 / 5",
+        "first": "2026-01-06",
+        "last": "2026-01-12",
+        "status": "completed",
+    }
+    assert len(table.records) == 2
 
 
 def test_the_metadata_table_is_short_and_keeps_its_columns() -> None:
@@ -143,11 +148,21 @@ def test_the_metadata_table_is_short_and_keeps_its_columns() -> None:
         status=CourseStatus.FRACTIONS_UNKNOWN,
     )
 
-    table = census_table(census_frame([course] * 3), show_patient=False, limit=2)
+    rows = census_rows(census_frame([course] * 3), show_patient=False, limit=2)
 
-    lines = table.splitlines()
-    assert lines[2] == (
-        "| PROSTATE | A\\|B | LINAC1 | 3 / ? | 2026-01-05 | 2026-01-07 | fractions_unknown |"
+    assert (
+        rows
+        == [
+            {
+                "site": "PROSTATE",
+                "plan": "A|B",
+                "machine": "LINAC1",
+                "fractions": "3 / ?",
+                "first": "2026-01-05",
+                "last": "2026-01-07",
+                "status": "fractions_unknown",
+            }
+        ]
+        * 2
     )
-    assert lines[4:] == ["", "_1 more courses in the file_"]
-    assert census_table(census_frame([]), show_patient=True) == "_no active course_"
+    assert census_rows(census_frame([]), show_patient=True) == []

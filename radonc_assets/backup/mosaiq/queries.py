@@ -131,6 +131,39 @@ def fetch_control_points(db: MosaiqDatabase, field_ids: Iterable[int]) -> pd.Dat
     return pd.concat(frames, ignore_index=True)
 
 
+@dataclass(frozen=True)
+class NewDeliveries:
+    """Deliveries a sensor has not seen: their treatment dates and the new cursor.
+
+    Attributes:
+        dates: The distinct dates of their ``Tx_DtTm``, in order.
+        last_id: The highest ``DHS_ID`` among them (the cursor when there are none).
+    """
+
+    dates: tuple[dt.date, ...]
+    last_id: int
+
+
+def new_deliveries(db: MosaiqDatabase, after_id: int, since: dt.date) -> NewDeliveries:
+    """The deliveries after ``DHS_ID`` `after_id` treated on or after `since` (``new_deliveries.sql``).
+
+    A row whose ``DHS_ID`` or ``Tx_DtTm`` cannot be read is left out with a warning.
+    """
+    frame = db.query(load_sql("new_deliveries"), (after_id, since))
+    dates: set[dt.date] = set()
+    last_id = after_id
+    for row in row_records(frame):
+        try:
+            dhs_id = required(cell_integer(row, "DHS_ID"), "DHS_ID")
+            treated = required(cell_timestamp(row, "Tx_DtTm"), "Tx_DtTm")
+        except RowError as exc:
+            LOGGER.warning("Dose_Hst row left out of the new deliveries: %s", exc)
+            continue
+        dates.add(treated.date())
+        last_id = max(last_id, dhs_id)
+    return NewDeliveries(tuple(sorted(dates)), last_id)
+
+
 def fetch_treatment_summary(db: MosaiqDatabase, mrn: str, window: Window) -> pd.DataFrame:
     """The ``radonc report`` table of one patient (:func:`.model.treatment_summary`)."""
     return treatment_summary(db.query(load_sql("treatment_summary"), (mrn, *window)))

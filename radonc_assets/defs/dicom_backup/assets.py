@@ -9,6 +9,8 @@ files of :mod:`radonc_assets.backup.audit_files`, which auditors can open direct
 """
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -22,18 +24,18 @@ from radonc_assets.backup.manifest import (
     explain_absent,
     extras,
     manifest_frame,
-    study_table,
 )
 from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.backup.transfers import Transfer, move_missing, relay_missing
-from radonc_assets.defs.copies import archive_client, orthanc_copies_asset, rate
+from radonc_assets.defs.copies import archive_client, orthanc_copies_asset
 from radonc_assets.defs.dicom_backup.checks import (
     chain_result,
     completeness_check_specs,
     completeness_result,
 )
+from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.site.config import DicomSource, SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key
+from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key, source_kinds
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource
 from resources.dicom.client import DicomClient
@@ -43,6 +45,19 @@ from resources.orthanc import OrthancClient
 def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
     resource: DicomNodeResource = getattr(context.resources, node_key(site, alias))
     return resource.get_client()
+
+
+# The report of a date follows its copies: requested by the automation sensor after a
+# copy of that date is updated (a sensor's run of one source, a copy run from the UI),
+# once every source's copy of the date exists and none is running. As eager() without
+# in_latest_time_window(): any date, not only today's. A run that updates the copies and
+# the report together handles it.
+REPORT_FOLLOWS_COPIES: dg.AutomationCondition = (
+    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+)
 
 
 def source_studies_asset(
@@ -56,7 +71,7 @@ def source_studies_asset(
         partitions_def=partitions,
         required_resource_keys={node_key(site, alias)},
         pool=node_key(site, alias),
-        kinds={"dicom"},
+        kinds=source_kinds(alias, "dicom"),
         description=(
             f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for the day: "
             f"one row per instance, found by C-FIND study -> series -> image "
@@ -81,9 +96,7 @@ def source_studies_asset(
                 "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
                 "seconds": round(seconds, 2),
                 "instances_per_second": rate(len(manifest), seconds),
-                "studies_table": dg.MetadataValue.md(
-                    study_table(manifest, show_patient_id=site.phi_in_metadata)
-                ),
+                "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
                 "manifest": dg.MetadataValue.path(str(path)),
             }
         )
@@ -133,18 +146,26 @@ def validation_report_asset(
             *(node_key(site, a) for a in deep),
         },
         kinds={"orthanc"},
-        check_specs=completeness_check_specs(key, sources),
+        check_specs=completeness_check_specs(key, sources, partitions),
+        automation_condition=REPORT_FOLLOWS_COPIES,
         description=(
             "Compares each source's manifest for the day with the archive: verified, missing "
             "(with the cause the last copy gave), deferred (left for the next run by "
             "max_uids_per_run), mismatched (other series, SOP class or modality; with "
             "deep_validation, other content of a DICOM source) and extra instances. Mosaiq's "
-            "manifest is the records generated for the day. One asset check per source "
-            "fails when anything is missing, deferred or mismatched; another when a treatment "
-            "record's plan, structure set or images are not in the archive."
+            "manifest is the records generated for the day. Extra: instances the archive "
+            "holds in the day's studies that no source listed for the day (another day's "
+            "instances of the same study, or ones stored in the archive by other means); "
+            "listed, never a failure. One asset check per source, per date, fails when "
+            "anything is missing, deferred or mismatched; another when a treatment record's "
+            "plan, structure set or images are not in the archive. Metadata: the counts per "
+            "status for all sources and per source (the sources table), the studies and "
+            "the paths of the report and treatment chain files."
         ),
     )
-    def validation_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def validation_report(
+        context: dg.AssetExecutionContext,
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         started = time.monotonic()
         day = context.partition_key
         manifests = {
@@ -152,15 +173,18 @@ def validation_report_asset(
             for alias, source in sources.items()
         }
         studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
-        archive = archive_client(context, site)
-        archived = manifest_frame(archive.archived_instances(studies))
-        reports = {
-            alias: explain_absent(compare(m, archived), _last_copies(site, day, alias))
-            for alias, m in manifests.items()
-        }
-        for alias in deep:
-            reports[alias] = deep_compare(
-                reports[alias], _source_client(context, site, alias), archive.dicom
+        with archive_client(context, site) as archive:
+            archived = manifest_frame(archive.archived_instances(studies))
+            reports = {
+                alias: explain_absent(compare(m, archived), _last_copies(site, day, alias))
+                for alias, m in manifests.items()
+            }
+            for alias in deep:
+                reports[alias] = deep_compare(
+                    reports[alias], _source_client(context, site, alias), archive.dicom
+                )
+            chains = chain_report(
+                treatment_records(manifests.values()), archive.instance_header, archive.held_uids
             )
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]
@@ -168,33 +192,50 @@ def validation_report_asset(
             ignore_index=True,
         )
         path = write_frame(report, audit_path(site.name, day, "validation_report"))
-        chains = chain_report(
-            treatment_records(manifests.values()), archive.instance_header, archive.held_uids
-        )
         chains_path = write_frame(chains, audit_path(site.name, day, "treatment_chains"))
         counts = report["status"].value_counts()
-        return dg.MaterializeResult(
-            metadata={
-                **{str(status): int(counts.get(status, 0)) for status in Status},
-                "studies": len(studies),
-                "deep_validation": site.settings.deep_validation,
-                "seconds": round(time.monotonic() - started, 2),
-                "studies_table": dg.MetadataValue.md(
-                    study_table(
-                        report[report["source"] != ""], show_patient_id=site.phi_in_metadata
-                    )
-                ),
-                "report": dg.MetadataValue.path(str(path)),
-                **{f"treatment_records_{k}": v for k, v in chain_summary(chains).items()},
-                "treatment_chains": dg.MetadataValue.path(str(chains_path)),
-            },
-            check_results=[
-                *(completeness_result(alias, r) for alias, r in reports.items()),
-                chain_result(chains),
-            ],
+        metadata: dict[str, Any] = {
+            **{str(status): int(counts.get(status, 0)) for status in Status},
+            "sources": table(
+                [{"source": alias, **status_counts(rows)} for alias, rows in reports.items()],
+                ["source", *(str(status) for status in Status if status != Status.EXTRA)],
+            ),
+            "studies": len(studies),
+            "deep_validation": site.settings.deep_validation,
+            "seconds": round(time.monotonic() - started, 2),
+            "studies_table": studies_table(
+                report[report["source"] != ""], show_patient_id=site.phi_in_metadata
+            ),
+            "report": dg.MetadataValue.path(str(path)),
+            **{f"treatment_records_{k}": v for k, v in chain_summary(chains).items()},
+            "treatment_chains": dg.MetadataValue.path(str(chains_path)),
+        }
+        results = [
+            *(completeness_result(alias, r) for alias, r in reports.items()),
+            chain_result(chains),
+        ]
+        failed = [result for result in results if not result.passed]
+        if not failed:
+            yield dg.MaterializeResult(metadata=metadata, check_results=results)
+            return
+        # An incomplete day: the checks and the report's metadata are recorded, then the
+        # step fails without a materialization, so that the date shows as failed in the
+        # partitions view (Dagster 1.13 colours a partition by its materializations only).
+        context.log_event(dg.AssetObservation(asset_key=key, partition=day, metadata=metadata))
+        yield from results
+        raise dg.Failure(
+            description=f"{day} is not verified: "
+            + "; ".join(f"{r.check_name}: {r.description}" for r in failed),
+            metadata={"report": dg.MetadataValue.path(str(path))},
         )
 
     return validation_report
+
+
+def status_counts(report: pd.DataFrame) -> dict[str, int]:
+    """How many rows of a source's report have each status."""
+    counts = report["status"].value_counts()
+    return {str(status): int(counts.get(status, 0)) for status in Status if status != Status.EXTRA}
 
 
 def _last_copies(site: SiteConfig, day: str, alias: str) -> pd.DataFrame | None:

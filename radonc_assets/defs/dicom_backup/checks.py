@@ -4,6 +4,7 @@ A check fails when anything its source holds for the day is missing from the
 archive or differs there.
 """
 
+import warnings
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,18 +13,34 @@ import pandas as pd
 
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.manifest import INCOMPLETE, Status
-from radonc_assets.defs.copies import MAX_UIDS_IN_METADATA
+from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
 
 
-def completeness_check_specs(key: dg.AssetKey, aliases: Iterable[str]) -> list[dg.AssetCheckSpec]:
-    """One blocking check per source on the validation report `key`, and the chains'."""
+def completeness_check_specs(
+    key: dg.AssetKey, aliases: Iterable[str], partitions: dg.PartitionsDefinition
+) -> list[dg.AssetCheckSpec]:
+    """One blocking check per source on the validation report `key`, and the chains'.
+
+    The checks are partitioned as the report is: each date has its own result, so the UI
+    shows which dates failed (Dagster's partitioned checks, a preview feature in 1.13,
+    whose warning is not for the users of ``radonc``).
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return _check_specs(key, aliases, partitions)
+
+
+def _check_specs(
+    key: dg.AssetKey, aliases: Iterable[str], partitions: dg.PartitionsDefinition
+) -> list[dg.AssetCheckSpec]:
     return [
         *(
             dg.AssetCheckSpec(
                 check_name(alias),
                 asset=key,
                 blocking=True,
+                partitions_def=partitions,
                 description=f"Everything {alias} holds for the day is in the archive, unchanged.",
             )
             for alias in aliases
@@ -32,6 +49,7 @@ def completeness_check_specs(key: dg.AssetKey, aliases: Iterable[str]) -> list[d
             CHAIN_CHECK,
             asset=key,
             blocking=True,
+            partitions_def=partitions,
             description=(
                 "Each RT Beams Treatment Record of the day has, in the archive, its RT Plan, "
                 "the plan's RT Structure Set and the image series the structure set references."

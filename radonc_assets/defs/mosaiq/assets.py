@@ -15,7 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
-from radonc_assets.backup.manifest import manifest_frame, study_table
+from radonc_assets.backup.manifest import manifest_frame
 from radonc_assets.backup.mosaiq.queries import (
     ACTIVE_DAYS,
     RECENT_DAYS,
@@ -29,9 +29,10 @@ from radonc_assets.backup.mosaiq.queries import (
 )
 from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.backup.transfers import Transfer, store_records
-from radonc_assets.defs.copies import MAX_UIDS_IN_METADATA, orthanc_copies_asset, rate
+from radonc_assets.defs.copies import orthanc_copies_asset
+from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table, table
 from radonc_assets.site.config import MosaiqSource, SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, node_key
+from radonc_assets.site.naming import asset_key, group_name, node_key, source_kinds
 from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
@@ -50,7 +51,7 @@ def treatment_records_asset(
         partitions_def=partitions,
         required_resource_keys={node_key(site, alias)},
         pool=node_key(site, alias),
-        kinds={"mosaiq", "dicom"},
+        kinds=source_kinds(alias, "dicom"),
         description=(
             f"RT Beams Treatment Records of the day generated from {alias}'s delivery history "
             f"({source.db_database} via {source.odbc_driver}): one per patient, plan and "
@@ -96,9 +97,7 @@ def treatment_records_asset(
                 ),
                 "seconds": round(seconds, 2),
                 "records_per_second": rate(len(manifest), seconds),
-                "studies_table": dg.MetadataValue.md(
-                    study_table(manifest, show_patient_id=site.phi_in_metadata)
-                ),
+                "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
                 "manifest": dg.MetadataValue.path(str(path)),
                 "records_folder": dg.MetadataValue.path(str(folder)),
             }
@@ -137,13 +136,26 @@ def records_copies_asset(
     )
 
 
-def census_table(census: pd.DataFrame, *, show_patient: bool, limit: int = 20) -> str:
-    """A short markdown table of the census file (:func:`.census_frame`): one row per course.
+CENSUS_TABLE_COLUMNS = (
+    "MRN",
+    "patient",
+    "site",
+    "plan",
+    "machine",
+    "fractions",
+    "first",
+    "last",
+    "status",
+)
+
+
+def census_rows(
+    census: pd.DataFrame, *, show_patient: bool, limit: int = 50
+) -> list[dict[str, str | int]]:
+    """One row per course of the census file (:func:`.census_frame`), at most `limit`.
 
     MRN and patient name appear only when `show_patient` (the site's ``phi_in_metadata``).
     """
-    if census.empty:
-        return "_no active course_"
     counts = census[["fractions_delivered", "fractions_planned"]].astype("string").fillna("?")
     shown = pd.DataFrame(
         {
@@ -156,16 +168,15 @@ def census_table(census: pd.DataFrame, *, show_patient: bool, limit: int = 20) -
             "first": census["first_treatment"],
             "last": census["last_treatment"],
             "status": census["status"],
-        }
+        },
+        columns=list(CENSUS_TABLE_COLUMNS),
     )
     if not show_patient:
         shown = shown.drop(columns=["MRN", "patient"])
-    lines = ["| " + " | ".join(shown.columns) + " |", "|" + " --- |" * len(shown.columns)]
-    for cells in shown.head(limit).itertuples(index=False):
-        lines.append("| " + " | ".join(str(cell).replace("|", "\\|") for cell in cells) + " |")
-    if len(census) > limit:
-        lines.append(f"\n_{len(census) - limit} more courses in the file_")
-    return "\n".join(lines)
+    return [
+        {str(column): str(value) for column, value in row.items()}
+        for row in shown.head(limit).to_dict(orient="records")
+    ]
 
 
 def active_courses_asset(
@@ -179,7 +190,7 @@ def active_courses_asset(
         partitions_def=partitions,
         required_resource_keys={node_key(site, alias)},
         pool=node_key(site, alias),
-        kinds={"mosaiq", "csv"},
+        kinds=source_kinds(alias, "csv"),
         description=(
             f"Census of the courses on treatment on the day, from {alias}'s delivery history "
             f"({source.db_database} via {source.odbc_driver}). A course is a patient's Mosaiq "
@@ -221,8 +232,13 @@ def active_courses_asset(
                     [vars(row) for row in parsed.skipped[:MAX_UIDS_IN_METADATA]]
                 ),
                 "seconds": round(time.monotonic() - started, 2),
-                "census_table": dg.MetadataValue.md(
-                    census_table(census, show_patient=site.phi_in_metadata)
+                "census_table": table(
+                    census_rows(census, show_patient=site.phi_in_metadata),
+                    [
+                        c
+                        for c in CENSUS_TABLE_COLUMNS
+                        if site.phi_in_metadata or c not in ("MRN", "patient")
+                    ],
                 ),
                 "census": dg.MetadataValue.path(str(path)),
             }

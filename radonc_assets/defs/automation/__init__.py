@@ -1,0 +1,1 @@
+"""The automation capability: sensors, schedules and failure alerts of each site."""

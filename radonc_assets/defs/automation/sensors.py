@@ -1,0 +1,258 @@
+"""Sensors: each source watched for new data of the day, and its days left undone.
+
+One sensor per site and source, ``{site}_{source}_new_data``. Each evaluation, at
+most every ``automation.sensor_interval`` seconds and only inside the source's
+``automation.poll_windows`` entry when it has one:
+
+- a DICOM source is asked, at study level, what it holds for today (one C-FIND,
+  :func:`~radonc_assets.backup.source_queries.day_study_state`); a new or grown state
+  requests today's partition for that source's assets (the validation report follows
+  through its automation condition once every source's copy of the day exists);
+- Mosaiq is asked for deliveries recorded after the cursor (``Dose_Hst.DHS_ID``);
+  their treatment dates are requested;
+- the source's days of the last ``automation.retry_days`` whose report left it
+  ``deferred`` are requested again (each new report once), and those left
+  ``incomplete`` too, at most :data:`RETRY_ATTEMPTS` times.
+
+Run keys name the state (the study digest, the last delivery, the report's version),
+so one state never launches twice. A source that does not answer gives a skip reason
+with the error; the cursor stays, and the next evaluation tries again.
+"""
+
+import datetime as dt
+import json
+import logging
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from radonc_assets.backup.coverage import DayStatus, day_coverage
+from radonc_assets.backup.mosaiq.queries import new_deliveries
+from radonc_assets.backup.source_queries import day_study_state
+from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig, Source
+from radonc_assets.site.naming import (
+    asset_key,
+    backup_job_name,
+    manifest_name,
+    new_data_sensor_name,
+    node_key,
+)
+from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
+from resources.errors import DicomError, MosaiqDatabaseError
+
+LOGGER = logging.getLogger(__name__)
+
+# Runs a sensor requests for a day left incomplete (missing or mismatched instances).
+RETRY_ATTEMPTS = 3
+REASON_TAG = "radonc/reason"
+
+
+@dataclass
+class SensorCursor:
+    """What a source's sensor remembers between evaluations.
+
+    Attributes:
+        day: The day `state` belongs to (DICOM sources).
+        state: The last study digest (DICOM) or the last ``DHS_ID`` seen (Mosaiq).
+        retries: By day, the report version last requested again and how many times
+            the day was requested again left incomplete.
+    """
+
+    day: str = ""
+    state: str = ""
+    retries: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str | None) -> "SensorCursor":
+        """The cursor Dagster kept; an empty one for none or an unreadable one."""
+        try:
+            data = json.loads(text or "{}")
+            retries = {day: (int(v), int(n)) for day, (v, n) in data.get("retries", {}).items()}
+            return cls(str(data.get("day", "")), str(data.get("state", "")), retries)
+        except (ValueError, TypeError, AttributeError):
+            LOGGER.warning("sensor cursor %r unreadable: starting afresh", text)
+            return cls()
+
+    def __str__(self) -> str:
+        return json.dumps(
+            {"day": self.day, "state": self.state, "retries": self.retries}, sort_keys=True
+        )
+
+
+def source_selection(site: SiteConfig, alias: str, source: Source) -> list[dg.AssetKey]:
+    """What a run for one source and day materializes: the source's assets.
+
+    Not the validation report, which compares every source's manifest of the day with the
+    archive: it follows the copies through its automation condition, once every source's
+    copy of the day exists (a source polled outside its window has none yet).
+    """
+    keys = [
+        asset_key(site, alias, manifest_name(source)),
+        asset_key(site, alias, "orthanc_copies"),
+    ]
+    if isinstance(source, MosaiqSource):
+        keys.append(asset_key(site, alias, "active_courses"))
+    return keys
+
+
+def site_today(site: SiteConfig) -> dt.datetime:
+    """The site's local date and time now."""
+    return dt.datetime.now(zoneinfo.ZoneInfo(site.timezone))
+
+
+def retry_requests(
+    site: SiteConfig,
+    alias: str,
+    source: Source,
+    today: dt.date,
+    cursor: SensorCursor,
+) -> list[dg.RunRequest]:
+    """The source's days of the retry window left deferred or incomplete, each new report once.
+
+    Updates ``cursor.retries`` (days out of the window are forgotten).
+    """
+    first = site.backfill_start or dt.date.min
+    window = [
+        day
+        for day in (today - dt.timedelta(days=n) for n in range(1, site.automation.retry_days + 1))
+        if day >= first
+    ]
+    kept = {day.isoformat() for day in window}
+    cursor.retries = {day: done for day, done in cursor.retries.items() if day in kept}
+    requests = []
+    for day in window:
+        coverage = day_coverage(site.name, day, source=alias)
+        if coverage.status not in (DayStatus.DEFERRED, DayStatus.INCOMPLETE):
+            continue
+        key = day.isoformat()
+        version, attempts = cursor.retries.get(key, (0, 0))
+        if version == coverage.report_version:
+            continue  # requested already for this report
+        if coverage.status == DayStatus.INCOMPLETE:
+            if attempts >= RETRY_ATTEMPTS:
+                continue
+            attempts += 1  # deferred runs are no retries: they continue the copy
+        cursor.retries[key] = (coverage.report_version, attempts)
+        requests.append(
+            dg.RunRequest(
+                run_key=f"{alias}:retry:{key}:{coverage.report_version}",
+                partition_key=key,
+                asset_selection=source_selection(site, alias, source),
+                tags={REASON_TAG: f"{alias} left {coverage.status} on {key}"},
+            )
+        )
+    return requests
+
+
+def _new_dicom_data(
+    context: dg.SensorEvaluationContext,
+    site: SiteConfig,
+    alias: str,
+    source: DicomSource,
+    today: dt.date,
+    cursor: SensorCursor,
+) -> list[dg.RunRequest]:
+    resource: DicomNodeResource = getattr(context.resources, node_key(site, alias))
+    state = day_study_state(resource.get_client(retries=0), source, today)
+    key = today.isoformat()
+    if (cursor.day, cursor.state) == (key, state.digest):
+        return []
+    cursor.day, cursor.state = key, state.digest
+    if not state.studies:
+        return []
+    return [
+        dg.RunRequest(
+            run_key=f"{alias}:{key}:{state.digest}",
+            partition_key=key,
+            asset_selection=source_selection(site, alias, source),
+            tags={REASON_TAG: f"{alias}: {state.studies} studies for {key}, new or grown"},
+        )
+    ]
+
+
+def _new_deliveries(
+    context: dg.SensorEvaluationContext,
+    site: SiteConfig,
+    alias: str,
+    source: MosaiqSource,
+    today: dt.date,
+    cursor: SensorCursor,
+) -> list[dg.RunRequest]:
+    resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
+    since = max(
+        today - dt.timedelta(days=site.automation.retry_days), site.backfill_start or dt.date.min
+    )
+    after = int(cursor.state) if cursor.state.isdigit() else 0
+    found = new_deliveries(resource.get_database(), after, since)
+    cursor.state = str(found.last_id)
+    return [
+        dg.RunRequest(
+            run_key=f"{alias}:{day.isoformat()}:{found.last_id}",
+            partition_key=day.isoformat(),
+            asset_selection=source_selection(site, alias, source),
+            tags={REASON_TAG: f"{alias}: deliveries up to DHS_ID {found.last_id}"},
+        )
+        for day in found.dates
+        if since <= day <= today
+    ]
+
+
+def new_data_sensor(site: SiteConfig, alias: str, source: Source) -> dg.SensorDefinition:
+    """The sensor of one source (see the module docstring)."""
+    automation = site.automation
+    poll_window = automation.poll_window(alias)
+    poll: Callable[..., list[dg.RunRequest]] = (
+        _new_deliveries if isinstance(source, MosaiqSource) else _new_dicom_data
+    )
+    what = "new deliveries" if isinstance(source, MosaiqSource) else "new or grown studies of today"
+    when = f" between {poll_window} ({site.timezone})" if poll_window else ""
+
+    @dg.sensor(
+        name=new_data_sensor_name(site, alias),
+        job_name=backup_job_name(site),
+        minimum_interval_seconds=automation.sensor_interval,
+        default_status=dg.DefaultSensorStatus.RUNNING
+        if automation.sensors == "running"
+        else dg.DefaultSensorStatus.STOPPED,
+        required_resource_keys={node_key(site, alias)},
+        description=(
+            f"Polls {alias} for {what}{when}, at most every {automation.sensor_interval} s, and "
+            f"requests those days for {alias}; requests again the days of the last "
+            f"{automation.retry_days} that {alias} left deferred or incomplete."
+        ),
+    )
+    def sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        now = site_today(site)
+        if poll_window is not None and now.time() not in poll_window:
+            return dg.SkipReason(
+                f"{alias} is polled between {poll_window} only; it is {now:%H:%M} ({site.timezone})"
+            )
+        today = now.date()
+        cursor = SensorCursor.parse(context.cursor)
+        try:
+            requests = poll(context, site, alias, source, today, cursor)
+        except (DicomError, MosaiqDatabaseError) as exc:
+            return dg.SkipReason(f"{alias} did not answer: {exc}")
+        requests = _in_partitions(
+            site, requests + retry_requests(site, alias, source, today, cursor)
+        )
+        return dg.SensorResult(
+            run_requests=requests,
+            cursor=str(cursor),
+            skip_reason=None if requests else f"nothing new on {alias}",
+        )
+
+    return sensor
+
+
+def _in_partitions(site: SiteConfig, requests: Sequence[dg.RunRequest]) -> list[dg.RunRequest]:
+    keys = set(site_partitions(site).get_partition_keys())
+    return [request for request in requests if request.partition_key in keys]
+
+
+def site_sensors(site: SiteConfig) -> list[dg.SensorDefinition]:
+    """The new-data sensor of every source of `site`."""
+    return [new_data_sensor(site, alias, source) for alias, source in site.sources.items()]

@@ -1,0 +1,77 @@
+"""``[site, "coverage"]``: every date's status at a glance, for auditors."""
+
+import datetime as dt
+
+import dagster as dg
+import pandas as pd
+
+from radonc_assets.backup.audit_files import site_path, write_frame
+from radonc_assets.backup.coverage import DayStatus, coverage_frame
+from radonc_assets.defs.metadata import table
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.naming import asset_key, group_name
+from radonc_assets.site.partitions import site_partitions
+
+# Dates the table in the UI shows at most, newest first; the CSV holds them all.
+SHOWN_DATES = 366
+# Materialized once, then after any date's report, and every 10 minutes (a report of an
+# incomplete date is no materialization: its step fails, so that the date shows failed).
+# Not AutomationCondition.eager(): it waits for every parent partition to exist, and the
+# dates never backed up never do.
+_UPDATES: dg.AutomationCondition = (
+    dg.AutomationCondition.missing()
+    | dg.AutomationCondition.any_deps_updated()
+    | dg.AutomationCondition.cron_tick_passed("*/10 * * * *")
+)
+UPDATED_AFTER_ANY_REPORT = _UPDATES.since_last_handled() & ~dg.AutomationCondition.in_progress()
+
+
+def month_rows(coverage: pd.DataFrame) -> list[dict[str, str | int]]:
+    """One row per month, newest first: how many of its dates have each status."""
+    months = coverage.assign(month=coverage["date"].str[:7])
+    rows: list[dict[str, str | int]] = []
+    for month, dates in sorted(months.groupby("month"), reverse=True):
+        counts = dates["status"].value_counts()
+        rows.append({"month": str(month), **{str(s): int(counts.get(s, 0)) for s in DayStatus}})
+    return rows
+
+
+def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
+    """The coverage of `site`: one row per date with its status and counts."""
+
+    @dg.asset(
+        key=asset_key(site, "coverage"),
+        deps=[asset_key(site, "validation_report")],
+        group_name=group_name(site),
+        kinds={"csv"},
+        automation_condition=UPDATED_AFTER_ANY_REPORT,
+        description=(
+            f"Every date of {site.name} from backfill_start to today with the status its "
+            "validation report gives: complete (everything verified), deferred (what is "
+            "lacking was only left for the next run by max_uids_per_run), incomplete "
+            "(something missing or mismatched) or not_run (no report), with the report's "
+            "counts. Written as a CSV file and shown per month and per date (newest first); "
+            "updated after each validation report by the automation sensor."
+        ),
+    )
+    def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        days = [dt.date.fromisoformat(key) for key in site_partitions(site).get_partition_keys()]
+        frame = coverage_frame(site.name, days)
+        path = write_frame(frame, site_path(site.name, "coverage"))
+        counts = frame["status"].value_counts()
+        newest = frame.iloc[::-1].head(SHOWN_DATES)
+        context.log.info("coverage of %d dates written to %s", len(frame), path)
+        return dg.MaterializeResult(
+            metadata={
+                **{str(status): int(counts.get(status, 0)) for status in DayStatus},
+                "dates": len(frame),
+                "months": table(month_rows(frame), ["month", *(str(s) for s in DayStatus)]),
+                "by_date": table(
+                    newest.to_dict(orient="records"),  # type: ignore[arg-type]
+                    list(frame.columns),
+                ),
+                "coverage": dg.MetadataValue.path(str(path)),
+            }
+        )
+
+    return coverage

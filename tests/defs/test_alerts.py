@@ -1,0 +1,340 @@
+"""Failure alerts: delivered to a local SMTP server and webhook, and sent by the alert
+sensors for runs of the site's jobs that really failed in a temporary Dagster instance.
+
+The site ALERT: ARIA an Orthanc, MIM an (empty) dcmqrscp, the session's Orthanc archive.
+"""
+
+import datetime as dt
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from pydicom import dcmread
+from pydicom.uid import generate_uid
+
+from radonc_assets.definitions import site_definitions
+from radonc_assets.defs.automation.alerts import alert_message, deliver
+from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, free_ports
+from radonc_assets.site.clients import dicom_client
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import alert_sensor_name, backup_job_name, validate_job_name
+from radonc_assets.site.resources import site_resources
+from tests import alert_receivers
+from tests.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
+from tests.conftest import ARCHIVE_AET, SiteFileWriter, SyntheticInstance
+
+# The receivers' fixtures.
+smtp_server = alert_receivers.smtp_server
+webhook = alert_receivers.webhook
+
+# The SMTP server asks for a login without TLS, on loopback only.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+SITE = "ALERT"
+PASSWORD_VARIABLE = "RADONC_TEST_SMTP_PASSWORD"
+UI_URL = "http://dagster.hospital.example:3000"
+
+# Keys of an [ALERT.alerts] table.
+Alerts = dict[str, object]
+# The SMTP server's mailbox, the webhook, and an alerts table naming them.
+Receivers = tuple[Mailbox, Webhook, Alerts]
+
+
+@pytest.fixture
+def instance() -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test() as temporary:
+        yield temporary
+
+
+@pytest.fixture(scope="module")
+def aria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
+    with OrthancServer(
+        tmp_path_factory.mktemp("alert-aria"), f"{SITE}_ARIA", name="alert-aria"
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def mim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DcmqrscpServer]:
+    with DcmqrscpServer(tmp_path_factory.mktemp("alert-mim"), f"{SITE}_MIM") as server:
+        yield server
+
+
+@pytest.fixture
+def ports(
+    aria: OrthancServer, mim: DcmqrscpServer, archive_server: OrthancServer
+) -> dict[str, int]:
+    """The ports of the site's running servers."""
+    return {
+        "aria": aria.dicom_port,
+        "mim": mim.dicom_port,
+        "archive": archive_server.dicom_port,
+        "http": archive_server.http_port,
+    }
+
+
+def alert_site(
+    site_file: SiteFileWriter,
+    alerts: Alerts,
+    ports: dict[str, int] | None = None,
+    aets: dict[str, str] | None = None,
+) -> SiteConfig:
+    """The site ALERT on `ports` with `alerts` as its ``[ALERT.alerts]`` table."""
+    aets = {"archive": ARCHIVE_AET} | (aets or {})
+    path = site_file(SITE, ports=ports or {}, aets=aets)
+    table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in alerts.items())
+    path.write_text(path.read_text() + f"[{SITE}.alerts]\n{table}\n")
+    return load_sites(path)[SITE]
+
+
+def destinations(smtp_port: int, webhook_url: str) -> Alerts:
+    return {
+        "email_to": ["physics@hospital.example"],
+        "email_from": "radonc-backup@hospital.example",
+        "smtp_host": "127.0.0.1",
+        "smtp_port": smtp_port,
+        "smtp_username": USER,
+        "smtp_password_env_var": PASSWORD_VARIABLE,
+        "webhook_url": f"{webhook_url}/hooks/radonc",
+        "ui_url": UI_URL,
+        "timeout": 5.0,
+    }
+
+
+@pytest.fixture
+def receivers(
+    smtp_server: SmtpServer, webhook: Webhook, monkeypatch: pytest.MonkeyPatch
+) -> Receivers:
+    """An SMTP server asking for the login (its password in the environment), the webhook."""
+    port, mailbox = smtp_server(auth=True)
+    monkeypatch.setenv(PASSWORD_VARIABLE, PASSWORD)
+    return mailbox, webhook, destinations(port, webhook.url)
+
+
+def assert_alerted(
+    mailbox: Mailbox,
+    hook: Webhook,
+    *,
+    what: str,
+    date: str,
+    sources: list[str],
+    details: list[str],
+    run_url: str,
+) -> None:
+    """One e-mail and one JSON post, both naming the site, sources, date, failure and run."""
+    email = mailbox.received()
+    assert email["Subject"] == f"[radonc-backup] {SITE}: {what} for {date} ({', '.join(sources)})"
+    body = email.get_content()
+    for line in (
+        f"Site: {SITE}",
+        f"Date: {date}",
+        f"Sources: {', '.join(sources)}",
+        f"What failed: {what}",
+        *details,
+        f"Run: {run_url}",
+    ):
+        assert line in body.splitlines()
+    assert [login for _, login in mailbox.logins] == [USER]
+    (posted,) = hook.requests
+    assert posted.path == "/hooks/radonc"
+    assert json.loads(posted.body) == {
+        "site": SITE,
+        "date": date,
+        "sources": sources,
+        "what": what,
+        "details": details,
+        "run_url": run_url,
+    }
+
+
+def test_deliver_sends_the_alert_by_email_and_webhook(
+    site_file: SiteFileWriter, receivers: Receivers
+) -> None:
+    mailbox, hook, alerts = receivers
+    site = alert_site(site_file, alerts)
+    message = alert_message(
+        SITE,
+        "alert_backup run failed",
+        "2026-02-03",
+        ["alert__aria__source_studies: ARIA refused the association"],
+        f"{UI_URL}/runs/0123",
+        ["ARIA"],
+    )
+
+    assert deliver(site, message) == []
+
+    assert_alerted(
+        mailbox,
+        hook,
+        what="alert_backup run failed",
+        date="2026-02-03",
+        sources=["ARIA"],
+        details=["alert__aria__source_studies: ARIA refused the association"],
+        run_url=f"{UI_URL}/runs/0123",
+    )
+
+
+def test_deliver_reports_each_failed_delivery_without_the_password(
+    site_file: SiteFileWriter, receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mailbox, hook, alerts = receivers
+    message = alert_message(SITE, "alert_backup run failed", "", [], f"{UI_URL}/runs/0", [])
+
+    monkeypatch.delenv(PASSWORD_VARIABLE)
+    (unset,) = deliver(alert_site(site_file, alerts), message)
+
+    assert unset.startswith("e-mail: ")
+    assert f"environment variable {PASSWORD_VARIABLE} is not set" in unset
+    assert mailbox.envelopes == []
+    assert len(hook.requests) == 1  # the webhook still got it
+
+    monkeypatch.setenv(PASSWORD_VARIABLE, PASSWORD)
+    smtp_nowhere, hook_nowhere = free_ports(2)
+    unreachable = alerts | destinations(smtp_nowhere, f"http://127.0.0.1:{hook_nowhere}")
+    problems = deliver(alert_site(site_file, unreachable), message)
+
+    assert problems == [
+        f"e-mail: cannot connect to SMTP server 127.0.0.1:{smtp_nowhere}: connection refused",
+        f"webhook: cannot reach webhook http://127.0.0.1:{hook_nowhere}/hooks/radonc: "
+        "connection refused",
+    ]
+    assert not any(PASSWORD in problem for problem in [unset, *problems])
+
+
+def store_fresh_instance(
+    site: SiteConfig, synthetic_files: list[SyntheticInstance], day: dt.date, folder: Path
+) -> None:
+    """A CT of a new study dated `day` stored into ARIA (so in no archive)."""
+    ct = next(i for i in synthetic_files if i.modality == "CT")
+    ds = dcmread(ct.path)
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.StudyDate = ds.SeriesDate = ds.ContentDate = ds.AcquisitionDate = day.strftime("%Y%m%d")
+    path = folder / "fresh.dcm"
+    ds.save_as(path)
+    (outcome,) = dicom_client(site, "ARIA").store([path])
+    assert outcome.ok
+
+
+def run_job(
+    site: SiteConfig, job_name: str, day: dt.date, instance: dg.DagsterInstance
+) -> tuple[dg.DagsterRun, dg.DagsterEvent]:
+    """A run of the site's job `job_name` for `day`, and the event that ended it."""
+    job = site_definitions(site).resolve_job_def(job_name)
+    result = job.execute_in_process(
+        instance=instance, partition_key=day.isoformat(), raise_on_error=False
+    )
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    assert run.job_name == job_name
+    return run, run_end(instance, run)
+
+
+def run_end(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterEvent:
+    """The RUN_SUCCESS or RUN_FAILURE event of `run`."""
+    (ended,) = [
+        record.dagster_event
+        for record in instance.all_logs(run.run_id)
+        if record.dagster_event is not None
+        and record.dagster_event.event_type
+        in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
+    ]
+    return ended
+
+
+def run_failure_sensor(
+    site: SiteConfig, run: dg.DagsterRun, event: dg.DagsterEvent, instance: dg.DagsterInstance
+) -> None:
+    """Evaluate the run failure alert sensor of `site` for `run`, ended by `event`."""
+    name = alert_sensor_name(site, "run_failure")
+    sensor = site_definitions(site).resolve_sensor_def(name)
+    context = dg.build_run_status_sensor_context(
+        sensor_name=name, dagster_event=event, dagster_instance=instance, dagster_run=run
+    )
+    sensor(context.for_run_failure())
+
+
+def test_a_failed_backup_run_is_alerted(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mailbox, hook, alerts = receivers
+    # ARIA is called by a wrong AE title: it rejects the association.
+    site = alert_site(site_file, alerts, ports, aets={"aria": "NOT_ARIA"})
+    day = dt.date(2026, 2, 3)
+    run, failed = run_job(site, backup_job_name(site), day, instance)
+    assert failed.event_type == dg.DagsterEventType.RUN_FAILURE
+
+    run_failure_sensor(site, run, failed, instance)
+
+    (posted,) = hook.requests
+    details = json.loads(posted.body)["details"]
+    (line,) = details
+    assert line.startswith("alert__aria__source_studies: ")
+    assert "NOT_ARIA" in line
+    assert_alerted(
+        mailbox,
+        hook,
+        what="alert_backup run failed",
+        date=day.isoformat(),
+        sources=["ARIA"],
+        details=details,
+        run_url=f"{UI_URL}/runs/{run.run_id}",
+    )
+
+    # An alert that cannot be e-mailed is logged; the webhook still gets it.
+    monkeypatch.delenv(PASSWORD_VARIABLE)
+    run_failure_sensor(site, run, failed, instance)
+    assert len(hook.requests) == 2
+    assert len(mailbox.envelopes) == 1
+
+    # A run of another job (here, assets materialized from the UI or a test) is not watched.
+    other = dg.materialize(
+        list(site_definitions(site).assets or []),
+        instance=instance,
+        partition_key=day.isoformat(),
+        resources=site_resources(site),
+        raise_on_error=False,
+    )
+    other_run = instance.get_run_by_id(other.run_id)
+    assert other_run is not None
+    assert other_run.status == dg.DagsterRunStatus.FAILURE
+    run_failure_sensor(site, other_run, run_end(instance, other_run), instance)
+    assert len(hook.requests) == 2
+    assert len(mailbox.envelopes) == 1
+
+
+def test_a_failed_check_is_alerted_with_its_counts(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+    synthetic_files: list[SyntheticInstance],
+    tmp_path: Path,
+) -> None:
+    mailbox, hook, alerts = receivers
+    site = alert_site(site_file, alerts, ports)
+    day = dt.date(2026, 2, 4)
+    store_fresh_instance(site, synthetic_files, day, tmp_path)  # in ARIA, not in the archive
+    run, ended = run_job(site, validate_job_name(site), day, instance)
+    # The checks are blocking: the report's step fails, and so does the run.
+    assert ended.event_type == dg.DagsterEventType.RUN_FAILURE
+
+    run_failure_sensor(site, run, ended, instance)
+
+    assert_alerted(
+        mailbox,
+        hook,
+        what="validation check failed",
+        date=day.isoformat(),
+        sources=["ARIA"],
+        details=["aria_complete: instances 1, missing 1"],
+        run_url=f"{UI_URL}/runs/{run.run_id}",
+    )

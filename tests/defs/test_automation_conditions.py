@@ -1,0 +1,64 @@
+"""The validation report follows its copies; the coverage follows the reports."""
+
+import dagster as dg
+import pytest
+
+from radonc_assets.definitions import site_definitions
+from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.naming import asset_key
+from radonc_assets.site.resources import site_resources
+
+DAY = "2026-01-07"
+pytestmark = pytest.mark.usefixtures("lab_courses_planned")
+
+
+def materialize(lab: DemoServers, instance: dg.DagsterInstance, *names: str) -> None:
+    definitions = site_definitions(lab.site)
+    result = dg.materialize(
+        list(definitions.assets or []),  # type: ignore[arg-type]
+        partition_key=DAY,
+        resources=site_resources(lab.site),
+        selection=list(names),
+        instance=instance,
+        raise_on_error=False,
+    )
+    assert result.success
+
+
+def test_the_report_of_a_day_follows_its_copies_once_every_source_copied(
+    lab: DemoServers,
+) -> None:
+    site = lab.site
+    definitions = site_definitions(site)
+    report, coverage = asset_key(site, "validation_report"), asset_key(site, "coverage")
+    instance = dg.DagsterInstance.ephemeral()
+    first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
+    assert first.get_num_requested(report) == first.get_num_requested(coverage) == 0
+
+    # One source's copy of the day (a sensor's run): the other's is missing, no report.
+    materialize(lab, instance, "lab/aria/source_studies", "lab/aria/orthanc_copies")
+    second = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=first.cursor
+    )
+    assert second.get_num_requested(report) == 0
+
+    # The other source's copy: the report of that day is requested, and only of that day.
+    materialize(lab, instance, "lab/mim/source_studies", "lab/mim/orthanc_copies")
+    third = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=second.cursor
+    )
+    assert third.get_requested_partitions(report) == {DAY}
+
+    # A run that updates copies and report together leaves nothing to follow.
+    materialize(
+        lab,
+        instance,
+        "lab/aria/source_studies",
+        "lab/aria/orthanc_copies",
+        "lab/validation_report",
+    )
+    fourth = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=third.cursor
+    )
+    assert fourth.get_num_requested(report) == 0
+    assert fourth.get_requested_partitions(coverage) == {None}  # a report was updated
