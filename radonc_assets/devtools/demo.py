@@ -137,8 +137,19 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
         for alias, node in nodes.items():
             server: OrthancServer | DcmqrscpServer
             if node is archive:
+                # It can send to the restore targets (C-MOVE): a recovery's destination.
+                restore_targets = [
+                    target.dicom_node
+                    for target in site.backup_targets.values()
+                    if isinstance(target, DicomScpTarget)
+                ]
                 server = OrthancServer(
-                    workdir, node.aet, dicom_port=node.port, http_port=http_port, name=alias.lower()
+                    workdir,
+                    node.aet,
+                    dicom_port=node.port,
+                    http_port=http_port,
+                    peers=restore_targets,
+                    name=alias.lower(),
                 )
             elif isinstance(node, DicomSource) and node.type == "aria":
                 server = OrthancServer(

@@ -1,0 +1,117 @@
+"""Restores from the LAB archive into DICOM nodes, verified by content."""
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import requests
+from pydicom import dcmread
+
+from radonc_assets.backup.recovery import (
+    RestoreStatus,
+    Selection,
+    restore,
+    selected_instances,
+    verify_restore,
+)
+from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.devtools.local_servers import DcmqrscpServer
+from radonc_assets.site.clients import archive_client, dicom_client
+from resources.dicom.client import DicomClient, DicomNode
+
+DAY = "2026-01-06"  # a planning day of the lab week, backed up by `lab_courses_planned`
+pytestmark = pytest.mark.usefixtures("lab_courses_planned")
+
+
+@pytest.fixture
+def empty_node(tmp_path: Path, lab: DemoServers) -> Iterator[DicomClient]:
+    """An empty DCMTK dcmqrscp the archive does not know (no C-MOVE to it)."""
+    with DcmqrscpServer(tmp_path, "EMPTY_DEST", name="empty") as server:
+        yield DicomClient(
+            DicomNode("EMPTY_DEST", "127.0.0.1", server.dicom_port),
+            lab.site.script_ae.aet,
+            connect_timeout=5,
+            timeout=20,
+        )
+
+
+def day_rows(lab: DemoServers) -> pd.DataFrame:
+    """The archive's instances of the studies of DAY."""
+    archive = archive_client(lab.site).dicom
+    return selected_instances(archive, Selection(date=dt.date.fromisoformat(DAY)))
+
+
+def restored(lab: DemoServers, destination: DicomClient, selection: Selection) -> pd.DataFrame:
+    archive = archive_client(lab.site).dicom
+    rows = selected_instances(archive, selection)
+    assert not rows.empty
+    done = restore(archive, destination, rows)
+    assert sum(result.failed for result in done.results) == 0
+    report = verify_restore(archive, destination, rows)
+    assert set(report["status"]) == {RestoreStatus.RESTORED}
+    return report
+
+
+def test_a_study_is_restored_by_a_relay_to_a_node_the_archive_does_not_know(
+    lab: DemoServers, empty_node: DicomClient
+) -> None:
+    study = str(day_rows(lab)["study_instance_uid"].iloc[0])
+    report = restored(lab, empty_node, Selection(study_uids=(study,)))
+    assert set(report["study_instance_uid"]) == {study}
+    archive = archive_client(lab.site).dicom
+    assert restore(archive, empty_node, report).method == "relay"
+
+
+def test_a_series_is_restored_by_c_move_to_the_restore_target(lab: DemoServers) -> None:
+    manifest = day_rows(lab)
+    series = str(manifest[manifest["modality"] == "CT"]["series_instance_uid"].iloc[0])
+    destination = dicom_client(lab.site, "RESTORE")
+    archive = archive_client(lab.site).dicom
+    rows = selected_instances(archive, Selection(series_uids=(series,)))
+    assert set(rows["series_instance_uid"]) == {series}
+    assert len(rows) == (manifest["series_instance_uid"] == series).sum()
+    assert restore(archive, destination, rows).method == "C-MOVE"
+    assert set(verify_restore(archive, destination, rows)["status"]) == {RestoreStatus.RESTORED}
+
+
+def test_a_patient_and_a_date_are_restored(lab: DemoServers, empty_node: DicomClient) -> None:
+    patient = str(day_rows(lab)["patient_id"].iloc[0])
+    by_patient = restored(lab, empty_node, Selection(patient_id=patient))
+    assert set(by_patient["patient_id"]) == {patient}
+    by_date = restored(lab, empty_node, Selection(date=pd.Timestamp(DAY).date()))
+    assert set(by_date["study_date"]) == {DAY.replace("-", "")}
+
+
+def test_other_content_in_the_destination_is_a_mismatch(
+    lab: DemoServers, empty_node: DicomClient, tmp_path: Path
+) -> None:
+    """The destination holds an instance under the same UID with other content."""
+    archive = archive_client(lab.site).dicom
+    manifest = day_rows(lab)
+    series = str(manifest[manifest["modality"] == "RTPLAN"]["series_instance_uid"].iloc[0])
+    rows = selected_instances(archive, Selection(series_uids=(series,)))
+    (uid,) = rows["sop_instance_uid"]
+    orthanc = archive_client(lab.site)
+    (found,) = orthanc.lookup(uid)
+    original = requests.get(f"{orthanc.rest_url}{found['Path']}/file", timeout=30)
+    tampered = dcmread(io.BytesIO(original.content))
+    tampered.RTPlanLabel = "TAMPERED"
+    path = tmp_path / "tampered.dcm"
+    tampered.save_as(path)
+    assert all(outcome.ok for outcome in empty_node.store([path]))
+
+    report = verify_restore(archive, empty_node, rows)
+
+    assert report["status"].tolist() == [RestoreStatus.MISMATCHED]
+    assert "differs from the archive" in report["detail"].iloc[0]
+
+
+def test_a_selection_is_exactly_one_thing() -> None:
+    with pytest.raises(ValueError, match="exactly one"):
+        Selection()
+    with pytest.raises(ValueError, match="exactly one"):
+        Selection(patient_id="P", series_uids=("1.2",))
+    assert str(Selection(series_uids=("1.2", "1.3"))) == "2 series"
