@@ -24,13 +24,14 @@ import dagster as dg
 from radonc_assets.defs.automation import definitions as automation
 from radonc_assets.defs.dicom_backup import definitions as dicom_backup
 from radonc_assets.defs.mosaiq import definitions as mosaiq
+from radonc_assets.defs.recovery import definitions as recovery
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.resources import site_resources
 
 LOGGER = logging.getLogger(__name__)
 
-CAPABILITIES = (dicom_backup, mosaiq, automation)
+CAPABILITIES = (dicom_backup, mosaiq, recovery, automation)
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:

@@ -22,6 +22,7 @@ from radonc_assets.devtools.demo import (
 )
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
@@ -169,14 +170,23 @@ def lab(
         yield servers
 
 
+def daily_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
+    """The assets of one date's backup: the partitioned ones (not the coverage nor the
+    recoveries, which take a config)."""
+    return [
+        a
+        for a in site_definitions(site).assets or []
+        if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None
+    ]
+
+
 @pytest.fixture(scope="session")
 def lab_courses_planned(lab: DemoServers) -> None:
     """The lab's planning days (2026-01-05 and 06) backed up: the treatment records of the
     days after have their chain (plan, structure set, images) in the archive."""
-    definitions = site_definitions(lab.site)
     for day in ("2026-01-05", "2026-01-06"):
         result = dg.materialize(
-            list(definitions.assets or []),
+            daily_assets(lab.site),
             partition_key=day,
             resources=site_resources(lab.site),
             raise_on_error=False,

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -21,6 +22,7 @@ import sqlalchemy.exc
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.backup.manifest import INCOMPLETE, Outcome
+from radonc_assets.backup.recovery import RestoreStatus
 from radonc_assets.definitions import site_definitions
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import RunRefusedError
@@ -40,6 +42,7 @@ from radonc_assets.site.naming import (
     check_name,
     manifest_name,
     node_key,
+    recovery_job_name,
 )
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home, ensure_instance_settings
@@ -120,6 +123,54 @@ def run_day(
             f"the Dagster instance at {dagster_home()} cannot be used now ({exc.orig}); "
             "another process holds its database: try again"
         ) from exc
+
+
+def run_recovery(site: SiteConfig, config: dict[str, Any]) -> int:
+    """Run the recovery job of `site` with `config` (:class:`RecoveryConfig` fields).
+
+    Prints the restore's summary and what did not arrive intact.
+
+    Returns:
+        0 when every instance was restored intact, else 1.
+
+    Raises:
+        RunRefusedError: The job failed before restoring (nothing selected, a node down).
+    """
+    instance = dagster_instance()
+    for run in fail_dead_runs(instance):
+        print(f"run {run.run_id} had lost its process: marked failed, its pool slots freed")
+    key = asset_key(site, "recoveries")
+    job = site_definitions(site).resolve_job_def(recovery_job_name(site))
+    print(f"Restoring from {site.default_backup} to {config['destination']}...", flush=True)
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={
+            "ops": {"__".join(key.path): {"config": config}},
+            "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+        },
+        tags={**process_tags(), MAX_RETRIES_TAG: "0"},
+    )
+    if not result.success:
+        causes = [failure_cause(e) for e in result.get_step_failure_events()]
+        raise RunRefusedError(f"the recovery did not run: {'; '.join(causes) or 'failed'}")
+    (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
+    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    intact = meta[RestoreStatus.RESTORED] == meta["instances"]
+    print(
+        f"{site.name}: {meta['selection']}: {meta[RestoreStatus.RESTORED]} of {meta['instances']} "
+        f"instances restored intact to {meta['destination']} by {meta['method']} in "
+        f"{meta['transfer_seconds']} s ({meta['instances_per_second']} instances/s, "
+        f"{meta['megabytes_per_second']} MB/s); {meta[RestoreStatus.MISSING]} missing, "
+        f"{meta[RestoreStatus.MISMATCHED]} mismatched"
+    )
+    if not intact:
+        report = read_frame(Path(str(meta["report"])))
+        bad = report[report["status"] != RestoreStatus.RESTORED]
+        for row in bad.head(LISTED_UIDS).itertuples(index=False):
+            print(f"  {row.status}: {row.sop_instance_uid} ({row.modality}): {row.detail}")
+    print(f"  report: {meta['report']}")
+    return 0 if intact else 1
 
 
 def _run_day(

@@ -459,6 +459,11 @@ class SiteConfig(_Model):
         return {k: v for k, v in self.sources.items() if isinstance(v, DicomSource)}
 
     @property
+    def restore_targets(self) -> list[str]:
+        """The aliases a restore from the archive may go to: the ``dicom_scp`` targets."""
+        return [a for a, t in self.backup_targets.items() if isinstance(t, DicomScpTarget)]
+
+    @property
     def mosaiq_sources(self) -> dict[str, MosaiqSource]:
         """The Mosaiq sources by alias."""
         return {k: v for k, v in self.sources.items() if isinstance(v, MosaiqSource)}

@@ -37,8 +37,14 @@ _ACTIVE = [
 
 
 def failure_cause(event: dg.DagsterEvent) -> str:
-    """Why a step failed, on one line: the error that started the chain (Dagster wraps it)."""
-    error = event.step_failure_data.error
+    """Why a step failed, on one line.
+
+    A ``dg.Failure``'s description, else the error that started the chain (Dagster wraps it).
+    """
+    failure = event.step_failure_data
+    if failure.user_failure_data is not None and failure.user_failure_data.description:
+        return " ".join(failure.user_failure_data.description.split())
+    error = failure.error
     if error is None:
         return event.message or "failed"
     while error.cause is not None:

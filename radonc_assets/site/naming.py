@@ -66,6 +66,11 @@ def validate_job_name(site: SiteConfig) -> str:
     return f"{group_name(site)}_validate"
 
 
+def recovery_job_name(site: SiteConfig) -> str:
+    """The job restoring from the archive: ``{site}_recovery``."""
+    return f"{group_name(site)}_recovery"
+
+
 def new_data_sensor_name(site: SiteConfig, alias: str) -> str:
     """The sensor watching source `alias` for new data: ``{site}_{alias}_new_data``."""
     return f"{node_key(site, alias)}_new_data"

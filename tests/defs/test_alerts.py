@@ -24,7 +24,7 @@ from radonc_assets.site.naming import alert_sensor_name, backup_job_name, valida
 from radonc_assets.site.resources import site_resources
 from tests import alert_receivers
 from tests.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
-from tests.conftest import ARCHIVE_AET, SiteFileWriter, SyntheticInstance
+from tests.conftest import ARCHIVE_AET, SiteFileWriter, SyntheticInstance, daily_assets
 
 # The receivers' fixtures.
 smtp_server = alert_receivers.smtp_server
@@ -297,7 +297,7 @@ def test_a_failed_backup_run_is_alerted(
 
     # A run of another job (here, assets materialized from the UI or a test) is not watched.
     other = dg.materialize(
-        list(site_definitions(site).assets or []),
+        daily_assets(site),
         instance=instance,
         partition_key=day.isoformat(),
         resources=site_resources(site),

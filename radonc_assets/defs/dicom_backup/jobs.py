@@ -22,9 +22,12 @@ def site_jobs(site: SiteConfig) -> dg.Definitions:
         jobs=[
             dg.define_asset_job(
                 name=backup_job_name(site),
-                # The coverage covers every date: it is no part of one date's run.
+                # The coverage covers every date and a recovery is launched on its own:
+                # neither is part of one date's run.
                 selection=dg.AssetSelection.groups(group_name(site))
-                - dg.AssetSelection.assets(asset_key(site, "coverage")),
+                - dg.AssetSelection.assets(
+                    asset_key(site, "coverage"), asset_key(site, "recoveries")
+                ),
                 description=(
                     f"Back up and validate one day of {site.name}: manifests, copies, report."
                 ),

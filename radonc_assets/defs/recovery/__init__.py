@@ -1,0 +1,1 @@
+"""The recovery capability: restores from the archive into a DICOM node, verified."""
