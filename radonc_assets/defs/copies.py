@@ -16,8 +16,9 @@ from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.manifest import Outcome, cap, not_in
 from radonc_assets.backup.transfers import Transfer
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
+from radonc_assets.defs.sources import source_asset
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key, source_kinds
+from radonc_assets.site.naming import asset_key, manifest_name, node_key
 from radonc_assets.site.resources import OrthancResource
 from resources.orthanc import OrthancClient
 
@@ -56,13 +57,9 @@ def orthanc_copies_asset(
     bound = f", at most {limit} per run" if limit else ""
 
     @dg.asset(
-        key=asset_key(site, alias, "orthanc_copies"),
+        **source_asset(site, alias, "orthanc_copies", partitions, "orthanc"),
         deps=[asset_key(site, alias, upstream)],
-        group_name=group_name(site),
-        partitions_def=partitions,
         required_resource_keys={*resources, node_key(site, site.default_backup)},
-        pool=node_key(site, alias),
-        kinds=source_kinds(alias, "orthanc"),
         description=(
             f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
             f"missing is copied ({method}{bound}), then every instance is confirmed in the "

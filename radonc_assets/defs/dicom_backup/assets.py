@@ -34,8 +34,9 @@ from radonc_assets.defs.dicom_backup.checks import (
     completeness_result,
 )
 from radonc_assets.defs.metadata import rate, studies_table, table
+from radonc_assets.defs.sources import source_asset
 from radonc_assets.site.config import DicomSource, SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key, source_kinds
+from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource
 from resources.dicom.client import DicomClient
@@ -66,12 +67,8 @@ def source_studies_asset(
     """``[site, source, "source_studies"]``: what `source` holds for the day."""
 
     @dg.asset(
-        key=asset_key(site, alias, "source_studies"),
-        group_name=group_name(site),
-        partitions_def=partitions,
+        **source_asset(site, alias, "source_studies", partitions, "dicom"),
         required_resource_keys={node_key(site, alias)},
-        pool=node_key(site, alias),
-        kinds=source_kinds(alias, "dicom"),
         description=(
             f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for the day: "
             f"one row per instance, found by C-FIND study -> series -> image "

@@ -31,8 +31,9 @@ from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.backup.transfers import Transfer, store_records
 from radonc_assets.defs.copies import orthanc_copies_asset
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table, table
+from radonc_assets.defs.sources import source_asset
 from radonc_assets.site.config import MosaiqSource, SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, node_key, source_kinds
+from radonc_assets.site.naming import node_key
 from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
@@ -46,12 +47,8 @@ def treatment_records_asset(
     """``[site, source, "treatment_records"]``: the day's records generated from Mosaiq."""
 
     @dg.asset(
-        key=asset_key(site, alias, "treatment_records"),
-        group_name=group_name(site),
-        partitions_def=partitions,
+        **source_asset(site, alias, "treatment_records", partitions, "dicom"),
         required_resource_keys={node_key(site, alias)},
-        pool=node_key(site, alias),
-        kinds=source_kinds(alias, "dicom"),
         description=(
             f"RT Beams Treatment Records of the day generated from {alias}'s delivery history "
             f"({source.db_database} via {source.odbc_driver}): one per patient, plan and "
@@ -185,12 +182,8 @@ def active_courses_asset(
     """``[site, source, "active_courses"]``: the census of the courses on treatment that date."""
 
     @dg.asset(
-        key=asset_key(site, alias, "active_courses"),
-        group_name=group_name(site),
-        partitions_def=partitions,
+        **source_asset(site, alias, "active_courses", partitions, "csv"),
         required_resource_keys={node_key(site, alias)},
-        pool=node_key(site, alias),
-        kinds=source_kinds(alias, "csv"),
         description=(
             f"Census of the courses on treatment on the day, from {alias}'s delivery history "
             f"({source.db_database} via {source.odbc_driver}). A course is a patient's Mosaiq "
