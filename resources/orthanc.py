@@ -251,6 +251,26 @@ class OrthancClient:
                     sizes[sop_uid] = int(instance.get("FileSize", 0))
         return sizes
 
+    def altered_files(self, sop_instance_uids: Iterable[str]) -> set[str]:
+        """The instances whose stored file no longer has the MD5 recorded when it arrived.
+
+        `POST /instances/{id}/attachments/dicom/verify-md5` for each instance (REST only):
+        Orthanc hashes the file on its disk again and answers 400 when it differs from the
+        MD5 it recorded at storage (``StoreMD5ForAttachments``, on by default). Orthanc
+        1.10 serves recently read files from its storage cache (``MaximumStorageCacheSize``,
+        128 MB by default): a change on disk is seen once the cached copy is evicted, at
+        once with a cache size of 0.
+        """
+        altered = set()
+        for uid in sop_instance_uids:
+            for resource in self.lookup(uid):
+                if resource["Type"] != "Instance":
+                    continue
+                path = f"/instances/{resource['ID']}/attachments/dicom/verify-md5"
+                if self._request("POST", path, answers=(400,)).status_code == 400:
+                    altered.add(uid)
+        return altered
+
     @contextmanager
     def uploader(self) -> Iterator[Callable[[bytes], UploadResult]]:
         """A function storing encoded instances one by one, as they arrive.
@@ -291,7 +311,10 @@ class OrthancClient:
         response = self._request(method, path, **kwargs)
         return response.json() if response.content else None
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+    def _request(
+        self, method: str, path: str, *, answers: Collection[int] = (), **kwargs: Any
+    ) -> requests.Response:
+        """One REST request; an error status not in `answers` raises OrthancError."""
         if self.rest_url is None:
             raise OrthancError(f"{path} needs the REST API, and no rest_url is configured")
         url = f"{self.rest_url}{path}"
@@ -301,7 +324,7 @@ class OrthancClient:
             raise OrthancError(f"cannot reach Orthanc at {self.rest_url}: {exc}") from exc
         if response.status_code == 401:
             raise OrthancError(f"Orthanc at {self.rest_url} refused the credentials (401)")
-        if not response.ok:
+        if not response.ok and response.status_code not in answers:
             raise OrthancError(
                 f"{method} {path} -> HTTP {response.status_code}: {response.text[:200]}"
             )

@@ -164,7 +164,8 @@ def lab(
     """The site LAB: a server per node (as the demo runs them), loaded with a synthetic
     week (2026-01-05 to 2026-01-09, 3 patients)."""
     workdir = tmp_path_factory.mktemp("lab")
-    site = load_sites(site_file("LAB", settings=LAB_SETTINGS))["LAB"]
+    # Its drills draw from every backup of the last ten years: the lab's week is in 2026.
+    site = load_sites(site_file("LAB", settings=LAB_SETTINGS, drill={"lookback_days": 3650}))["LAB"]
     with demo_servers(site, workdir / "servers") as servers:
         load_synthetic_week(servers, workdir / "synthetic", LAB_WEEK_END, patients=3)
         yield servers

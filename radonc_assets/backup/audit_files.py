@@ -5,6 +5,7 @@ one folder per site and day: ``SITE/YYYY-MM-DD/SOURCE_source_studies.csv``,
 ``SOURCE_orthanc_copies.csv`` and ``validation_report.csv``.
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
@@ -39,3 +40,16 @@ def records_dir(site: str, day: str, alias: str) -> Path:
 def read_frame(path: Path) -> pd.DataFrame:
     """Read a file written by :func:`write_frame`, every column as text."""
     return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def validation_reports(site: str, days: Iterable[str]) -> pd.DataFrame:
+    """The validation reports of `site` for those of `days` that have one, concatenated.
+
+    Each row gets its report's day as ``day``; no report at all gives an empty frame.
+    """
+    frames = [
+        read_frame(path).assign(day=day)
+        for day in days
+        if (path := audit_path(site, day, "validation_report")).exists()
+    ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

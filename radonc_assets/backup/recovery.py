@@ -6,20 +6,23 @@ destination by C-MOVE from the archive, or, when the archive does not know the
 destination as a move target, by a relay: C-GET from the archive into this process and
 C-STORE to the destination as each instance arrives (:func:`restore`). Every instance is
 then retrieved from both sides and its content compared (:func:`verify_restore`:
-everything outside group 0002, PixelData as encoded), never the files' bytes.
+everything outside group 0002, PixelData as encoded), never the files' bytes; and the
+archive's files are checked against the MD5 it recorded when it stored them, so a copy
+altered in the archive after the backup is reported, not restored as if intact.
 """
 
 import datetime as dt
 import logging
+import random
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pandas as pd
 
 from radonc_assets.backup.content_hash import retrieved_hashes
-from radonc_assets.backup.manifest import manifest_frame
+from radonc_assets.backup.manifest import MANIFEST_COLUMNS, ORDER, Status, manifest_frame
 from radonc_assets.backup.transfers import get_requests, retrieve_requests
 from resources.dicom.client import DicomClient, SubOperations
 from resources.dicom.queries import QueryLevel, date_range, identifier
@@ -34,6 +37,9 @@ class RestoreStatus(StrEnum):
     RESTORED = "restored"  # in the destination, with the archive's content
     MISSING = "missing"  # not retrievable from the destination
     MISMATCHED = "mismatched"  # in the destination with other content than the archive's
+    # The archive's file changed after it was stored (its MD5 differs from the one the
+    # archive recorded then): the destination holds a copy that is not the one backed up.
+    ALTERED = "altered_in_archive"
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,39 @@ def selected_instances(archive: DicomClient, selection: Selection) -> pd.DataFra
     return manifest_frame(archive.enumerate_instances(study_keys, series_keys=series_keys))
 
 
+def drill_sample(
+    reports: pd.DataFrame,
+    rng: random.Random,
+    studies_per_source: int,
+    modalities: Collection[str] = (),
+) -> pd.DataFrame:
+    """A restore drill's random sample of the verified backups in validation `reports`.
+
+    Per source, `studies_per_source` studies drawn by `rng` among those with verified
+    instances (of `modalities`, when given), and those verified instances of them; an
+    instance two sources hold (a CT in ARIA and MIM) is drawn once.
+
+    Returns:
+        Manifest rows with their ``source``; empty when nothing verified qualifies.
+    """
+    if reports.empty:
+        return pd.DataFrame(columns=[*MANIFEST_COLUMNS, "source"])
+    verified = reports[(reports["status"] == Status.VERIFIED) & (reports["source"] != "")]
+    if modalities:
+        verified = verified[verified["modality"].isin(modalities)]
+    drawn = []
+    for _, rows in verified.groupby("source", sort=True):
+        studies = sorted(set(rows["study_instance_uid"]))
+        chosen = rng.sample(studies, min(studies_per_source, len(studies)))
+        drawn.append(rows[rows["study_instance_uid"].isin(chosen)])
+    if not drawn:
+        return pd.DataFrame(columns=[*MANIFEST_COLUMNS, "source"])
+    sample = pd.concat(drawn, ignore_index=True).drop_duplicates("sop_instance_uid")
+    return sample.sort_values(ORDER, kind="stable").reset_index(drop=True)[
+        [*MANIFEST_COLUMNS, "source"]
+    ]
+
+
 @dataclass(frozen=True)
 class Restore:
     """How instances were sent to the destination, and what that took.
@@ -147,12 +186,18 @@ def restore(archive: DicomClient, destination: DicomClient, rows: pd.DataFrame) 
 
 
 def verify_restore(
-    archive: DicomClient, destination: DicomClient, rows: pd.DataFrame
+    archive: DicomClient,
+    destination: DicomClient,
+    rows: pd.DataFrame,
+    altered: Collection[str] = (),
 ) -> pd.DataFrame:
     """`rows` with the status of each instance in the destination (:class:`RestoreStatus`).
 
     Both copies are retrieved by C-GET and their content hashed
-    (:func:`~radonc_assets.backup.content_hash.content_hash`).
+    (:func:`~radonc_assets.backup.content_hash.content_hash`). `altered` names the
+    instances whose file in the archive failed its integrity check
+    (:meth:`~resources.orthanc.OrthancClient.altered_files`): restored, they are
+    reported as :attr:`RestoreStatus.ALTERED`, not as restored.
     """
     if rows.empty:
         return rows.assign(status=[], detail=[])
@@ -162,6 +207,12 @@ def verify_restore(
         if uid not in theirs:
             statuses.append(RestoreStatus.MISSING)
             details.append(f"not retrievable from {destination.peer}")
+        elif uid in altered:
+            statuses.append(RestoreStatus.ALTERED)
+            details.append(
+                f"the file in {archive.peer} changed after it was stored (MD5 differs "
+                "from the one recorded then): this is not the copy that was backed up"
+            )
         elif theirs[uid] != ours.get(uid):
             statuses.append(RestoreStatus.MISMATCHED)
             details.append(f"content in {destination.peer} differs from the archive's")

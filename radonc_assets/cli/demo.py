@@ -2,9 +2,9 @@
 
 Starts a real server for every node of the site on its loopback port, loads a
 week of synthetic RT data into the sources, shows them through `radonc dicom`
-commands, then backs up and validates the seven dates through Dagster (recorded
-in the demo's Dagster instance, so the UI shows the runs, partitions and
-checks). The servers stop when the demo ends (or on Ctrl-C with --keep-running).
+commands, then backs up and validates the seven dates through Dagster and runs a
+restore drill into the scratch node (recorded in the demo's Dagster instance, so the
+UI shows the runs, partitions and checks). The servers stop when the demo ends (or on Ctrl-C with --keep-running).
 """
 
 import argparse
@@ -89,6 +89,8 @@ def _demo(args: argparse.Namespace) -> int:
             for alias in site.dicom_sources
         )
         failures += _run("backup", site.name, "--from", str(first_day), "--to", str(last_day)) != 0
+        if site.drill.scratch is not None:
+            failures += _run("drill", site.name) != 0
         print(f"\nManifests and reports (CSV): {data_dir()}")
         print(
             "Dagster UI and daemon on the demo's instance (runs, partitions, checks, lineage):\n"

@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     backup.add_parsers(commands)
-    for module in (query, records, report, recover, dicom, environments, synthetic, demo, serve):
+    recover.add_parsers(commands)
+    for module in (query, records, report, dicom, environments, synthetic, demo, serve):
         module.add_parser(commands)
     return parser
 

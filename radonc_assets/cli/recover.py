@@ -1,8 +1,10 @@
-"""`radonc recover`: restore from the archive into a restore target, verified by content.
+"""`radonc recover` and `radonc drill`: restores from the archive, verified by content.
 
-Runs the site's recovery job (the ``[site, "recoveries"]`` asset, recorded in the Dagster
-instance like a restore launched from the UI), prints what was restored and how, lists
-what did not arrive intact, and exits 1 when anything did not.
+`recover` runs the site's recovery job (the ``[site, "recoveries"]`` asset, recorded in
+the Dagster instance like a restore launched from the UI) into a restore target; `drill`
+runs its restore drill (``[site, "recovery_drills"]``) into the scratch node, as the weekly
+schedule does. Both print what was restored and how, list what did not arrive intact,
+and exit 1 when anything did not.
 """
 
 import argparse
@@ -11,8 +13,8 @@ import datetime as dt
 from radonc_assets.site.loading import load_site
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
-    """Register `radonc recover`."""
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """Register `radonc recover` and `radonc drill`."""
     parser = subparsers.add_parser(
         "recover", help="restore from the archive into a restore target, verified by content"
     )
@@ -30,6 +32,13 @@ def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]"
     )
     what.add_argument("--date", type=dt.date.fromisoformat, help="the studies of YYYY-MM-DD")
     parser.set_defaults(func=_recover)
+    drill = subparsers.add_parser(
+        "drill",
+        help="restore a random sample of the verified backups into the scratch node, "
+        "verify, delete it again",
+    )
+    drill.add_argument("site")
+    drill.set_defaults(func=_drill)
 
 
 def _recover(args: argparse.Namespace) -> int:
@@ -50,3 +59,12 @@ def _recover(args: argparse.Namespace) -> int:
         "date": args.date.isoformat() if args.date else None,
     }
     return run_recovery(site, config)
+
+
+def _drill(args: argparse.Namespace) -> int:
+    from radonc_assets.cli.runs import run_drill  # loads Dagster
+
+    site = load_site(args.site)
+    if site.drill.scratch is None:
+        raise site.problem("drill.scratch", "not set: the site has no scratch node to drill on")
+    return run_drill(site, site.drill.scratch)

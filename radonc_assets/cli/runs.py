@@ -40,6 +40,7 @@ from radonc_assets.site.naming import (
     asset_key,
     backup_job_name,
     check_name,
+    drill_job_name,
     manifest_name,
     node_key,
     recovery_job_name,
@@ -136,33 +137,76 @@ def run_recovery(site: SiteConfig, config: dict[str, Any]) -> int:
     Raises:
         RunRefusedError: The job failed before restoring (nothing selected, a node down).
     """
+    print(f"Restoring from {site.default_backup} to {config['destination']}...", flush=True)
+    meta = _run_restore(
+        site,
+        "recovery",
+        recovery_job_name(site),
+        asset_key(site, "recoveries"),
+        {"config": config},
+    )
+    return _print_restore(site, f"{meta['selection']}", str(meta["destination"]), meta)
+
+
+def run_drill(site: SiteConfig, scratch: str) -> int:
+    """Run the restore drill of `site` into its scratch node `scratch`, as its schedule does.
+
+    Returns:
+        0 when every sampled instance was restored intact, else 1.
+
+    Raises:
+        RunRefusedError: The drill failed before restoring (nothing verified to draw from).
+    """
+    print(f"Drill: a sample of the verified backups from {site.default_backup} to {scratch}...")
+    meta = _run_restore(site, "drill", drill_job_name(site), asset_key(site, "recovery_drills"), {})
+    status = _print_restore(site, "drill", scratch, meta)
+    print(
+        f"  {meta['deleted_after']} instances deleted from {scratch} again"
+        f" ({meta['leftovers_deleted_first']} left by an earlier drill deleted first)"
+    )
+    return status
+
+
+def _run_restore(
+    site: SiteConfig, label: str, job_name: str, key: dg.AssetKey, op_config: dict[str, Any]
+) -> dict[str, Any]:
+    """Run the restore job `job_name`; the metadata of its materialization of `key`.
+
+    Raises:
+        RunRefusedError: The job failed, with the causes, as the `label` that did not run.
+    """
     instance = dagster_instance()
     for run in fail_dead_runs(instance):
         print(f"run {run.run_id} had lost its process: marked failed, its pool slots freed")
-    key = asset_key(site, "recoveries")
-    job = site_definitions(site).resolve_job_def(recovery_job_name(site))
-    print(f"Restoring from {site.default_backup} to {config['destination']}...", flush=True)
+    job = site_definitions(site).resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
         run_config={
-            "ops": {"__".join(key.path): {"config": config}},
+            "ops": {"__".join(key.path): op_config} if op_config else {},
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         },
         tags={**process_tags(), MAX_RETRIES_TAG: "0"},
     )
     if not result.success:
         causes = [failure_cause(e) for e in result.get_step_failure_events()]
-        raise RunRefusedError(f"the recovery did not run: {'; '.join(causes) or 'failed'}")
+        raise RunRefusedError(f"the {label} did not run: {'; '.join(causes) or 'failed'}")
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
-    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+    return {k: v.value for k, v in event.materialization.metadata.items()}
+
+
+def _print_restore(site: SiteConfig, what: str, destination: str, meta: dict[str, Any]) -> int:
+    """Print a restore's one-line summary and what did not arrive intact; its exit status."""
     intact = meta[RestoreStatus.RESTORED] == meta["instances"]
     print(
-        f"{site.name}: {meta['selection']}: {meta[RestoreStatus.RESTORED]} of {meta['instances']} "
-        f"instances restored intact to {meta['destination']} by {meta['method']} in "
+        f"{site.name}: {what}: {meta[RestoreStatus.RESTORED]} of {meta['instances']} "
+        f"instances restored intact to {destination} by {meta['method']} in "
         f"{meta['transfer_seconds']} s ({meta['instances_per_second']} instances/s, "
-        f"{meta['megabytes_per_second']} MB/s); {meta[RestoreStatus.MISSING]} missing, "
-        f"{meta[RestoreStatus.MISMATCHED]} mismatched"
+        f"{meta['megabytes_per_second']} MB/s); "
+        + ", ".join(
+            f"{meta[s]} {s}".replace("_", " ")
+            for s in (RestoreStatus.MISSING, RestoreStatus.MISMATCHED, RestoreStatus.ALTERED)
+        )
     )
     if not intact:
         report = read_frame(Path(str(meta["report"])))

@@ -2,8 +2,8 @@
 
 ARIA sources run as Orthanc (copied by C-MOVE; it dates treatment records by
 SeriesDate, as ARIA does), MIM sources as DCMTK dcmqrscp (strictly hierarchical,
-like many vendor archives; copied by C-GET), the archive as Orthanc and a
-``dicom_scp`` target as dcmqrscp. Every server listens on the
+like many vendor archives; copied by C-GET), the archive and any other Orthanc target
+(a drill's scratch node) as Orthanc, and a ``dicom_scp`` target as dcmqrscp. Every server listens on the
 port the site file gives it, so the site file describes the demo exactly.
 """
 
@@ -20,7 +20,7 @@ from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, 
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import dicom_client
-from radonc_assets.site.config import DicomScpTarget, DicomSource, SiteConfig
+from radonc_assets.site.config import DicomScpTarget, DicomSource, OrthancTarget, SiteConfig
 from resources.dicom.client import DicomClient
 
 LOGGER = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ MIM_MODALITIES = frozenset({"CT", "RTSTRUCT"}) | MIM_ONLY_MODALITIES
 _MR_SLICES = 8
 
 # The nodes of a loopback site (`write_loopback_site`), by the key of their port.
-LOOPBACK_NODES = ("aria", "mim", "archive", "http", "restore")
+LOOPBACK_NODES = ("aria", "mim", "archive", "http", "restore", "scratch", "scratch_http")
 
 
 def write_loopback_site(
@@ -46,6 +46,7 @@ def write_loopback_site(
     settings: Mapping[str, bool | int | float | str] | None = None,
     mosaiq: Path | None = None,
     staging: bool = False,
+    drill: Mapping[str, int | str] | None = None,
 ) -> Path:
     """Write the site file of a site whose every node is on 127.0.0.1.
 
@@ -61,6 +62,8 @@ def write_loopback_site(
         settings: Keys of the site's ``[settings]`` table.
         mosaiq: A simulated Mosaiq database (SQLite) for a source MOSAIQ.
         staging: MOSAIQ's records go to the archive through RESTORE (staging SCP).
+        drill: Keys of a ``[drill]`` table: with it, a scratch Orthanc SCRATCH (DICOM and
+            REST) for restore drills, named by ``[drill] scratch``.
 
     Returns:
         The file written.
@@ -95,6 +98,17 @@ def write_loopback_site(
         f'port = {port["archive"]}, rest_url = "http://127.0.0.1:{port["http"]}" }}',
         f'RESTORE = {{ type = "dicom_scp", aet = "{aet["restore"]}", ip = "127.0.0.1", '
         f"port = {port['restore']} }}",
+        *(
+            [
+                f'SCRATCH = {{ type = "orthanc", aet = "{name}_SCRATCH", ip = "127.0.0.1", '
+                f'port = {port["scratch"]}, rest_url = "http://127.0.0.1:{port["scratch_http"]}" }}',
+                f"[{name}.drill]",
+                'scratch = "SCRATCH"',
+                *(f"{key} = {json.dumps(value)}" for key, value in drill.items()),
+            ]
+            if drill is not None
+            else []
+        ),
         f"[{name}.settings]",
         *(f"{key} = {json.dumps(value)}" for key, value in (settings or {}).items()),
     ]
@@ -137,18 +151,24 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
         for alias, node in nodes.items():
             server: OrthancServer | DcmqrscpServer
             if node is archive:
-                # It can send to the restore targets (C-MOVE): a recovery's destination.
-                restore_targets = [
-                    target.dicom_node
-                    for target in site.backup_targets.values()
-                    if isinstance(target, DicomScpTarget)
-                ]
+                # It can send to every other target (C-MOVE): a recovery's destination, a
+                # drill's scratch node. It reads files from disk, not from a cache, so that
+                # its MD5 check sees a file changed on disk at once.
                 server = OrthancServer(
                     workdir,
                     node.aet,
                     dicom_port=node.port,
                     http_port=http_port,
-                    peers=restore_targets,
+                    peers=[t.dicom_node for t in site.backup_targets.values() if t is not archive],
+                    name=alias.lower(),
+                    options={"MaximumStorageCacheSize": 0},
+                )
+            elif isinstance(node, OrthancTarget):
+                server = OrthancServer(
+                    workdir,
+                    node.aet,
+                    dicom_port=node.port,
+                    http_port=urlparse(node.rest_url or "").port,
                     name=alias.lower(),
                 )
             elif isinstance(node, DicomSource) and node.type == "aria":

@@ -378,6 +378,33 @@ class AutomationSettings(_Model):
         return time_window(window) if window else None
 
 
+class DrillSettings(_Model):
+    """The weekly restore drill of a site (``[SITE.drill]``); off without `scratch`.
+
+    Attributes:
+        scratch: An Orthanc backup target with ``rest_url``, used for nothing else: the
+            drill restores into it, verifies, then deletes what it restored.
+        studies_per_source: Studies drawn at random per source from its verified backups.
+        modalities: Only series of these modalities are restored (empty: every series).
+        lookback_days: The draw is from the verified backups of the last N days.
+        weekday: Day of the drill.
+        time: Local time of the drill.
+    """
+
+    scratch: str | None = None
+    studies_per_source: Annotated[StrictInt, Field(ge=1, le=100)] = 1
+    modalities: tuple[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9_]{1,16}$")], ...] = ()
+    lookback_days: Annotated[StrictInt, Field(ge=1, le=3650)] = 30
+    weekday: Weekday = "saturday"
+    time: str = "05:00"
+
+    @field_validator("time")
+    @classmethod
+    def _time(cls, value: str) -> str:
+        local_time(value)
+        return value
+
+
 class AlertSettings(_Model):
     """Where failures are reported (``[SITE.alerts]``): e-mail, a webhook, or both.
 
@@ -443,6 +470,7 @@ class SiteConfig(_Model):
     phi_in_metadata: StrictBool = False
     automation: AutomationSettings = AutomationSettings()
     alerts: AlertSettings = AlertSettings()
+    drill: DrillSettings = DrillSettings()
 
     @field_validator("timezone")
     @classmethod

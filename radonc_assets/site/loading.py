@@ -26,6 +26,7 @@ from radonc_assets.site.config import (
     ConfigError,
     MissingSecretError,
     NetworkNode,
+    OrthancTarget,
     Problem,
     SiteConfig,
 )
@@ -297,6 +298,7 @@ def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:
             problems.append(
                 (f"sources.{alias}.staging_target_alias", f"{stage!r} is not in backup_targets")
             )
+    problems += _drill_checks(site)
     for alias in site.automation.poll_windows:
         if alias not in site.sources:
             problems.append(
@@ -331,6 +333,22 @@ def _cross_checks(site: SiteConfig) -> list[tuple[str, str]]:
             )
         ae_titles.setdefault(node.aet, f"{key}.aet")
     return problems
+
+
+def _drill_checks(site: SiteConfig) -> list[tuple[str, str]]:
+    """The drill's scratch node: an Orthanc with REST that holds nothing else of the site's."""
+    scratch = site.drill.scratch
+    if scratch is None:
+        return []
+    target = site.backup_targets.get(scratch)
+    staging = {s.staging_target_alias for s in site.mosaiq_sources.values()}
+    if scratch in (site.default_backup, *staging):
+        problem = "is the archive or a staging target: the drill would delete from it"
+    elif not isinstance(target, OrthancTarget) or target.rest_url is None:
+        problem = "is not an Orthanc backup target with a rest_url (the drill empties it again)"
+    else:
+        return []
+    return [("drill.scratch", f"{scratch!r} {problem}")]
 
 
 def _names(table: Mapping[str, object]) -> str:

@@ -71,6 +71,16 @@ def recovery_job_name(site: SiteConfig) -> str:
     return f"{group_name(site)}_recovery"
 
 
+def drill_job_name(site: SiteConfig) -> str:
+    """The job of a restore drill into the scratch node: ``{site}_drill``."""
+    return f"{group_name(site)}_drill"
+
+
+def drill_schedule_name(site: SiteConfig) -> str:
+    """The schedule of the weekly restore drill: ``{site}_recovery_drill``."""
+    return f"{group_name(site)}_recovery_drill"
+
+
 def new_data_sensor_name(site: SiteConfig, alias: str) -> str:
     """The sensor watching source `alias` for new data: ``{site}_{alias}_new_data``."""
     return f"{node_key(site, alias)}_new_data"

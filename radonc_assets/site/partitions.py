@@ -1,6 +1,7 @@
 """Daily partitions of a site: one per day from `backfill_start`, in the site's time zone."""
 
 import datetime as dt
+import zoneinfo
 
 import dagster as dg
 
@@ -24,3 +25,8 @@ def site_partitions(site: SiteConfig) -> dg.DailyPartitionsDefinition:
 def partition_date(partition_key: str) -> dt.date:
     """The date of a daily partition key (``YYYY-MM-DD``)."""
     return dt.date.fromisoformat(partition_key)
+
+
+def site_today(site: SiteConfig) -> dt.datetime:
+    """The site's local date and time now."""
+    return dt.datetime.now(zoneinfo.ZoneInfo(site.timezone))

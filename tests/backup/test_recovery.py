@@ -1,7 +1,9 @@
 """Restores from the LAB archive into DICOM nodes, verified by content."""
 
 import datetime as dt
+import hashlib
 import io
+import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,9 +12,11 @@ import pytest
 import requests
 from pydicom import dcmread
 
+from radonc_assets.backup.manifest import MANIFEST_COLUMNS
 from radonc_assets.backup.recovery import (
     RestoreStatus,
     Selection,
+    drill_sample,
     restore,
     selected_instances,
     verify_restore,
@@ -107,6 +111,99 @@ def test_other_content_in_the_destination_is_a_mismatch(
 
     assert report["status"].tolist() == [RestoreStatus.MISMATCHED]
     assert "differs from the archive" in report["detail"].iloc[0]
+
+
+def test_a_copy_altered_in_the_archive_since_the_backup_is_reported(
+    lab: DemoServers, empty_node: DicomClient
+) -> None:
+    """A byte of a plan's file changed on the archive's disk: restored as the archive holds
+    it, the copy is reported as altered, not as restored."""
+    orthanc = archive_client(lab.site)
+    manifest = day_rows(lab)
+    series = str(manifest[manifest["modality"] == "RTPLAN"]["series_instance_uid"].iloc[0])
+    rows = selected_instances(orthanc.dicom, Selection(series_uids=(series,)))
+    (uid,) = rows["sop_instance_uid"]
+    (found,) = orthanc.lookup(uid)
+    md5 = requests.get(
+        f"{orthanc.rest_url}{found['Path']}/attachments/dicom/md5", timeout=30
+    ).text.strip('"\n')
+    storage = lab.servers["ARCHIVE"].directory / "storage"
+    (path,) = [
+        f
+        for f in storage.rglob("*")
+        if f.is_file() and hashlib.md5(f.read_bytes()).hexdigest() == md5
+    ]
+    original = path.read_bytes()
+    label = str(dcmread(io.BytesIO(original)).RTPlanLabel).encode()
+    assert original.count(label) == 1
+    try:
+        path.write_bytes(original.replace(label, b"X" * len(label)))
+        altered = orthanc.altered_files([uid])
+        assert restore(orthanc.dicom, empty_node, rows).method == "relay"
+        report = verify_restore(orthanc.dicom, empty_node, rows, altered)
+    finally:
+        path.write_bytes(original)
+
+    assert altered == {uid}
+    assert report["status"].tolist() == [RestoreStatus.ALTERED]
+    assert "changed after it was stored" in report["detail"].iloc[0]
+    assert orthanc.altered_files([uid]) == set()  # the file as stored again
+
+
+def reports(*rows: tuple[str, str, str, str, str]) -> pd.DataFrame:
+    """Validation report rows (source, study, sop, modality, status)."""
+    frame = pd.DataFrame(
+        [
+            {
+                **dict.fromkeys(MANIFEST_COLUMNS, ""),
+                "source": source,
+                "study_instance_uid": study,
+                "series_instance_uid": f"{study}.1",
+                "sop_instance_uid": sop,
+                "modality": modality,
+                "status": status,
+            }
+            for source, study, sop, modality, status in rows
+        ]
+    )
+    return frame.assign(detail="", day="2026-01-06")
+
+
+def test_a_drill_draws_studies_per_source_among_verified_instances() -> None:
+    frame = reports(
+        ("ARIA", "1.1", "1.1.1", "CT", "verified"),
+        ("ARIA", "1.1", "1.1.2", "RTPLAN", "verified"),
+        ("ARIA", "1.2", "1.2.1", "CT", "verified"),
+        ("ARIA", "1.3", "1.3.1", "CT", "missing"),
+        ("MIM", "1.1", "1.1.1", "CT", "verified"),
+        ("MIM", "1.4", "1.4.1", "MR", "verified"),
+        ("", "1.5", "1.5.1", "CT", "extra"),
+    )
+
+    everything = drill_sample(frame, random.Random(0), 5)
+    one_each = drill_sample(frame, random.Random(0), 1)
+    plans = drill_sample(frame, random.Random(0), 5, ["RTPLAN", "MR"])
+
+    # Never an unverified or extra instance; the CT both sources hold drawn once.
+    assert sorted(everything["sop_instance_uid"]) == ["1.1.1", "1.1.2", "1.2.1", "1.4.1"]
+    assert list(everything.columns) == [*MANIFEST_COLUMNS, "source"]
+    assert one_each.groupby("source")["study_instance_uid"].nunique().max() == 1
+    assert set(one_each["source"]) <= {"ARIA", "MIM"}
+    assert sorted(plans["sop_instance_uid"]) == ["1.1.2", "1.4.1"]
+    assert drill_sample(frame, random.Random(0), 1, ["RTDOSE"]).empty
+    assert drill_sample(pd.DataFrame(), random.Random(0), 1).empty
+
+
+def test_a_drill_sample_is_random_and_reproducible_from_its_seed() -> None:
+    frame = reports(*(("ARIA", f"1.{n}", f"1.{n}.1", "CT", "verified") for n in range(50)))
+
+    first = drill_sample(frame, random.Random("run-1"), 3)
+    again = drill_sample(frame, random.Random("run-1"), 3)
+    other = drill_sample(frame, random.Random("run-2"), 3)
+
+    assert first.equals(again)
+    assert len(first) == 3
+    assert set(first["sop_instance_uid"]) != set(other["sop_instance_uid"])
 
 
 def test_a_selection_is_exactly_one_thing() -> None:

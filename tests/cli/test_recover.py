@@ -1,4 +1,5 @@
-"""`radonc recover`: a restore from the LAB archive, recorded like one from the UI."""
+"""`radonc recover` and `radonc drill`: restores from the LAB archive, recorded like runs
+from the UI."""
 
 import datetime as dt
 from pathlib import Path
@@ -11,6 +12,8 @@ from radonc_assets.cli.main import main
 from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.clients import archive_client
+from radonc_assets.site.resources import site_resources
+from tests.conftest import SiteFileWriter, daily_assets, variant
 
 DAY = dt.date(2026, 1, 6)  # a planning day, backed up by `lab_courses_planned`
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")
@@ -36,7 +39,7 @@ def test_a_series_is_restored_verified_and_recorded(
     assert out[1].startswith(
         f"LAB: 1 series: {slices} of {slices} instances restored intact to RESTORE by C-MOVE in "
     )
-    assert out[1].endswith("0 missing, 0 mismatched")
+    assert out[1].endswith("0 missing, 0 mismatched, 0 altered in archive")
     instance = dagster_instance()
     (event,) = instance.fetch_materializations(dg.AssetKey(["lab", "recoveries"]), limit=10).records
     metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
@@ -66,3 +69,40 @@ def test_user_errors_are_one_line(
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert message in err
+
+
+def test_a_drill_prints_its_summary_and_empties_the_scratch_node(
+    lab: DemoServers, capsys: pytest.CaptureFixture[str]
+) -> None:
+    dg.materialize(
+        daily_assets(lab.site), partition_key=DAY.isoformat(), resources=site_resources(lab.site)
+    )
+
+    assert main(["drill", "LAB"]) == 0
+
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "Drill: a sample of the verified backups from ARCHIVE to SCRATCH..."
+    assert out[1].startswith("LAB: drill: ")
+    assert "instances restored intact to SCRATCH by C-MOVE in " in out[1]
+    assert out[1].endswith("0 missing, 0 mismatched, 0 altered in archive")
+    assert out[-1].endswith("deleted from SCRATCH again (0 left by an earlier drill deleted first)")
+    with archive_client(lab.site, "SCRATCH") as scratch:
+        assert scratch.statistics()["CountInstances"] == 0
+    (run,) = dagster_instance().get_runs()
+    assert run.job_name == "lab_drill"
+
+
+def test_a_drill_needs_a_scratch_node(
+    lab: DemoServers,
+    site_file: SiteFileWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(variant(lab, site_file).parent))
+
+    assert main(["drill", "LAB"]) == 1
+
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(
+        "site LAB: drill.scratch: not set: the site has no scratch node to drill on"
+    )

@@ -1,4 +1,5 @@
-"""The schedules of a site: the nightly backup of the previous day, the weekly re-validation."""
+"""The schedules of a site: the nightly backup of the previous day, the weekly re-validation
+and restore drill."""
 
 import datetime as dt
 import zoneinfo
@@ -11,6 +12,8 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
     backup_job_name,
+    drill_job_name,
+    drill_schedule_name,
     nightly_schedule_name,
     revalidation_schedule_name,
     validate_job_name,
@@ -133,3 +136,25 @@ def test_revalidation_weekday_counts_from_sunday_as_cron_does(
     weekly = schedule(site, revalidation_schedule_name(site))
 
     assert weekly.cron_schedule == f"0 4 * * {cron_day}"
+
+
+def test_the_recovery_drill_runs_weekly_only_with_a_scratch_node(
+    site_file: SiteFileWriter,
+) -> None:
+    without = scheduled_site(site_file)
+    assert drill_schedule_name(without) not in {
+        s.name for s in site_definitions(without).schedules or []
+    }
+    path = site_file(SITE, drill={"weekday": "tuesday", "time": "06:15"})
+    text = path.read_text().replace(f"[{SITE}]\n", f'[{SITE}]\ntimezone = "{ZONE}"\n', 1)
+    path.write_text(text)
+    site = load_sites(path)[SITE]
+
+    drill = schedule(site, drill_schedule_name(site))
+    request = tick(drill, local(2026, 3, 17, 6, 15))
+
+    assert drill.cron_schedule == "15 6 * * 2"
+    assert drill.execution_timezone == ZONE
+    assert drill.job_name == drill_job_name(site)
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == "drill:2026-03-17"

@@ -244,6 +244,31 @@ def test_driver_name_with_or_without_braces(tmp_path: Path) -> None:
             "site UCLA: script_ae: Field required",
             id="missing-script-ae",
         ),
+        pytest.param(
+            "[UCLA.script_ae]",
+            '[UCLA.drill]\nscratch = "ORTHANC_UCLA_BACKUP"\n[UCLA.script_ae]',
+            "site UCLA: drill.scratch: 'ORTHANC_UCLA_BACKUP' is the archive or a staging "
+            "target: the drill would delete from it",
+            id="drill-into-the-archive",
+        ),
+        pytest.param(
+            "[UCLA.script_ae]",
+            '[UCLA.drill]\nscratch = "UCLA_MOSAIQ_STAGE"\n[UCLA.script_ae]',
+            "site UCLA: drill.scratch: 'UCLA_MOSAIQ_STAGE' is the archive or a staging target",
+            id="drill-into-a-staging-target",
+        ),
+        pytest.param(
+            "[UCLA.script_ae]",
+            '[UCLA.drill]\nscratch = "NOWHERE"\n[UCLA.script_ae]',
+            "site UCLA: drill.scratch: 'NOWHERE' is not an Orthanc backup target with a rest_url",
+            id="drill-into-no-orthanc",
+        ),
+        pytest.param(
+            "[UCLA.script_ae]",
+            '[UCLA.drill]\ntime = "25:00"\n[UCLA.script_ae]',
+            "site UCLA: drill.time: Value error, '25:00' is not a time HH:MM",
+            id="drill-time",
+        ),
     ],
 )
 def test_broken_site_names_file_site_and_key(

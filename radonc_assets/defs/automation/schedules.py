@@ -1,17 +1,20 @@
-"""Schedules of a site: the nightly backup of the previous day, the weekly re-validation.
+"""Schedules of a site: the nightly backup, the weekly re-validation and restore drill.
 
 Times are the site's local times (``automation.nightly_backup``,
-``automation.revalidation_weekday`` and ``revalidation_time``) in its ``timezone``.
-Both run keys name the scheduled tick, so a tick never launches twice.
+``automation.revalidation_weekday`` and ``revalidation_time``, ``drill.weekday`` and
+``drill.time``) in its ``timezone``. Run keys name the scheduled tick, so a tick never
+launches twice.
 """
 
 import datetime as dt
 
 import dagster as dg
 
-from radonc_assets.site.config import WEEKDAYS, SiteConfig, local_time
+from radonc_assets.site.config import WEEKDAYS, SiteConfig, Weekday, local_time
 from radonc_assets.site.naming import (
     backup_job_name,
+    drill_job_name,
+    drill_schedule_name,
     nightly_schedule_name,
     revalidation_schedule_name,
     validate_job_name,
@@ -23,6 +26,13 @@ def _status(site: SiteConfig) -> dg.DefaultScheduleStatus:
     if site.automation.schedules == "running":
         return dg.DefaultScheduleStatus.RUNNING
     return dg.DefaultScheduleStatus.STOPPED
+
+
+def _weekly_cron(weekday: Weekday, at: str) -> str:
+    """The cron schedule of `weekday` at local time `at` (``HH:MM``)."""
+    time = local_time(at)
+    # cron counts weekdays from Sunday (0).
+    return f"{time.minute} {time.hour} * * {(WEEKDAYS.index(weekday) + 1) % 7}"
 
 
 def _scheduled_date(context: dg.ScheduleEvaluationContext) -> dt.date:
@@ -60,14 +70,11 @@ def nightly_backup(site: SiteConfig) -> dg.ScheduleDefinition:
 def weekly_revalidation(site: SiteConfig) -> dg.ScheduleDefinition:
     """Every week: the last ``automation.revalidation_days`` days validated again, one run each."""
     automation = site.automation
-    at = local_time(automation.revalidation_time)
-    # cron counts weekdays from Sunday (0).
-    weekday = (WEEKDAYS.index(automation.revalidation_weekday) + 1) % 7
 
     @dg.schedule(
         name=revalidation_schedule_name(site),
         job_name=validate_job_name(site),
-        cron_schedule=f"{at.minute} {at.hour} * * {weekday}",
+        cron_schedule=_weekly_cron(automation.revalidation_weekday, automation.revalidation_time),
         execution_timezone=site.timezone,
         default_status=_status(site),
         description=(
@@ -93,6 +100,32 @@ def weekly_revalidation(site: SiteConfig) -> dg.ScheduleDefinition:
     return schedule
 
 
+def recovery_drill(site: SiteConfig, scratch: str) -> dg.ScheduleDefinition:
+    """Every week: a restore drill into the scratch node `scratch`."""
+    drill = site.drill
+
+    @dg.schedule(
+        name=drill_schedule_name(site),
+        job_name=drill_job_name(site),
+        cron_schedule=_weekly_cron(drill.weekday, drill.time),
+        execution_timezone=site.timezone,
+        default_status=_status(site),
+        description=(
+            f"Every {drill.weekday} at {drill.time} ({site.timezone}), restores a random "
+            f"sample of each source's verified backups (of the last {drill.lookback_days} "
+            f"days) into {scratch}, verifies it by content, reports the restore speed and "
+            f"deletes the sample from {scratch} again."
+        ),
+    )
+    def schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"drill:{_scheduled_date(context)}")
+
+    return schedule
+
+
 def site_schedules(site: SiteConfig) -> list[dg.ScheduleDefinition]:
-    """The schedules of `site`."""
-    return [nightly_backup(site), weekly_revalidation(site)]
+    """The schedules of `site`: the drill's only with a scratch node."""
+    schedules = [nightly_backup(site), weekly_revalidation(site)]
+    if site.drill.scratch is not None:
+        schedules.append(recovery_drill(site, site.drill.scratch))
+    return schedules

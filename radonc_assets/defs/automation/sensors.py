@@ -22,7 +22,6 @@ with the error; the cursor stays, and the next evaluation tries again.
 import datetime as dt
 import json
 import logging
-import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -39,7 +38,7 @@ from radonc_assets.site.naming import (
     new_data_sensor_name,
     node_key,
 )
-from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.partitions import site_partitions, site_today
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
 from resources.errors import DicomError, MosaiqDatabaseError
 
@@ -96,11 +95,6 @@ def source_selection(site: SiteConfig, alias: str, source: Source) -> list[dg.As
     if isinstance(source, MosaiqSource):
         keys.append(asset_key(site, alias, "active_courses"))
     return keys
-
-
-def site_today(site: SiteConfig) -> dt.datetime:
-    """The site's local date and time now."""
-    return dt.datetime.now(zoneinfo.ZoneInfo(site.timezone))
 
 
 def retry_requests(

@@ -1,33 +1,53 @@
-"""``[site, "recoveries"]``: every restore from the archive, as an audit record.
+"""Restores from the archive, each one an audit record: recoveries and restore drills.
 
-Each materialization is one restore, launched with its config (the UI's launchpad shows
-the typed form, ``radonc recover`` fills it): what was selected, where it went, how
-(C-MOVE or relay), how fast, and what the verification by content found, with the
-per-instance report as a CSV file. Its check fails when anything did not arrive intact.
+``[site, "recoveries"]``: each materialization is one restore, launched with its config
+(the UI's launchpad shows the typed form, ``radonc recover`` fills it): what was selected,
+where it went, how (C-MOVE or relay), how fast, and what the verification by content
+found, with the per-instance report as a CSV file.
+
+``[site, "recovery_drills"]``: each materialization is one drill: a random sample of
+each source's verified backups restored into the scratch node, verified the same way,
+then deleted from it again.
+
+The check of both fails when anything did not arrive intact.
 """
 
 import datetime as dt
+import random
 import time
+from typing import Any
 
 import dagster as dg
+import pandas as pd
 from pydantic import Field
 
-from radonc_assets.backup.audit_files import site_path, write_frame
+from radonc_assets.backup.audit_files import site_path, validation_reports, write_frame
 from radonc_assets.backup.recovery import (
     RestoreStatus,
     Selection,
+    drill_sample,
     restore,
     selected_instances,
     verify_restore,
 )
 from radonc_assets.defs.copies import archive_client
-from radonc_assets.defs.metadata import rate, studies_table
+from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import asset_key, group_name, node_key
-from radonc_assets.site.resources import DicomNodeResource
+from radonc_assets.site.partitions import site_today
+from radonc_assets.site.resources import DicomNodeResource, OrthancResource
+from resources.dicom.client import DicomClient
+from resources.orthanc import OrthancClient
 
 RESTORE_CHECK = "restore_verified"
 _BYTES_PER_MB = 1_000_000
+_NOT_INTACT = (RestoreStatus.MISSING, RestoreStatus.MISMATCHED, RestoreStatus.ALTERED)
+_VERIFICATION = (
+    "every instance is retrieved from both sides and compared by content (outside group "
+    "0002, PixelData as encoded), and the archive's files are checked against the MD5 the "
+    "archive recorded when it stored them (a copy altered since the backup is "
+    "altered_in_archive)"
+)
 
 
 class RecoveryConfig(dg.Config):
@@ -53,6 +73,57 @@ class RecoveryConfig(dg.Config):
         )
 
 
+def _check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        RESTORE_CHECK,
+        asset=key,
+        description="Every restored instance is in the destination with the archive's "
+        "content, and the archive's copy is the one it stored.",
+    )
+
+
+def _restored(
+    site: SiteConfig,
+    archive: OrthancClient,
+    destination: DicomClient,
+    rows: pd.DataFrame,
+    report_name: str,
+) -> tuple[dict[str, Any], dg.AssetCheckResult]:
+    """Restore `rows` into `destination` and verify them: metadata and the check's result."""
+    done = restore(archive.dicom, destination, rows)
+    uids = list(rows["sop_instance_uid"])
+    altered = archive.altered_files(uids) if archive.has_rest else set()
+    report = verify_restore(archive.dicom, destination, rows, altered)
+    sizes = archive.instance_sizes(sorted(set(rows["study_instance_uid"])))
+    path = write_frame(report, site_path(site.name, report_name))
+    counts = report["status"].value_counts()
+    restored = int(counts.get(RestoreStatus.RESTORED, 0))
+    megabytes = sum(sizes.get(uid, 0) for uid in uids) / _BYTES_PER_MB
+    passed = restored == len(report)
+    metadata = {
+        "method": done.method,
+        "instances": len(report),
+        **{str(s): int(counts.get(s, 0)) for s in RestoreStatus},
+        "archive_md5_checked": archive.has_rest,
+        "transfer_seconds": round(done.seconds, 2),
+        "instances_per_second": rate(len(report), done.seconds),
+        "megabytes": round(megabytes, 2),
+        "megabytes_per_second": round(megabytes / done.seconds, 2) if done.seconds else 0.0,
+        "studies_table": studies_table(report, show_patient_id=site.phi_in_metadata),
+        "report": dg.MetadataValue.path(str(path)),
+    }
+    check = dg.AssetCheckResult(
+        check_name=RESTORE_CHECK,
+        passed=passed,
+        description=None
+        if passed
+        else f"{len(report) - restored} of {len(report)} instances not restored intact: "
+        + ", ".join(f"{int(counts.get(s, 0))} {s}" for s in _NOT_INTACT),
+        metadata={str(s): int(counts.get(s, 0)) for s in _NOT_INTACT},
+    )
+    return metadata, check
+
+
 def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
     """The recoveries of `site` (see the module docstring)."""
     key = asset_key(site, "recoveries")
@@ -66,22 +137,14 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
             *(node_key(site, alias) for alias in targets),
         },
         kinds={"orthanc", "dicom"},
-        check_specs=[
-            dg.AssetCheckSpec(
-                RESTORE_CHECK,
-                asset=key,
-                description="Every restored instance is in the destination with the "
-                "archive's content.",
-            )
-        ],
+        check_specs=[_check_spec(key)],
         description=(
             f"Restores from {site.default_backup} into one of {', '.join(targets) or 'none'} "
             "(config: destination and one of patient_id, study_uids, series_uids, date), by "
-            "C-MOVE or, when the archive cannot send to it, by C-GET and C-STORE; then every "
-            "instance is retrieved from both sides and compared by content (outside group "
-            "0002, PixelData as encoded). One materialization per restore: selection, "
-            "destination, method, counts (restored, missing, mismatched), speed and the "
-            "report file."
+            f"C-MOVE or, when the archive cannot send to it, by C-GET and C-STORE; then "
+            f"{_VERIFICATION}. One materialization per restore: selection, destination, "
+            "method, counts (restored, missing, mismatched, altered_in_archive), speed and "
+            "the report file."
         ),
     )
     def recoveries(
@@ -100,49 +163,109 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
         destination: DicomNodeResource = getattr(
             context.resources, node_key(site, config.destination)
         )
-        target = destination.get_client()
         with archive_client(context, site) as archive:
             rows = selected_instances(archive.dicom, selection)
             if rows.empty:
                 raise dg.Failure(f"the archive holds nothing for {selection}")
-            done = restore(archive.dicom, target, rows)
-            report = verify_restore(archive.dicom, target, rows)
-            sizes = archive.instance_sizes(sorted(set(rows["study_instance_uid"])))
-        seconds = time.monotonic() - started
-        path = write_frame(report, site_path(site.name, f"recoveries/{context.run.run_id}"))
-        counts = report["status"].value_counts()
-        restored = int(counts.get(RestoreStatus.RESTORED, 0))
-        megabytes = sum(sizes.get(uid, 0) for uid in rows["sop_instance_uid"]) / _BYTES_PER_MB
-        context.log.info("%s: %d of %d instances restored intact", selection, restored, len(rows))
-        passed = restored == len(report)
+            metadata, check = _restored(
+                site,
+                archive,
+                destination.get_client(),
+                rows,
+                f"recoveries/{context.run.run_id}",
+            )
+        context.log.info(
+            "%s: %d of %d instances restored intact",
+            selection,
+            metadata[RestoreStatus.RESTORED],
+            metadata["instances"],
+        )
         return dg.MaterializeResult(
             metadata={
                 "selection": str(selection),
                 "destination": config.destination,
-                "method": done.method,
-                "instances": len(report),
-                **{str(s): int(counts.get(s, 0)) for s in RestoreStatus},
-                "seconds": round(seconds, 2),
-                "transfer_seconds": round(done.seconds, 2),
-                "instances_per_second": rate(len(report), done.seconds),
-                "megabytes_per_second": round(megabytes / done.seconds, 2) if done.seconds else 0.0,
-                "studies_table": studies_table(report, show_patient_id=site.phi_in_metadata),
-                "report": dg.MetadataValue.path(str(path)),
+                "seconds": round(time.monotonic() - started, 2),
+                **metadata,
             },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=RESTORE_CHECK,
-                    passed=passed,
-                    description=None
-                    if passed
-                    else f"{len(report) - restored} of {len(report)} instances not restored "
-                    "intact: "
-                    + ", ".join(
-                        f"{int(counts.get(s, 0))} {s}"
-                        for s in (RestoreStatus.MISSING, RestoreStatus.MISMATCHED)
-                    ),
-                )
-            ],
+            check_results=[check],
         )
 
     return recoveries
+
+
+def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition:
+    """The restore drills of `site` into its scratch node `scratch` (module docstring)."""
+    key = asset_key(site, "recovery_drills")
+    drill = site.drill
+    modalities = ", ".join(drill.modalities) or "every modality"
+
+    @dg.asset(
+        key=key,
+        group_name=group_name(site),
+        required_resource_keys={node_key(site, site.default_backup), node_key(site, scratch)},
+        kinds={"orthanc", "dicom"},
+        check_specs=[_check_spec(key)],
+        description=(
+            f"A restore drill: {drill.studies_per_source} stud(ies) per source drawn at random "
+            f"(seeded by the run ID) from the verified backups of the last "
+            f"{drill.lookback_days} days ({modalities}), restored from {site.default_backup} "
+            f"into the scratch node {scratch}; then {_VERIFICATION}; then deleted from "
+            f"{scratch} again. One materialization per drill: the sample per source, method, "
+            "counts, restore speed (instances/s, MB/s), what was cleaned and the report file."
+        ),
+    )
+    def recovery_drills(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        started = time.monotonic()
+        today = site_today(site).date()
+        days = [(today - dt.timedelta(days=n)).isoformat() for n in range(drill.lookback_days)]
+        sample = drill_sample(
+            validation_reports(site.name, days),
+            random.Random(context.run.run_id),
+            drill.studies_per_source,
+            drill.modalities,
+        )
+        if sample.empty:
+            of = f" of {modalities}" if drill.modalities else ""
+            raise dg.Failure(
+                f"nothing{of} verified in the validation reports of the last "
+                f"{drill.lookback_days} days: no backup to drill on"
+            )
+        node: OrthancResource = getattr(context.resources, node_key(site, scratch))
+        uids = list(sample["sop_instance_uid"])
+        with archive_client(context, site) as archive, node.get_client() as target:
+            leftovers = target.delete_instances(uids)
+            try:
+                metadata, check = _restored(
+                    site, archive, target.dicom, sample, f"drills/{context.run.run_id}"
+                )
+            finally:
+                cleaned = target.delete_instances(uids)
+        context.log.info(
+            "Drill: %d of %d instances restored intact into %s; %d deleted again",
+            metadata[RestoreStatus.RESTORED],
+            metadata["instances"],
+            scratch,
+            cleaned,
+        )
+        per_source: list[dict[str, str | int]] = [
+            {
+                "source": str(source),
+                "studies": int(rows["study_instance_uid"].nunique()),
+                "instances": len(rows),
+                "modalities": ", ".join(sorted(set(rows["modality"]))),
+            }
+            for source, rows in sample.groupby("source", sort=True)
+        ]
+        return dg.MaterializeResult(
+            metadata={
+                "scratch": scratch,
+                "sample": table(per_source, ["source", "studies", "instances", "modalities"]),
+                "seconds": round(time.monotonic() - started, 2),
+                **metadata,
+                "leftovers_deleted_first": leftovers,
+                "deleted_after": cleaned,
+            },
+            check_results=[check],
+        )
+
+    return recovery_drills

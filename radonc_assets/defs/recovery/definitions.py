@@ -1,25 +1,41 @@
-"""The recovery of a site: its recoveries asset and the job that launches a restore."""
+"""The recovery of a site: recoveries launched by an operator, and restore drills."""
 
 import dagster as dg
 
-from radonc_assets.defs.recovery.assets import recoveries_asset
+from radonc_assets.defs.recovery.assets import recoveries_asset, recovery_drills_asset
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, recovery_job_name
+from radonc_assets.site.naming import asset_key, drill_job_name, recovery_job_name
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
-    """The recoveries asset of `site` and ``{site}_recovery``, its job for the launchpad."""
-    return dg.Definitions(
-        assets=[recoveries_asset(site)],
-        jobs=[
+    """The recoveries asset of `site` and ``{site}_recovery``, its job for the launchpad.
+
+    With a drill scratch node (``[SITE.drill] scratch``), also the recovery drills asset
+    and ``{site}_drill``, the job its weekly schedule launches.
+    """
+    assets = [recoveries_asset(site)]
+    jobs = [
+        dg.define_asset_job(
+            name=recovery_job_name(site),
+            selection=dg.AssetSelection.assets(asset_key(site, "recoveries")),
+            description=(
+                f"Restore from {site.name}'s archive into a restore target, verified by "
+                "content: fill in the config (destination and one of patient_id, "
+                "study_uids, series_uids, date) in the launchpad."
+            ),
+        )
+    ]
+    if site.drill.scratch is not None:
+        assets.append(recovery_drills_asset(site, site.drill.scratch))
+        jobs.append(
             dg.define_asset_job(
-                name=recovery_job_name(site),
-                selection=dg.AssetSelection.assets(asset_key(site, "recoveries")),
+                name=drill_job_name(site),
+                selection=dg.AssetSelection.assets(asset_key(site, "recovery_drills")),
                 description=(
-                    f"Restore from {site.name}'s archive into a restore target, verified by "
-                    "content: fill in the config (destination and one of patient_id, "
-                    "study_uids, series_uids, date) in the launchpad."
+                    f"A restore drill of {site.name}: a random sample of each source's "
+                    f"verified backups restored into {site.drill.scratch}, verified, deleted "
+                    "again. Launched weekly by its schedule; no config."
                 ),
             )
-        ],
-    )
+        )
+    return dg.Definitions(assets=assets, jobs=jobs)
