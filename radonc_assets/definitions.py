@@ -2,7 +2,8 @@
 
 Each capability folder of :mod:`radonc_assets.defs` builds a site's Dagster
 objects (``site_definitions(site)``); this module merges them per site with the
-site's resources, and sets the executor once.
+site's resources, and sets the executor once: in-process, or Dagster's Celery executor
+when ``$RADONC_CELERY_CONFIG`` names its configuration (docs/deployment.md).
 
 Two ways to load them:
 
@@ -16,34 +17,73 @@ Two ways to load them:
 
 import functools
 import logging
+import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
+import yaml
 
 from radonc_assets.defs.automation import definitions as automation
 from radonc_assets.defs.dicom_backup import definitions as dicom_backup
 from radonc_assets.defs.mosaiq import definitions as mosaiq
 from radonc_assets.defs.recovery import definitions as recovery
-from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.config import ConfigError, Problem, SiteConfig
 from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.resources import site_resources
 
 LOGGER = logging.getLogger(__name__)
 
 CAPABILITIES = (dicom_backup, mosaiq, recovery, automation)
+# The Celery executor's configuration file (its `execution: config:`), when runs are to
+# execute their steps on Celery workers; the workers read the same file.
+CELERY_CONFIG_VARIABLE = "RADONC_CELERY_CONFIG"
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
-    """Everything of one site: each capability's assets, checks and jobs, and its resources.
-
-    Steps run in-process: they wait on the network, and a process per step would
-    cost seconds of start-up each.
-    """
+    """Everything of one site: each capability's assets, checks and jobs, and its resources."""
     return dg.Definitions.merge(
         *(capability.site_definitions(site) for capability in CAPABILITIES),
-        dg.Definitions(resources=site_resources(site), executor=dg.in_process_executor),
+        dg.Definitions(resources=site_resources(site), executor=executor()),
     )
+
+
+def executor() -> dg.ExecutorDefinition:
+    """The executor of every job.
+
+    In-process by default: steps wait on the network, and a process per step would cost
+    seconds of start-up each. With ``$RADONC_CELERY_CONFIG``, Dagster's Celery executor
+    configured by that file's ``execution: config:`` (broker and backend, ``env:``
+    references resolved when a run starts), so that runs of sensors, schedules and
+    backfills, which carry no executor config, run on the workers too.
+
+    Raises:
+        ConfigError: The file cannot be read, or dagster-celery is not installed.
+    """
+    path = os.environ.get(CELERY_CONFIG_VARIABLE)
+    if not path:
+        return dg.in_process_executor
+    try:
+        from dagster_celery import celery_executor  # the radonc-backup[celery] extra
+    except ImportError:
+        raise ConfigError(
+            [
+                Problem(
+                    Path(path),
+                    None,
+                    None,
+                    "dagster-celery is not installed (radonc-backup[celery])",
+                )
+            ]
+        ) from None
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))["execution"]["config"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            [Problem(Path(path), None, "execution.config", f"not a Celery executor file: {exc}")]
+        ) from None
+    return celery_executor.configured(config, name="celery")
 
 
 def site_file_definitions(file_name: str) -> dg.Definitions:
