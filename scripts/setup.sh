@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Prepare a Debian machine for radonc-backup: the system packages (Orthanc, DCMTK,
-# unixODBC with the SQLite and FreeTDS drivers, dicom3tools' dciodvfy for the tests) and
-# the project's virtualenv in .venv.
-# Idempotent: a second run installs nothing that is already there.
+# unixODBC with the SQLite and FreeTDS drivers; for the tests dicom3tools' dciodvfy,
+# openssl, PostgreSQL and systemd's systemd-analyze) and the project's virtualenv in .venv.
+# Idempotent: a second run installs nothing that is already there. The Orthanc and
+# PostgreSQL services the Debian packages would start are not started: radonc, its
+# demo and its tests run their own servers on loopback ports.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc openssl)
+apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc openssl postgresql systemd)
 command -v python3 >/dev/null || apt_packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || command -v uv >/dev/null || apt_packages+=(python3-pip)
 
@@ -19,6 +21,13 @@ for pkg in "${apt_packages[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup: installing system packages: ${missing[*]}"
+    # Debian's policy layer (invoke-rc.d) starts no service while this file exits 101.
+    policy=/usr/sbin/policy-rc.d
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod 755 "$policy"
+        trap '$SUDO rm -f "$policy"' EXIT
+    fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi

@@ -1,4 +1,4 @@
-"""Real DICOM servers run as child processes on free loopback ports.
+"""Real servers run as child processes on free loopback ports.
 
 Used by the pytest fixtures, the local demo and the benchmarks: each server gets
 a generated configuration, its own storage under a working directory and a log
@@ -8,9 +8,11 @@ installation (no system plugins, no ``/etc`` configuration).
 - :class:`OrthancServer`: ``/usr/sbin/Orthanc`` with a generated JSON configuration.
 - :class:`DcmqrscpServer`: DCMTK ``/usr/bin/dcmqrscp`` in its default fork mode
   (one child process per association).
+- :class:`PostgresServer`: a PostgreSQL cluster of its own (Debian ``postgresql``), for
+  Dagster instances stored in PostgreSQL.
 
-Both run with ``TCP_NODELAY=1`` (DCMTK, the DICOM network layer of both, leaves
-Nagle's algorithm on otherwise, which costs about 95 ms per small C-STORE) in a
+All run with ``TCP_NODELAY=1`` (DCMTK, the DICOM network layer of Orthanc and dcmqrscp,
+leaves Nagle's algorithm on otherwise, which costs about 95 ms per small C-STORE) in a
 session of their own, so stopping or suspending a server signals its whole process
 group, forked children included.
 """
@@ -19,9 +21,11 @@ import json
 import logging
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -45,6 +49,15 @@ _ECHOSCU = Path("/usr/bin/echoscu")
 # A parent started from a non-interactive background shell may pass SIGINT/SIGTERM on
 # as ignored; dcmqrscp installs no handler and would then survive SIGTERM.
 _RESET_SIGNALS = ("/usr/bin/env", "--default-signal=INT,TERM")
+
+# Debian's postgresql packages: one folder of programs per major version.
+_POSTGRES_VERSIONS = Path("/usr/lib/postgresql")
+# The account they create; PostgreSQL refuses to run as root.
+_POSTGRES_ACCOUNT = "postgres"
+_RUNUSER = Path("/usr/sbin/runuser")
+# Lines of the postmaster's lock file (postmaster.pid): its port, and its status.
+_PID_FILE_PORT = 3
+_PID_FILE_STATUS = 7
 
 _POLL_INTERVAL = 0.05
 _PROBE_TIMEOUT = 1.0
@@ -86,6 +99,9 @@ def free_ports(count: int) -> list[int]:
 class _ServerProcess(ABC):
     """Process handling shared by the servers: spawn, wait until ready, stop, suspend."""
 
+    # The signal that asks the server to shut down.
+    _stop_signal = signal.SIGTERM
+
     def __init__(self, workdir: Path, name: str) -> None:
         self.directory = workdir / name
         self.log_path = self.directory / "server.log"
@@ -100,6 +116,10 @@ class _ServerProcess(ABC):
     @abstractmethod
     def _probe(self) -> bool:
         """Whether the server answers as configured (one quick attempt)."""
+
+    def _cwd(self) -> Path:
+        """The folder the server runs in (called after :meth:`_prepare`)."""
+        return self.directory
 
     @property
     def pid(self) -> int | None:
@@ -132,7 +152,7 @@ class _ServerProcess(ABC):
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
-                cwd=self.directory,
+                cwd=self._cwd(),
                 env={**os.environ, "TCP_NODELAY": "1"},
                 start_new_session=True,
             )
@@ -147,7 +167,9 @@ class _ServerProcess(ABC):
         return self
 
     def stop(self) -> None:
-        """Stop the server: SIGTERM to its process group, SIGKILL after 15 s.
+        """Stop the server: its stop signal to its process group, SIGKILL after 15 s.
+
+        The stop signal is SIGTERM, SIGINT for PostgreSQL (its fast shutdown).
 
         Whatever is left of the group once the server has exited (children it
         forked) is killed too. Does nothing when the server is not running, so it
@@ -157,13 +179,18 @@ class _ServerProcess(ABC):
         if process is not None:
             started = time.monotonic()
             if process.poll() is None:
-                _signal_group(process.pid, signal.SIGTERM)
-                # A suspended process acts on SIGTERM only once continued.
+                _signal_group(process.pid, self._stop_signal)
+                # A suspended process acts on the signal only once continued.
                 _signal_group(process.pid, signal.SIGCONT)
                 try:
                     process.wait(timeout=_STOP_TIMEOUT)
                 except subprocess.TimeoutExpired:
-                    LOGGER.warning("%s ignored SIGTERM for %s s: killing it", self, _STOP_TIMEOUT)
+                    LOGGER.warning(
+                        "%s ignored %s for %s s: killing it",
+                        self,
+                        self._stop_signal.name,
+                        _STOP_TIMEOUT,
+                    )
                     _signal_group(process.pid, signal.SIGKILL)
                     process.wait()
             _signal_group(process.pid, signal.SIGKILL)
@@ -243,6 +270,21 @@ class _ServerProcess(ABC):
         if self._process is None or self._process.poll() is not None:
             raise RuntimeError(f"{self} is not running")
         return self._process.pid
+
+
+def _postgres_bin() -> Path:
+    """The programs folder of the newest PostgreSQL installed (``/usr/lib/postgresql/N/bin``)."""
+    versions = [path for path in _POSTGRES_VERSIONS.glob("*/bin") if path.parent.name.isdigit()]
+    if not versions:
+        raise RuntimeError(f"no PostgreSQL in {_POSTGRES_VERSIONS}: install Debian's postgresql")
+    return max(versions, key=lambda path: int(path.parent.name))
+
+
+def _as_postgres(command: list[str]) -> list[str]:
+    """`command` run as the ``postgres`` account when we are root, else as it is."""
+    if os.geteuid() != 0:
+        return command
+    return [str(_RUNUSER), "-u", _POSTGRES_ACCOUNT, "--", *command]
 
 
 def _signal_group(pgid: int, signum: signal.Signals) -> None:
@@ -502,3 +544,183 @@ class DcmqrscpServer(_ServerProcess):
         except subprocess.TimeoutExpired:
             return False
         return result.returncode == 0
+
+
+class PostgresServer(_ServerProcess):
+    """A PostgreSQL server with a cluster of its own, for Dagster instances stored in it.
+
+    PostgreSQL refuses to run as root: when root, ``initdb`` and ``postgres`` run as the
+    ``postgres`` account of Debian's package (``runuser``), and the cluster lives in a
+    folder of its own under the system's temporary folder (pytest's folders are private
+    to root), owned by that account. :meth:`stop` removes that folder, so each start
+    begins with an empty cluster holding :attr:`database`. ``workdir/name`` holds
+    ``server.log``. The server listens on 127.0.0.1 only (and on a Unix socket in the
+    cluster's folder), trusts every local connection (``initdb -A trust``: no password)
+    and never waits for fsync: a server for tests and demonstrations only.
+
+    Attributes:
+        host: The loopback address it listens on.
+        port: Its TCP port.
+        user: Its superuser, the one role of the cluster.
+        database: The database created at start, owned by ``user``.
+        directory: Its working directory.
+        log_path: Its log file.
+    """
+
+    # Fast shutdown: open sessions are ended rather than waited for (SIGTERM would wait).
+    _stop_signal = signal.SIGINT
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        port: int | None = None,
+        user: str = "dagster",
+        database: str = "dagster",
+        name: str = "postgres",
+    ) -> None:
+        """Describe the server; nothing is written or started until :meth:`start`.
+
+        Args:
+            workdir: Parent of the server's working directory (its log).
+            port: TCP port; a free one when omitted.
+            user: Name of the superuser ``initdb`` creates.
+            database: The database to create once the server runs.
+            name: Name of the working directory.
+        """
+        super().__init__(workdir, name)
+        self.host = LOOPBACK
+        self.port = free_port() if port is None else port
+        self.user = user
+        self.database = database
+        self._cluster: Path | None = None
+
+    def __str__(self) -> str:
+        return f"PostgreSQL (port {self.port})"
+
+    @property
+    def cluster(self) -> Path | None:
+        """The folder of its cluster (``data/`` and the Unix socket), None when stopped."""
+        return self._cluster
+
+    def url(self, database: str | None = None) -> str:
+        """The connection URL of a database of this server (libpq, SQLAlchemy).
+
+        Args:
+            database: Its name; :attr:`database` when omitted.
+
+        Returns:
+            The URL.
+        """
+        return f"postgresql://{self.user}@{self.host}:{self.port}/{database or self.database}"
+
+    def instance_env(self, database: str | None = None) -> dict[str, str]:
+        """The environment variables ``deployment/dagster.yaml`` reads, set for this server.
+
+        Args:
+            database: The database of the Dagster instance; :attr:`database` when omitted.
+
+        Returns:
+            ``DAGSTER_PG_HOST``, ``DAGSTER_PG_PORT``, ``DAGSTER_PG_USERNAME``,
+            ``DAGSTER_PG_PASSWORD`` (empty) and ``DAGSTER_PG_DB``.
+        """
+        return {
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_PORT": str(self.port),
+            "DAGSTER_PG_USERNAME": self.user,
+            "DAGSTER_PG_PASSWORD": "",
+            "DAGSTER_PG_DB": database or self.database,
+        }
+
+    def start(self, timeout: float = 30.0) -> Self:
+        """Create a new cluster, run the server on it and create :attr:`database`.
+
+        Args:
+            timeout: Seconds to wait for the server to accept connections.
+
+        Returns:
+            The server itself, running.
+
+        Raises:
+            RuntimeError: As :meth:`_ServerProcess.start`, or when ``initdb`` or
+                ``createdb`` fails.
+        """
+        super().start(timeout)
+        try:
+            self.create_database(self.database)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown, by SIGINT) and remove its cluster."""
+        super().stop()
+        cluster, self._cluster = self._cluster, None
+        if cluster is not None:
+            shutil.rmtree(cluster)
+
+    def create_database(self, name: str) -> None:
+        """Create database `name`, owned by :attr:`user`, in the running server.
+
+        Raises:
+            RuntimeError: When ``createdb`` fails (e.g. the database exists).
+        """
+        self._run("createdb", "-h", self.host, "-p", str(self.port), "-U", self.user, name)
+
+    def _prepare(self) -> list[str]:
+        postgres = _postgres_bin() / "postgres"
+        cluster = Path(tempfile.mkdtemp(prefix=f"radonc-{self.directory.name}-"))
+        self._cluster = cluster
+        try:
+            if os.geteuid() == 0:
+                shutil.chown(cluster, _POSTGRES_ACCOUNT, _POSTGRES_ACCOUNT)
+            self._run(
+                *("initdb", "-D", str(cluster / "data"), "-A", "trust", "-U", self.user),
+                *("--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"),
+                as_postgres=True,
+            )
+        except BaseException:
+            self.stop()
+            raise
+        settings = {
+            "listen_addresses": LOOPBACK,
+            "port": self.port,
+            "unix_socket_directories": cluster,
+            "fsync": "off",
+            "full_page_writes": "off",
+            "synchronous_commit": "off",
+        }
+        options = [f"--{key}={value}" for key, value in settings.items()]
+        return _as_postgres([str(postgres), "-D", str(cluster / "data"), *options])
+
+    def _cwd(self) -> Path:
+        return self._cluster or self.directory
+
+    def _probe(self) -> bool:
+        # pg_ctl's own test: the postmaster's lock file in our cluster, naming our port,
+        # says "ready" once it accepts connections.
+        if self._cluster is None:
+            return False
+        try:
+            lines = (self._cluster / "data" / "postmaster.pid").read_text().splitlines()
+        except OSError:
+            return False
+        return (
+            len(lines) > _PID_FILE_STATUS
+            and lines[_PID_FILE_PORT].strip() == str(self.port)
+            and lines[_PID_FILE_STATUS].strip() == "ready"
+        )
+
+    def _run(self, program: str, *args: str, as_postgres: bool = False) -> None:
+        command = [str(_postgres_bin() / program), *args]
+        result = subprocess.run(
+            _as_postgres(command) if as_postgres else command,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            cwd=self._cluster,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).decode(errors="replace").strip()
+            raise RuntimeError(f"{program} for {self} failed ({result.returncode}): {output}")

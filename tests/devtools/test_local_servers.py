@@ -1,11 +1,16 @@
-"""Tests of radonc_assets.devtools.local_servers against real Orthanc and dcmqrscp processes."""
+"""Tests of radonc_assets.devtools.local_servers against real Orthanc, dcmqrscp and
+PostgreSQL processes."""
 
+import contextlib
+import os
+import pwd
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg2
 import pytest
 import requests
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -17,6 +22,7 @@ from radonc_assets.devtools.local_servers import (
     LOOPBACK,
     DcmqrscpServer,
     OrthancServer,
+    PostgresServer,
     free_port,
 )
 from resources.dicom.client import DicomNode
@@ -229,3 +235,71 @@ def test_peers_store_and_move_between_servers(tmp_path: Path, http: requests.Ses
         assert moved.status_code == 200, moved.text
         tags = http.get(f"{orthanc.url}/instances/{instance_id}/simplified-tags", timeout=10)
         assert tags.json()["SOPInstanceUID"] == plan.SOPInstanceUID
+
+
+def children_of(pid: int) -> set[int]:
+    """The running (non-zombie) child processes of a process."""
+    children = set()
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_path.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and fields[0] != "Z":
+            children.add(int(stat_path.parent.name))
+    return children
+
+
+def test_postgres_runs_on_loopback_with_its_database_and_leaves_nothing_behind(
+    tmp_path: Path,
+) -> None:
+    started = time.monotonic()
+    server = PostgresServer(tmp_path).start()  # tmp_path is private to root under pytest
+    try:
+        assert time.monotonic() - started < 5
+        assert server.pid is not None
+        assert server.cluster is not None
+        cluster = server.cluster
+        postmaster = int((cluster / "data" / "postmaster.pid").read_text().split()[0])
+        # The postmaster's own processes (checkpointer, writers...) are in sessions of their
+        # own: they are not in the server's process group, and must end with it.
+        workers = children_of(postmaster)
+        assert workers
+        owner = Path(f"/proc/{postmaster}").stat().st_uid
+        assert owner == (pwd.getpwnam("postgres").pw_uid if os.geteuid() == 0 else os.geteuid())
+
+        server.create_database("other")
+        for database in (server.database, "other"):
+            connection = psycopg2.connect(server.url(database))
+            with contextlib.closing(connection), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT current_user, current_database(), "
+                    "current_setting('listen_addresses'), inet_server_addr()::text"
+                )
+                assert cursor.fetchone() == ("dagster", database, LOOPBACK, f"{LOOPBACK}/32")
+        assert server.instance_env()["DAGSTER_PG_PORT"] == str(server.port)
+
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 5
+    finally:
+        server.stop()
+    assert not any(is_running(pid) for pid in (postmaster, *workers))
+    assert not cluster.exists()
+    assert server.pid is None
+
+
+def test_postgres_start_fails_fast_when_its_port_is_taken(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    with socket.socket() as taken:
+        taken.bind((LOOPBACK, 0))
+        taken.listen()
+        server = PostgresServer(tmp_path, port=taken.getsockname()[1])
+        request.addfinalizer(server.stop)
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match="exited with code") as raised:
+            server.start(timeout=10)
+    assert time.monotonic() - started < 10
+    assert "in use" in str(raised.value)
+    assert server.pid is None
