@@ -47,6 +47,7 @@ PAGES = {
     "validation-report-checks": "/assets/demo/validation_report?view=checks",
     "validation-report": "/assets/demo/validation_report?view=events",
     "coverage": "/assets/demo/coverage?view=events",
+    "recovery-drill": "/assets/demo/recovery_drills?view=events",
     "automation": "/automation",
 }
 
