@@ -75,6 +75,14 @@ class DicomTimeoutError(DicomError):
     transient = True
 
 
+class TlsError(DicomError):
+    """TLS with the peer failed: a certificate refused, or TLS files that cannot be loaded.
+
+    Either side may refuse a certificate (unknown CA, expired, wrong host, none
+    presented). Not transient: trying again does not mend a certificate.
+    """
+
+
 class NoPresentationContextError(DicomError):
     """The peer accepted the association but none of the contexts needed."""
 

@@ -8,9 +8,11 @@ DICOM.
 
 import io
 import logging
+import ssl
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -29,6 +31,7 @@ from resources.dicom.queries import (
     retrieve_identifier,
 )
 from resources.errors import OrthancError
+from resources.tls import describe_tls_error, trusted
 
 LOGGER = logging.getLogger(__name__)
 
@@ -58,10 +61,13 @@ class OrthancClient:
 
     Args:
         dicom: A DICOM client whose peer is this Orthanc.
-        rest_url: Base URL of the REST API, e.g. ``http://127.0.0.1:8042``.
+        rest_url: Base URL of the REST API, e.g. ``http://127.0.0.1:8042``; an
+            ``https://`` URL's certificate and host name are always verified.
         username: Basic-auth user for the REST API.
         password: Basic-auth password (from the environment, never from a file).
         timeout: Seconds for connecting and for each answer.
+        ca_file: PEM file of the CAs trusted for an ``https://`` URL; None: the
+            system's (and ``REQUESTS_CA_BUNDLE``, if set).
     """
 
     def __init__(
@@ -72,10 +78,14 @@ class OrthancClient:
         username: str | None = None,
         password: str | None = None,
         timeout: float = 60.0,
+        ca_file: Path | None = None,
     ) -> None:
         self.dicom = dicom
         self.rest_url = rest_url.rstrip("/") if rest_url else None
         self.timeout = timeout
+        self.ca_file = ca_file
+        # Given with every request: a session's `verify` loses to REQUESTS_CA_BUNDLE.
+        self._verify: str | bool = str(ca_file) if ca_file else True
         self._session = requests.Session()
         if username is not None:
             self._session.auth = (username, password or "")
@@ -319,7 +329,13 @@ class OrthancClient:
             raise OrthancError(f"{path} needs the REST API, and no rest_url is configured")
         url = f"{self.rest_url}{path}"
         try:
-            response = self._session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self._session.request(
+                method, url, timeout=self.timeout, verify=self._verify, **kwargs
+            )
+        except requests.exceptions.SSLError as exc:
+            raise OrthancError(
+                f"TLS handshake with {self.rest_url} failed: {self._tls(exc)}"
+            ) from exc
         except requests.RequestException as exc:
             raise OrthancError(f"cannot reach Orthanc at {self.rest_url}: {exc}") from exc
         if response.status_code == 401:
@@ -329,6 +345,13 @@ class OrthancClient:
                 f"{method} {path} -> HTTP {response.status_code}: {response.text[:200]}"
             )
         return response
+
+    def _tls(self, exc: requests.exceptions.SSLError) -> str:
+        """What failed in the TLS handshake `exc` reports, and the CAs trusted."""
+        cause: BaseException | None = exc
+        while cause is not None and not isinstance(cause, ssl.SSLError):
+            cause = cause.__cause__ or cause.__context__
+        return f"{describe_tls_error(cause) if cause else exc} ({trusted(self.ca_file)})"
 
 
 def _header(encoded: bytes) -> Dataset:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prepare a Debian machine for radonc-backup: the system packages (Orthanc, DCMTK,
 # unixODBC with the SQLite and FreeTDS drivers; for the tests dicom3tools' dciodvfy,
-# openssl, PostgreSQL and systemd's systemd-analyze) and the project's virtualenv in .venv.
+# openssl, PostgreSQL, systemd's systemd-analyze and stunnel4) and the project's virtualenv in .venv.
 # Idempotent: a second run installs nothing that is already there. The Orthanc and
 # PostgreSQL services the Debian packages would start are not started: radonc, its
 # demo and its tests run their own servers on loopback ports.
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc openssl postgresql systemd)
+apt_packages=(orthanc dcmtk dicom3tools unixodbc libsqliteodbc tdsodbc openssl stunnel4 postgresql systemd)
 command -v python3 >/dev/null || apt_packages+=(python3)
 python3 -m pip --version >/dev/null 2>&1 || command -v uv >/dev/null || apt_packages+=(python3-pip)
 

@@ -14,6 +14,7 @@ from pydicom import dcmread
 
 from radonc_assets.cli.output import Progress, print_table
 from radonc_assets.site.loading import load_site
+from radonc_assets.site.private_files import private_dir, write_private
 from resources.dicom.client import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_PDU,
@@ -105,12 +106,17 @@ def _query_options(parser: argparse.ArgumentParser) -> None:
 
 
 def client_from_args(args: argparse.Namespace) -> DicomClient:
-    """The client described by the node options (explicit options win over --site)."""
+    """The client described by the node options (explicit options win over --site).
+
+    A node of the site with ``tls = true`` is reached over DICOM TLS, with its files.
+    """
     calling, aec, host, port = args.aet, args.aec, args.host, args.port
     connect_timeout, timeout, max_pdu = DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_MAX_PDU
+    tls = None
     if args.site:
         site = load_site(args.site)
         node = site.node(args.node or site.default_source)
+        tls = node.tls_settings
         calling = calling or site.script_ae.aet
         aec, host, port = aec or node.aet, host or node.ip, port or node.port
         connect_timeout = site.settings.connect_timeout
@@ -121,7 +127,7 @@ def client_from_args(args: argparse.Namespace) -> DicomClient:
     if missing:
         raise SystemExit(f"radonc: give {', '.join(missing)} (or --site and --node)")
     return DicomClient(
-        DicomNode(aec, host, port),
+        DicomNode(aec, host, port, tls),
         calling or DEFAULT_CALLING_AET,
         connect_timeout=min(connect_timeout, args.timeout or connect_timeout),
         timeout=args.timeout or timeout,
@@ -203,14 +209,14 @@ def _move(args: argparse.Namespace) -> int:
 def _get(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     out_dir: Path = args.out_dir
-    out_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(out_dir)
     progress = Progress("received")
     received: list[Path] = []
 
     def save(encoded: bytes) -> None:
         ds = dcmread(io.BytesIO(encoded), stop_before_pixels=True)
         path = out_dir / f"{ds.SOPInstanceUID}.dcm"
-        path.write_bytes(encoded)
+        write_private(path, encoded)
         received.append(path)
         progress(len(received), None)
 

@@ -59,7 +59,7 @@ def _check(args: argparse.Namespace) -> int:
         rows = []
         for alias, source in site.sources.items():
             if isinstance(source, DicomSource):
-                where = f"{source.aet}@{source.ip}:{source.port}"
+                where = f"{source.aet}@{source.ip}:{source.port}" + (" (TLS)" if source.tls else "")
             elif isinstance(source, MosaiqSource):
                 where = f"{source.db_database} via {source.odbc_driver}"
                 where += f" on {source.db_server}" if source.db_server else ""
@@ -69,7 +69,8 @@ def _check(args: argparse.Namespace) -> int:
                 "role": "backup target",
                 "alias": alias,
                 "type": target.type,
-                "where": f"{target.aet}@{target.ip}:{target.port}",
+                "where": f"{target.aet}@{target.ip}:{target.port}"
+                + (" (TLS)" if target.tls else ""),
             }
             for alias, target in site.backup_targets.items()
         ]

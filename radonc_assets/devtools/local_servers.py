@@ -10,6 +10,9 @@ installation (no system plugins, no ``/etc`` configuration).
   (one child process per association).
 - :class:`PostgresServer`: a PostgreSQL cluster of its own (Debian ``postgresql``), for
   Dagster instances stored in PostgreSQL.
+- :class:`TlsOrthancServer`: an Orthanc whose DICOM port speaks DICOM TLS only.
+- :class:`StunnelServer`: Debian's ``stunnel4``, a TLS terminator in front of a port
+  (HTTPS for Orthanc's REST API).
 
 All run with ``TCP_NODELAY=1`` (DCMTK, the DICOM network layer of Orthanc and dcmqrscp,
 leaves Nagle's algorithm on otherwise, which costs about 95 ms per small C-STORE) in a
@@ -30,6 +33,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -44,6 +48,7 @@ LOOPBACK = "127.0.0.1"
 
 _ORTHANC = Path("/usr/sbin/Orthanc")
 _DCMQRSCP = Path("/usr/bin/dcmqrscp")
+_STUNNEL = Path("/usr/bin/stunnel")
 # By absolute path: pynetdicom installs an `echoscu` of its own into the virtualenv.
 _ECHOSCU = Path("/usr/bin/echoscu")
 # A parent started from a non-interactive background shell may pass SIGINT/SIGTERM on
@@ -724,3 +729,178 @@ class PostgresServer(_ServerProcess):
         if result.returncode != 0:
             output = (result.stdout + result.stderr).decode(errors="replace").strip()
             raise RuntimeError(f"{program} for {self} failed ({result.returncode}): {output}")
+
+
+@dataclass(frozen=True)
+class DicomTls:
+    """DICOM TLS of an Orthanc server (:class:`TlsOrthancServer`).
+
+    Attributes:
+        certificate: PEM certificate Orthanc presents, as SCP and as SCU (for C-MOVE).
+        private_key: Its PEM private key.
+        trusted: PEM file of the certificates (CAs) Orthanc trusts, both ways.
+        client_certificate_required: Whether a client must present a certificate
+            (``DicomTlsRemoteCertificateRequired``); without, one presented is verified.
+    """
+
+    certificate: Path
+    private_key: Path
+    trusted: Path
+    client_certificate_required: bool = True
+
+
+class TlsOrthancServer(OrthancServer):
+    """An Orthanc server whose DICOM port accepts DICOM TLS only (Orthanc 1.9 or later).
+
+    Its peers are reached over DICOM TLS too (``UseDicomTls`` in ``DicomModalities``):
+    C-MOVE sends to them with the same certificate. The REST API stays plain HTTP on
+    loopback: put a :class:`StunnelServer` in front of it for HTTPS (Orthanc 1.10.1's
+    own HTTPS crashes on the first request).
+
+    Attributes:
+        tls: Its certificate, key and trusted certificates.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        aet: str,
+        tls: DicomTls,
+        *,
+        dicom_port: int | None = None,
+        http_port: int | None = None,
+        peers: Sequence[DicomNode] = (),
+        name: str = "orthanc",
+        options: Mapping[str, object] | None = None,
+    ) -> None:
+        """Describe the server; nothing is written or started until :meth:`start`.
+
+        Args:
+            workdir: Parent of the server's working directory.
+            aet: Orthanc's AE title.
+            tls: Its certificate, key and trusted certificates.
+            dicom_port: DICOM TLS port; a free one when omitted.
+            http_port: HTTP port; a free one when omitted.
+            peers: Modalities Orthanc may send to, over DICOM TLS.
+            name: Name of the working directory (and of the Orthanc instance).
+            options: Further Orthanc configuration keys, over the generated ones.
+        """
+        super().__init__(
+            workdir,
+            aet,
+            dicom_port=dicom_port,
+            http_port=http_port,
+            peers=peers,
+            name=name,
+            options=options,
+        )
+        self.tls = tls
+
+    def __str__(self) -> str:
+        return f"Orthanc {self.aet} (DICOM TLS {self.dicom_port}, HTTP {self.http_port})"
+
+    def config(self) -> dict[str, object]:
+        """Return the Orthanc configuration, with DICOM TLS.
+
+        Returns:
+            The JSON document as a dictionary.
+        """
+        return {
+            **super().config(),
+            "DicomTlsEnabled": True,
+            "DicomTlsCertificate": str(self.tls.certificate),
+            "DicomTlsPrivateKey": str(self.tls.private_key),
+            "DicomTlsTrustedCertificates": str(self.tls.trusted),
+            "DicomTlsRemoteCertificateRequired": self.tls.client_certificate_required,
+            "DicomModalities": {
+                peer.aet.lower(): {
+                    "AET": peer.aet,
+                    "Host": peer.host,
+                    "Port": peer.port,
+                    "UseDicomTls": True,
+                }
+                for peer in self.peers
+            },
+            **self.options,
+        }
+
+
+class StunnelServer(_ServerProcess):
+    """A TLS terminator (Debian's ``stunnel4``) in front of a loopback TCP port.
+
+    HTTPS for Orthanc's REST API: stunnel accepts TLS on :attr:`port` (127.0.0.1 only)
+    with the given certificate and forwards the plain stream to ``target_port``.
+    Everything lives in ``workdir/name``: ``stunnel.conf`` and ``server.log``.
+
+    Attributes:
+        port: The TLS port it accepts on.
+        target_port: The loopback port it forwards to.
+        directory: Its working directory.
+        log_path: Its log file.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        certificate: Path,
+        private_key: Path,
+        target_port: int,
+        *,
+        port: int | None = None,
+        name: str = "stunnel",
+    ) -> None:
+        """Describe the terminator; nothing is written or started until :meth:`start`.
+
+        Args:
+            workdir: Parent of its working directory.
+            certificate: PEM certificate it presents (with its chain, if any).
+            private_key: Its PEM private key.
+            target_port: The loopback port it forwards to (Orthanc's HTTP port).
+            port: The TLS port; a free one when omitted.
+            name: Name of the working directory.
+        """
+        super().__init__(workdir, name)
+        self.certificate = certificate
+        self.private_key = private_key
+        self.target_port = target_port
+        self.port = free_port() if port is None else port
+
+    def __str__(self) -> str:
+        return f"stunnel (TLS {self.port} -> {self.target_port})"
+
+    @property
+    def url(self) -> str:
+        """The HTTPS base URL of what it forwards to."""
+        return f"https://{LOOPBACK}:{self.port}"
+
+    def config(self) -> str:
+        """Return the stunnel configuration this terminator runs with.
+
+        Returns:
+            The file's text.
+        """
+        lines = [
+            "; Generated by radonc_assets.devtools.local_servers",
+            "foreground = yes",
+            "pid =",
+            "debug = notice",
+            "[https]",
+            f"accept = {LOOPBACK}:{self.port}",
+            f"connect = {LOOPBACK}:{self.target_port}",
+            f"cert = {self.certificate}",
+            f"key = {self.private_key}",
+            "sslVersionMin = TLSv1.2",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def _prepare(self) -> list[str]:
+        config_path = self.directory / "stunnel.conf"
+        config_path.write_text(self.config(), encoding="utf-8")
+        return [str(_STUNNEL), str(config_path)]
+
+    def _probe(self) -> bool:
+        try:
+            with socket.create_connection((LOOPBACK, self.port), timeout=_PROBE_TIMEOUT):
+                return True
+        except OSError:
+            return False

@@ -16,7 +16,10 @@ from resources.orthanc import OrthancClient
 
 
 def dicom_client(site: SiteConfig, alias: str) -> DicomClient:
-    """A client for the DICOM node `alias` of `site`, calling as the site's script AE."""
+    """A client for the DICOM node `alias` of `site`, calling as the site's script AE.
+
+    Over DICOM TLS when the node has ``tls = true``.
+    """
     return DicomClient(
         site.node(alias).dicom_node,
         site.script_ae.aet,
@@ -47,6 +50,7 @@ def archive_client(site: SiteConfig, alias: str | None = None) -> OrthancClient:
         username=target.rest_username,
         password=password,
         timeout=site.settings.network_timeout,
+        ca_file=target.rest_ca_file,
     )
 
 

@@ -39,6 +39,7 @@ from resources.dicom.client import (
     DicomNode,
 )
 from resources.mosaiq_db import SQLITE_DRIVER, driver_name, is_sqlite, validate_site_query
+from resources.tls import TlsSettings
 
 # Site names and aliases: letters, digits and _, starting with a letter.
 NAME_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -100,12 +101,37 @@ def _secret_from_placeholder(data: Any, key: str) -> Any:
     return {**{k: v for k, v in data.items() if k != key}, reference: variable}
 
 
+def _site_file(value: Path | None, info: ValidationInfo) -> Path | None:
+    """A file named in a site file, relative to that file's folder; it must exist.
+
+    Raises:
+        ValueError: No such file.
+    """
+    if value is None:
+        return None
+    base_dir = (info.context or {}).get("base_dir")
+    path = (Path(base_dir) / value.expanduser() if base_dir else value.expanduser()).resolve()
+    if not path.is_file():
+        raise ValueError(f"no such file: {path}")
+    return path
+
+
 class NetworkNode(_Model):
-    """A DICOM application entity: AE title, host and port."""
+    """A DICOM application entity: AE title, host and port, and DICOM TLS if `tls`.
+
+    With ``tls = true`` every association with the node is made over TLS, its
+    certificate verified against `tls_ca_file` (the system's CAs without it) and its
+    host `ip`; `tls_cert_file` and `tls_key_file` give the client certificate of the
+    nodes that require one. The files are relative to the site file.
+    """
 
     aet: AETitle
     ip: str
     port: Port
+    tls: StrictBool = False
+    tls_ca_file: Path | None = None
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     @field_validator("ip")
     @classmethod
@@ -117,10 +143,33 @@ class NetworkNode(_Model):
                 raise ValueError(f"{value!r} is neither an IP address nor a host name") from None
         return value
 
+    @field_validator("tls_ca_file", "tls_cert_file", "tls_key_file")
+    @classmethod
+    def _tls_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _site_file(value, info)
+
+    @model_validator(mode="after")
+    def _tls_keys(self) -> "NetworkNode":
+        given = [
+            key for key in ("tls_ca_file", "tls_cert_file", "tls_key_file") if getattr(self, key)
+        ]
+        if given and not self.tls:
+            raise ValueError(f"{', '.join(given)} without tls = true: set it, or remove them")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("tls_cert_file and tls_key_file go together")
+        return self
+
+    @property
+    def tls_settings(self) -> TlsSettings | None:
+        """DICOM TLS towards the node, or None without ``tls = true``."""
+        if not self.tls:
+            return None
+        return TlsSettings(self.tls_ca_file, self.tls_cert_file, self.tls_key_file)
+
     @property
     def dicom_node(self) -> DicomNode:
         """The node as the DICOM client addresses it."""
-        return DicomNode(self.aet, self.ip, self.port)
+        return DicomNode(self.aet, self.ip, self.port, self.tls_settings)
 
 
 class DicomSource(NetworkNode):
@@ -204,22 +253,34 @@ Source = Annotated[DicomSource | MosaiqSource, Field(discriminator="type")]
 
 
 class OrthancTarget(NetworkNode):
-    """The Orthanc archive: DICOM always, REST when ``rest_url`` is set."""
+    """The Orthanc archive: DICOM always, REST when ``rest_url`` is set.
+
+    An ``https://`` `rest_url`'s certificate is verified against `rest_ca_file` (the
+    system's CAs without it), relative to the site file.
+    """
 
     type: Literal["orthanc"]
     rest_url: Annotated[str, StringConstraints(pattern=r"^https?://")] | None = None
     rest_username: str | None = None
     rest_password_env_var: str | None = None
+    rest_ca_file: Path | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _password_placeholder(cls, data: Any) -> Any:
         return _secret_from_placeholder(data, "rest_password")
 
+    @field_validator("rest_ca_file")
+    @classmethod
+    def _rest_ca_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        return _site_file(value, info)
+
     @model_validator(mode="after")
     def _credentials_in_pairs(self) -> "OrthancTarget":
         if (self.rest_username is None) != (self.rest_password_env_var is None):
             raise ValueError("rest_username and rest_password_env_var go together")
+        if self.rest_ca_file and not (self.rest_url or "").startswith("https://"):
+            raise ValueError("rest_ca_file needs an https:// rest_url")
         return self
 
 
@@ -267,6 +328,9 @@ class SiteSettings(BaseModel):
     ) = None
     # A site's own deliveries query: one parameterised SELECT (see docs/mosaiq.md).
     mosaiq_backup_sql_query: str | None = None
+    # Days the data folder keeps a date's files (manifests, reports, records, restore
+    # reports); older ones are deleted by the daily retention schedule. None: kept.
+    retention_days: Annotated[StrictInt, Field(ge=1)] | None = None
 
     @field_validator("mosaiq_backup_sql_query")
     @classmethod

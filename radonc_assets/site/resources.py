@@ -7,6 +7,8 @@ passed as :class:`dagster.EnvVar`, so a missing variable fails only the runs
 that use that site, naming the variable.
 """
 
+from pathlib import Path
+
 import dagster as dg
 
 from radonc_assets.site.config import (
@@ -27,10 +29,20 @@ from resources.dicom.client import (
 )
 from resources.mosaiq_db import MosaiqDatabase
 from resources.orthanc import OrthancClient
+from resources.tls import TlsSettings
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
 
 
 class DicomNodeResource(dg.ConfigurableResource):
-    """A DICOM peer (ARIA, MIM, a staging or restore SCP) as a Dagster resource."""
+    """A DICOM peer (ARIA, MIM, a staging or restore SCP) as a Dagster resource.
+
+    With `tls`, associations go over DICOM TLS: the peer's certificate is verified
+    against `tls_ca_file` (the system's CAs without it), and `tls_cert_file` with
+    `tls_key_file` is the client certificate presented.
+    """
 
     aet: str
     host: str
@@ -41,11 +53,22 @@ class DicomNodeResource(dg.ConfigurableResource):
     max_pdu: int = DEFAULT_MAX_PDU
     retries: int = 2
     backoff: float = 1.0
+    tls: bool = False
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
 
     def get_client(self, retries: int | None = None) -> DicomClient:
         """A client for this peer; `retries` replaces the resource's (0 for a sensor's poll)."""
+        tls = (
+            TlsSettings(
+                _path(self.tls_ca_file), _path(self.tls_cert_file), _path(self.tls_key_file)
+            )
+            if self.tls
+            else None
+        )
         return DicomClient(
-            DicomNode(self.aet, self.host, self.port),
+            DicomNode(self.aet, self.host, self.port, tls),
             self.calling_aet,
             connect_timeout=self.connect_timeout,
             timeout=self.timeout,
@@ -62,6 +85,7 @@ class OrthancResource(dg.ConfigurableResource):
     rest_url: str | None = None
     rest_username: str | None = None
     rest_password: str | None = None
+    rest_ca_file: str | None = None
 
     def get_client(self) -> OrthancClient:
         """A client for this archive."""
@@ -71,6 +95,7 @@ class OrthancResource(dg.ConfigurableResource):
             username=self.rest_username,
             password=self.rest_password,
             timeout=self.dicom.timeout,
+            ca_file=_path(self.rest_ca_file),
         )
 
 
@@ -108,7 +133,15 @@ def dicom_node_resource(site: SiteConfig, node: NetworkNode) -> DicomNodeResourc
         connect_timeout=site.settings.connect_timeout,
         timeout=site.settings.network_timeout,
         max_pdu=site.settings.max_pdu,
+        tls=node.tls,
+        tls_ca_file=_text(node.tls_ca_file),
+        tls_cert_file=_text(node.tls_cert_file),
+        tls_key_file=_text(node.tls_key_file),
     )
+
+
+def _text(path: Path | None) -> str | None:
+    return str(path) if path else None
 
 
 def site_resources(site: SiteConfig) -> dict[str, dg.ConfigurableResource]:
@@ -126,6 +159,7 @@ def site_resources(site: SiteConfig) -> dict[str, dg.ConfigurableResource]:
                 rest_password=(
                     dg.EnvVar(node.rest_password_env_var) if node.rest_password_env_var else None
                 ),
+                rest_ca_file=_text(node.rest_ca_file),
             )
         elif isinstance(node, MosaiqSource):
             resources[key] = MosaiqDatabaseResource(

@@ -12,6 +12,7 @@ C-STORE), and failures raised as the typed exceptions of :mod:`resources.errors`
 import functools
 import io
 import logging
+import ssl
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -63,7 +64,9 @@ from resources.errors import (
     DimseStatusError,
     NoPresentationContextError,
     PeerUnreachableError,
+    TlsError,
 )
+from resources.tls import TlsSettings, TlsWatch, describe_tls_error
 
 LOGGER = logging.getLogger(__name__)
 
@@ -89,11 +92,19 @@ def is_success_or_warning(status: int) -> bool:
 
 @dataclass(frozen=True)
 class DicomNode:
-    """A remote application entity."""
+    """A remote application entity.
+
+    Attributes:
+        aet: Its AE title.
+        host: Its host name or IP address.
+        port: Its DICOM port.
+        tls: DICOM TLS towards it (PS3.15 B.1), or None for plain TCP.
+    """
 
     aet: str
     host: str
     port: int
+    tls: TlsSettings | None = None
 
     def __str__(self) -> str:
         return f"{self.aet}@{self.host}:{self.port}"
@@ -215,6 +226,10 @@ StoreProgress = Callable[[Sequence[StoreOutcome], int], None]
 class DicomClient:
     """A DICOM service user talking to one peer.
 
+    Associations are made over TLS when the peer has TLS settings: its certificate
+    is verified against their CA file and its host (the address connected to), and a
+    certificate either side refuses raises :class:`~resources.errors.TlsError`.
+
     Args:
         peer: The remote AE.
         calling_aet: Our AE title.
@@ -245,6 +260,16 @@ class DicomClient:
         self.retries = retries
         self.backoff = backoff
 
+    @functools.cached_property
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The TLS context of every association with the peer (None: plain TCP)."""
+        if self.peer.tls is None:
+            return None
+        try:
+            return self.peer.tls.context()
+        except TlsError as exc:
+            raise TlsError(f"{self.peer}: {exc}") from exc
+
     @contextmanager
     def associate(
         self,
@@ -257,6 +282,7 @@ class DicomClient:
 
         Raises:
             PeerUnreachableError: No TCP connection.
+            TlsError: The TLS handshake failed, or the peer refused our certificate.
             AssociationRejectedError: A-ASSOCIATE-RJ, with the reason.
             DicomTimeoutError: No answer within `timeout`.
             NoPresentationContextError: None of `contexts` was accepted.
@@ -270,6 +296,7 @@ class DicomClient:
         ae.maximum_pdu_size = self.max_pdu
         connected: list[bool] = []
         rejection = RejectionRecorder()
+        watch = TlsWatch(self._tls_context) if self._tls_context else None
         started = time.monotonic()
         assoc = ae.associate(
             self.peer.host,
@@ -283,10 +310,15 @@ class DicomClient:
                 (evt.EVT_PDU_RECV, rejection),
                 *handlers,
             ],
+            tls_args=watch.tls_args(self.peer.host) if watch else None,
         )
         if not assoc.is_established:
             raise self._association_failure(
-                assoc, bool(connected), rejection.rejection, time.monotonic() - started
+                assoc,
+                bool(connected),
+                rejection.rejection,
+                time.monotonic() - started,
+                watch.error if watch else None,
             )
         LOGGER.debug("Association with %s established", self.peer)
         keep_responses_from_the_reactor(assoc)
@@ -682,8 +714,15 @@ class DicomClient:
         connected: bool,
         rejected: A_ASSOCIATE_RJ | None,
         elapsed: float,
+        tls_error: ssl.SSLError | ConnectionError | None = None,
     ) -> DicomError:
         who = f"{self.peer} (calling AE {self.calling_aet})"
+        if tls_error is not None and rejected is None and not assoc.is_rejected:
+            # pynetdicom reported it as "cannot connect" or as an abort.
+            return TlsError(
+                f"TLS handshake with {self.peer} failed: "
+                f"{describe_tls_error(tls_error, self.peer.tls)}"
+            )
         if not connected:
             return PeerUnreachableError(
                 f"cannot connect to {self.peer.host}:{self.peer.port} for {self.peer.aet} "
