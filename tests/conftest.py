@@ -182,17 +182,20 @@ def daily_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
 
 
 @pytest.fixture(scope="session")
-def lab_courses_planned(lab: DemoServers) -> None:
+def lab_courses_planned(lab: DemoServers, tmp_path_factory: pytest.TempPathFactory) -> None:
     """The lab's planning days (2026-01-05 and 06) backed up: the treatment records of the
-    days after have their chain (plan, structure set, images) in the archive."""
-    for day in ("2026-01-05", "2026-01-06"):
-        result = dg.materialize(
-            daily_assets(lab.site),
-            partition_key=day,
-            resources=site_resources(lab.site),
-            raise_on_error=False,
-        )
-        assert result.get_asset_check_evaluations()
+    days after have their chain (plan, structure set, images) in the archive. Its files go
+    to a folder of its own (it runs before any test's `data_dir`)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RADONC_DATA_DIR", str(tmp_path_factory.mktemp("planned")))
+        for day in ("2026-01-05", "2026-01-06"):
+            result = dg.materialize(
+                daily_assets(lab.site),
+                partition_key=day,
+                resources=site_resources(lab.site),
+                raise_on_error=False,
+            )
+            assert result.get_asset_check_evaluations()
 
 
 def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path:

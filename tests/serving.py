@@ -151,12 +151,13 @@ def wait_for_backfill(served: Served, backfill_id: str, timeout: float) -> str:
 def assert_backed_up(
     instance: dg.DagsterInstance, site: SiteConfig, backfill_id: str, dates: list[str]
 ) -> None:
-    """Every backup asset of `site` materialized for `dates` by the backfill's runs, and
-    every check of each date evaluated once and passed."""
+    """Every backup asset of `site` materialized for `dates` by the backfill's runs, every
+    check of each date evaluated once and passed, and each run tagged as a backfill's."""
     for key in backup_assets(site):
         materialized = instance.get_materialized_partitions(key)
         assert set(dates) <= materialized, f"{key}: {sorted(materialized)}"
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+    assert {run.tags.get("radonc/launched_by") for run in runs} == {"backfill"}
     evaluations = [
         record.dagster_event.event_specific_data
         for run in runs

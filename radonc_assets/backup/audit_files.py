@@ -2,7 +2,8 @@
 
 Files live under the data folder (``$RADONC_DATA_DIR``, default ``.radonc/data``),
 one folder per site and day: ``SITE/YYYY-MM-DD/SOURCE_source_studies.csv``,
-``SOURCE_orthanc_copies.csv`` and ``validation_report.csv``.
+``SOURCE_orthanc_copies.csv`` and ``validation_report.csv``. They name patients: files
+are created owner-only (0600), folders 0700 (:mod:`radonc_assets.site.private_files`).
 """
 
 from collections.abc import Iterable
@@ -11,6 +12,12 @@ from pathlib import Path
 import pandas as pd
 
 from radonc_assets.site.paths import data_dir
+from radonc_assets.site.private_files import write_private
+
+# A date's validation report, and what is kept of it past the retention: its counts.
+REPORT = "validation_report"
+SUMMARY = "validation_summary"
+SUMMARY_COLUMNS = ["source", "status", "instances"]
 
 
 def audit_path(site: str, day: str, name: str) -> Path:
@@ -24,12 +31,8 @@ def site_path(site: str, name: str) -> Path:
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:
-    """Write `frame` as CSV (atomically: a reader never sees half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".csv.partial")
-    frame.to_csv(partial, index=False)
-    partial.replace(path)
-    return path
+    """Write `frame` as CSV, owner-only (it names patients), atomically (:func:`write_private`)."""
+    return write_private(path, frame.to_csv(index=False).encode("utf-8"))
 
 
 def records_dir(site: str, day: str, alias: str) -> Path:
@@ -53,3 +56,14 @@ def validation_reports(site: str, days: Iterable[str]) -> pd.DataFrame:
         if (path := audit_path(site, day, "validation_report")).exists()
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def report_summary(report: pd.DataFrame) -> pd.DataFrame:
+    """Instances per source and status of a validation report: no identifier."""
+    counts = report.groupby(["source", "status"], sort=True).size()
+    return counts.rename("instances").reset_index()[SUMMARY_COLUMNS]
+
+
+def summary_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """A summary as report rows (``source``, ``status``), one per instance, for counting."""
+    return summary.loc[summary.index.repeat(summary["instances"].astype(int)), ["source", "status"]]

@@ -14,10 +14,8 @@ from enum import StrEnum
 
 import pandas as pd
 
-from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.backup.audit_files import REPORT, SUMMARY, audit_path, read_frame, summary_rows
 from radonc_assets.backup.manifest import Status
-
-REPORT = "validation_report"
 
 
 class DayStatus(StrEnum):
@@ -60,17 +58,24 @@ def day_status(report: pd.DataFrame) -> DayStatus:
 def day_coverage(site: str, day: dt.date, source: str | None = None) -> DayCoverage:
     """The coverage of `site`'s date `day`, from its report file (``not_run`` without one).
 
+    A date past the retention has its report's summary instead
+    (:mod:`radonc_assets.backup.retention`), which counts the same.
+
     Args:
         site: The site's name.
         day: The date.
         source: Only this source's rows (its alias); None for every source.
     """
     path = audit_path(site, day.isoformat(), REPORT)
+    summary = audit_path(site, day.isoformat(), SUMMARY)
     try:
         version = path.stat().st_mtime_ns
         report = read_frame(path)
     except FileNotFoundError:
-        return DayCoverage(day, DayStatus.NOT_RUN, {}, 0)
+        if not summary.exists():
+            return DayCoverage(day, DayStatus.NOT_RUN, {}, 0)
+        version = summary.stat().st_mtime_ns
+        report = summary_rows(read_frame(summary))
     if source is not None:
         report = report[report["source"] == source]
     counts = report["status"].value_counts()

@@ -8,7 +8,6 @@ the default Mosaiq source, the sessions of a window, and files readable by their
 
 import argparse
 import datetime as dt
-import os
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -20,11 +19,9 @@ from radonc_assets.cli.output import print_table
 from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
+from radonc_assets.site.private_files import private_dir, write_private
 from resources.errors import MosaiqDatabaseError
 
-# Files and folders that identify patients: their owner alone reads them.
-_OWNER_ONLY_FILE = 0o600
-_OWNER_ONLY_FOLDER = 0o700
 # Mosaiq keeps metersets to 3 decimals; doses in Gy have 4 (cGy to 2).
 _DECIMALS = 4
 
@@ -100,23 +97,16 @@ def decimal_text(value: float) -> str:
     return f"{value:.{_DECIMALS}f}".rstrip("0").rstrip(".")
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` readable by its owner only (mode 0600): it identifies patients.
+def save_private(path: Path, data: bytes) -> None:
+    """Write `data` to `path` readable by its owner only (it identifies patients).
 
-    The data goes to a new file beside `path`, renamed over it: a reader never sees half
-    a file, and a file there before is replaced whatever its mode.
+    See :func:`~radonc_assets.site.private_files.write_private`.
 
     Raises:
         SystemExit: The file cannot be written (one line).
     """
-    partial = path.with_name(f"{path.name}.partial")
     try:
-        partial.unlink(missing_ok=True)
-        # O_EXCL: created here with this mode, never an existing file or a symbolic link.
-        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OWNER_ONLY_FILE)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(data)
-        partial.replace(path)
+        write_private(path, data)
     except OSError as exc:
         raise SystemExit(f"radonc: cannot write {path}: {exc.strerror or exc}") from exc
 
@@ -128,13 +118,13 @@ def _records(args: argparse.Namespace) -> int:
     parsed = read_mosaiq_sessions(site, alias, day_window(args.date))
     out: Path = args.out
     try:
-        out.mkdir(mode=_OWNER_ONLY_FOLDER, parents=True, exist_ok=True)
+        private_dir(out)
     except OSError as exc:
         raise SystemExit(f"radonc: cannot create {out}: {exc.strerror or exc}") from exc
     rows = []
     for session in parsed.items:
         record = encode_record(session, settings)
-        write_private(out / f"{record.uids.instance}.dcm", record.data)
+        save_private(out / f"{record.uids.instance}.dcm", record.data)
         rows.append(
             {
                 "MRN": session.patient.mrn,

@@ -16,7 +16,7 @@ import pandas as pd
 from radonc_assets.backup.mosaiq.model import SUMMARY_COLUMNS
 from radonc_assets.backup.mosaiq.queries import date_window, fetch_treatment_summary
 from radonc_assets.cli.output import print_table
-from radonc_assets.cli.records import add_mosaiq_argument, decimal_text, mosaiq_alias, write_private
+from radonc_assets.cli.records import add_mosaiq_argument, decimal_text, mosaiq_alias, save_private
 from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.loading import load_site
 
@@ -70,6 +70,6 @@ def _report(args: argparse.Namespace) -> int:
         writer = csv.DictWriter(text, SUMMARY_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        write_private(args.csv, text.getvalue().encode("utf-8"))
+        save_private(args.csv, text.getvalue().encode("utf-8"))
         print(f"wrote {args.csv} (mode 0600: it identifies the patient)")
     return 0

@@ -192,7 +192,9 @@ def _run_restore(
         causes = [failure_cause(e) for e in result.get_step_failure_events()]
         raise RunRefusedError(f"the {label} did not run: {'; '.join(causes) or 'failed'}")
     (event,) = [e for e in result.get_asset_materialization_events() if e.asset_key == key]
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    return {"run_id": result.run_id} | {
+        k: v.value for k, v in event.materialization.metadata.items()
+    }
 
 
 def _print_restore(site: SiteConfig, what: str, destination: str, meta: dict[str, Any]) -> int:
@@ -214,6 +216,7 @@ def _print_restore(site: SiteConfig, what: str, destination: str, meta: dict[str
         for row in bad.head(LISTED_UIDS).itertuples(index=False):
             print(f"  {row.status}: {row.sop_instance_uid} ({row.modality}): {row.detail}")
     print(f"  report: {meta['report']}")
+    print(f"  run {meta['run_id']}")
     return 0 if intact else 1
 
 
@@ -256,7 +259,9 @@ def _run_day(
     ):
         # Dagster turned Ctrl-C or SIGTERM into a failed run: stop here too.
         raise KeyboardInterrupt
-    return _print_summary(result, site, day, aliases)
+    summary = _print_summary(result, site, day, aliases)
+    print(f"{day} {site.name}: run {result.run_id}", flush=True)
+    return summary
 
 
 def _print_summary(

@@ -15,6 +15,7 @@ import pandas as pd
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.manifest import Outcome, cap, not_in
 from radonc_assets.backup.transfers import Transfer
+from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
 from radonc_assets.defs.sources import source_asset
 from radonc_assets.site.config import SiteConfig
@@ -99,7 +100,10 @@ def orthanc_copies_asset(
             outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
         ]
         copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
-        path = write_frame(copies, audit_path(site.name, day, f"{alias}_orthanc_copies"))
+        path = write_frame(
+            copies.assign(**run_audit(context)),
+            audit_path(site.name, day, f"{alias}_orthanc_copies"),
+        )
         seconds = time.monotonic() - started
         counts = copies["outcome"].value_counts()
         copied = int(counts.get(Outcome.COPIED, 0))

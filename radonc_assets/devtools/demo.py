@@ -21,6 +21,7 @@ from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import DicomScpTarget, DicomSource, OrthancTarget, SiteConfig
+from radonc_assets.site.loading import read_secret
 from resources.dicom.client import DicomClient
 
 LOGGER = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ def write_loopback_site(
     mosaiq: Path | None = None,
     staging: bool = False,
     drill: Mapping[str, int | str] | None = None,
+    archive_password_env_var: str | None = None,
 ) -> Path:
     """Write the site file of a site whose every node is on 127.0.0.1.
 
@@ -62,6 +64,8 @@ def write_loopback_site(
         settings: Keys of the site's ``[settings]`` table.
         mosaiq: A simulated Mosaiq database (SQLite) for a source MOSAIQ.
         staging: MOSAIQ's records go to the archive through RESTORE (staging SCP).
+        archive_password_env_var: The archive's REST API wants the user ``radonc`` with
+            the password in this environment variable (:func:`demo_servers` starts it so).
         drill: Keys of a ``[drill]`` table: with it, a scratch Orthanc SCRATCH (DICOM and
             REST) for restore drills, named by ``[drill] scratch``.
 
@@ -95,7 +99,13 @@ def write_loopback_site(
         ),
         f"[{name}.backup_targets]",
         f'ARCHIVE = {{ type = "orthanc", aet = "{aet["archive"]}", ip = "127.0.0.1", '
-        f'port = {port["archive"]}, rest_url = "http://127.0.0.1:{port["http"]}" }}',
+        f'port = {port["archive"]}, rest_url = "http://127.0.0.1:{port["http"]}"'
+        + (
+            f', rest_username = "radonc", rest_password_env_var = "{archive_password_env_var}"'
+            if archive_password_env_var
+            else ""
+        )
+        + " }",
         f'RESTORE = {{ type = "dicom_scp", aet = "{aet["restore"]}", ip = "127.0.0.1", '
         f"port = {port['restore']} }}",
         *(
@@ -154,12 +164,21 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
                 # It can send to every other target (C-MOVE): a recovery's destination, a
                 # drill's scratch node. It reads files from disk, not from a cache, so that
                 # its MD5 check sees a file changed on disk at once.
+                # With the REST login the site file names, its password from the environment.
                 server = OrthancServer(
                     workdir,
                     node.aet,
                     dicom_port=node.port,
                     http_port=http_port,
                     peers=[t.dicom_node for t in site.backup_targets.values() if t is not archive],
+                    username=archive.rest_username,
+                    password=read_secret(
+                        site,
+                        f"backup_targets.{alias}.rest_password_env_var",
+                        archive.rest_password_env_var,
+                    )
+                    if archive.rest_password_env_var
+                    else None,
                     name=alias.lower(),
                     options={"MaximumStorageCacheSize": 0},
                 )

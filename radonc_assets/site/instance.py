@@ -9,6 +9,7 @@ gone as failed and frees their slots. Runs launched by the daemon are watched by
 Dagster's own run monitoring instead.
 """
 
+import getpass
 import logging
 import os
 import socket
@@ -27,6 +28,9 @@ MAX_RETRIES_TAG = "dagster/max_retries"
 PID_TAG = "radonc/pid"
 PROCESS_START_TAG = "radonc/process_start"
 HOST_TAG = "radonc/host"
+# How a run started and who started it (radonc_assets.defs.audit).
+LAUNCHED_BY_TAG = "radonc/launched_by"
+STARTED_BY_TAG = "radonc/started_by"
 
 _ACTIVE = [
     dg.DagsterRunStatus.NOT_STARTED,
@@ -66,13 +70,23 @@ def process_start(pid: int) -> str | None:
 
 
 def process_tags() -> dict[str, str]:
-    """Tags identifying this process, for the runs it executes."""
+    """Tags identifying this process and its user, for the runs it executes."""
     pid = os.getpid()
     return {
         PID_TAG: str(pid),
         PROCESS_START_TAG: process_start(pid) or "",
         HOST_TAG: socket.gethostname(),
+        LAUNCHED_BY_TAG: "cli",
+        STARTED_BY_TAG: _user(),
     }
+
+
+def _user() -> str:
+    """The operating system user running this process."""
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in the environment nor in the password database
+        return f"uid {os.getuid()}"
 
 
 def _is_gone(run: dg.DagsterRun) -> bool:

@@ -81,6 +81,16 @@ def drill_schedule_name(site: SiteConfig) -> str:
     return f"{group_name(site)}_recovery_drill"
 
 
+def retention_job_name(site: SiteConfig) -> str:
+    """The job purging the data folder past the retention: ``{site}_retention``."""
+    return f"{group_name(site)}_retention"
+
+
+def retention_schedule_name(site: SiteConfig) -> str:
+    """The schedule of the daily purge: ``{site}_daily_retention``."""
+    return f"{group_name(site)}_daily_retention"
+
+
 def new_data_sensor_name(site: SiteConfig, alias: str) -> str:
     """The sensor watching source `alias` for new data: ``{site}_{alias}_new_data``."""
     return f"{node_key(site, alias)}_new_data"

@@ -11,6 +11,8 @@ import logging
 import os
 from pathlib import Path
 
+from radonc_assets.site.private_files import private_dir
+
 LOGGER = logging.getLogger(__name__)
 
 ENVIRONMENTS_VARIABLE = "RADONC_ENVIRONMENTS"
@@ -59,7 +61,8 @@ def ensure_instance_settings(home: Path) -> Path:
     if current is None or (
         current != shipped and current.split("\n", 1)[0] == shipped.split("\n", 1)[0]
     ):
-        home.mkdir(parents=True, exist_ok=True)
+        # The instance's databases hold run metadata (UIDs, with phi_in_metadata patients).
+        private_dir(home)
         settings.write_text(shipped)
         LOGGER.info("Instance settings written to %s", settings)
     return settings

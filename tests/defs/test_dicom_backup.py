@@ -2,6 +2,7 @@
 C-GET) into a real Orthanc archive, materialized through Dagster."""
 
 import datetime as dt
+import getpass
 import io
 from pathlib import Path
 
@@ -253,24 +254,31 @@ def test_cli_backup_validate_and_query(
 
     assert main(["backup", "LAB", "--from", "2026-01-07", "--to", "2026-01-08"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split(":")[0] for line in out[-7:-1]] == [
-        "2026-01-07 LAB ARIA",
-        "2026-01-07 LAB MIM",
-        "2026-01-07 LAB treatment chains",
-        "2026-01-08 LAB ARIA",
-        "2026-01-08 LAB MIM",
-        "2026-01-08 LAB treatment chains",
-    ]
-    sources = [line for line in out[-7:-1] if "chains" not in line]
-    assert all(line.endswith("complete (0 missing, 0 deferred, 0 mismatched)") for line in sources)
-    assert out[-2].startswith("2026-01-08 LAB treatment chains: complete (")
-    assert out[-1] == "2 date(s) backed up; 0 incomplete"
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs()
     assert [(r.job_name, r.tags["dagster/partition"]) for r in runs] == [
         ("lab_backup", "2026-01-08"),
         ("lab_backup", "2026-01-07"),
     ]
+    assert [line.split(":")[0] for line in out[-9:-1]] == [
+        "2026-01-07 LAB ARIA",
+        "2026-01-07 LAB MIM",
+        "2026-01-07 LAB treatment chains",
+        "2026-01-07 LAB",
+        "2026-01-08 LAB ARIA",
+        "2026-01-08 LAB MIM",
+        "2026-01-08 LAB treatment chains",
+        "2026-01-08 LAB",
+    ]
+    sources = [line for line in out[-9:-1] if "chains" not in line and "run" not in line]
+    assert all(line.endswith("complete (0 missing, 0 deferred, 0 mismatched)") for line in sources)
+    assert out[-3].startswith("2026-01-08 LAB treatment chains: complete (")
+    # Each date names its run, which names who ran it and how.
+    assert out[-6] == f"2026-01-07 LAB: run {runs[1].run_id}"
+    assert out[-2] == f"2026-01-08 LAB: run {runs[0].run_id}"
+    assert out[-1] == "2 date(s) backed up; 0 incomplete"
+    assert runs[0].tags["radonc/launched_by"] == "cli"
+    assert runs[0].tags["radonc/started_by"] == getpass.getuser()
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text() == SHIPPED_SETTINGS.read_text()
 
     manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
@@ -285,6 +293,7 @@ def test_cli_backup_validate_and_query(
         f"their chain, e.g. RT Plan {lost} is not in the archive)",
         f"  ARIA missing: {lost} (RTPLAN, series {manifest[manifest['sop_instance_uid'] == lost]['series_instance_uid'].iloc[0]}): not in the archive",
         f"  report: {report}",
+        f"{DAY} LAB: run {instance.get_runs()[0].run_id}",
     ]
     assert "Traceback" not in captured.err
     assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 0

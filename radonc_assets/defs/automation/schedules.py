@@ -1,12 +1,14 @@
-"""Schedules of a site: the nightly backup, the weekly re-validation and restore drill.
+"""Schedules of a site: nightly backup, weekly re-validation and drill, daily purge.
 
 Times are the site's local times (``automation.nightly_backup``,
 ``automation.revalidation_weekday`` and ``revalidation_time``, ``drill.weekday`` and
-``drill.time``) in its ``timezone``. Run keys name the scheduled tick, so a tick never
-launches twice.
+``drill.time``, the purge at 03:30) in its ``timezone``. Run keys name the scheduled
+tick, so a tick never launches twice.
 """
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
 
 import dagster as dg
 
@@ -16,16 +18,35 @@ from radonc_assets.site.naming import (
     drill_job_name,
     drill_schedule_name,
     nightly_schedule_name,
+    retention_job_name,
+    retention_schedule_name,
     revalidation_schedule_name,
     validate_job_name,
 )
 from radonc_assets.site.partitions import site_partitions
+
+# Local time of the daily purge of the data folder, after the nightly backup.
+RETENTION_TIME = dt.time(3, 30)
 
 
 def _status(site: SiteConfig) -> dg.DefaultScheduleStatus:
     if site.automation.schedules == "running":
         return dg.DefaultScheduleStatus.RUNNING
     return dg.DefaultScheduleStatus.STOPPED
+
+
+def _site_schedule(
+    site: SiteConfig, *, name: str, job_name: str, cron_schedule: str, description: str
+) -> Callable[[Callable[..., Any]], dg.ScheduleDefinition]:
+    """``dg.schedule`` in the site's time zone, with its default state (``schedules``)."""
+    return dg.schedule(
+        name=name,
+        job_name=job_name,
+        cron_schedule=cron_schedule,
+        execution_timezone=site.timezone,
+        default_status=_status(site),
+        description=description,
+    )
 
 
 def _weekly_cron(weekday: Weekday, at: str) -> str:
@@ -46,12 +67,11 @@ def nightly_backup(site: SiteConfig) -> dg.ScheduleDefinition:
     """Every night at ``automation.nightly_backup``: the backup of the previous day."""
     at = local_time(site.automation.nightly_backup)
 
-    @dg.schedule(
+    @_site_schedule(
+        site,
         name=nightly_schedule_name(site),
         job_name=backup_job_name(site),
         cron_schedule=f"{at.minute} {at.hour} * * *",
-        execution_timezone=site.timezone,
-        default_status=_status(site),
         description=(
             f"Backs up the previous day of {site.name} every night at "
             f"{site.automation.nightly_backup} ({site.timezone}): every source, copies and "
@@ -71,12 +91,11 @@ def weekly_revalidation(site: SiteConfig) -> dg.ScheduleDefinition:
     """Every week: the last ``automation.revalidation_days`` days validated again, one run each."""
     automation = site.automation
 
-    @dg.schedule(
+    @_site_schedule(
+        site,
         name=revalidation_schedule_name(site),
         job_name=validate_job_name(site),
         cron_schedule=_weekly_cron(automation.revalidation_weekday, automation.revalidation_time),
-        execution_timezone=site.timezone,
-        default_status=_status(site),
         description=(
             f"Every {automation.revalidation_weekday} at {automation.revalidation_time} "
             f"({site.timezone}), asks every source again what it holds for each of the last "
@@ -104,12 +123,11 @@ def recovery_drill(site: SiteConfig, scratch: str) -> dg.ScheduleDefinition:
     """Every week: a restore drill into the scratch node `scratch`."""
     drill = site.drill
 
-    @dg.schedule(
+    @_site_schedule(
+        site,
         name=drill_schedule_name(site),
         job_name=drill_job_name(site),
         cron_schedule=_weekly_cron(drill.weekday, drill.time),
-        execution_timezone=site.timezone,
-        default_status=_status(site),
         description=(
             f"Every {drill.weekday} at {drill.time} ({site.timezone}), restores a random "
             f"sample of each source's verified backups (of the last {drill.lookback_days} "
@@ -123,9 +141,31 @@ def recovery_drill(site: SiteConfig, scratch: str) -> dg.ScheduleDefinition:
     return schedule
 
 
+def daily_retention(site: SiteConfig, days: int) -> dg.ScheduleDefinition:
+    """Every day at ``RETENTION_TIME``: the data folder purged of dates past `days` days."""
+
+    @_site_schedule(
+        site,
+        name=retention_schedule_name(site),
+        job_name=retention_job_name(site),
+        cron_schedule=f"{RETENTION_TIME.minute} {RETENTION_TIME.hour} * * *",
+        description=(
+            f"Every day at {RETENTION_TIME:%H:%M} ({site.timezone}), deletes the data "
+            f"folder's files of the dates more than {days} days old (settings.retention_days), "
+            "keeping each date's validation summary."
+        ),
+    )
+    def schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"retention:{_scheduled_date(context)}")
+
+    return schedule
+
+
 def site_schedules(site: SiteConfig) -> list[dg.ScheduleDefinition]:
-    """The schedules of `site`: the drill's only with a scratch node."""
+    """The schedules of `site`: the drill's with a scratch node, the purge's with a retention."""
     schedules = [nightly_backup(site), weekly_revalidation(site)]
     if site.drill.scratch is not None:
         schedules.append(recovery_drill(site, site.drill.scratch))
+    if site.settings.retention_days is not None:
+        schedules.append(daily_retention(site, site.settings.retention_days))
     return schedules

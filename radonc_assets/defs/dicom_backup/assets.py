@@ -27,6 +27,7 @@ from radonc_assets.backup.manifest import (
 )
 from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.backup.transfers import Transfer, move_missing, relay_missing
+from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client, orthanc_copies_asset
 from radonc_assets.defs.dicom_backup.checks import (
     chain_result,
@@ -188,7 +189,9 @@ def validation_report_asset(
             + [extras(manifests.values(), archived).assign(source="")],
             ignore_index=True,
         )
-        path = write_frame(report, audit_path(site.name, day, "validation_report"))
+        path = write_frame(
+            report.assign(**run_audit(context)), audit_path(site.name, day, "validation_report")
+        )
         chains_path = write_frame(chains, audit_path(site.name, day, "treatment_chains"))
         counts = report["status"].value_counts()
         metadata: dict[str, Any] = {

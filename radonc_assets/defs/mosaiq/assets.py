@@ -36,6 +36,7 @@ from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
+from radonc_assets.site.private_files import private_dir, write_private
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
 from resources.dicom.queries import instance_record
 from resources.orthanc import OrthancClient
@@ -67,12 +68,11 @@ def treatment_records_asset(
             site_query=site.settings.mosaiq_backup_sql_query,
         )
         settings = record_settings(site)
-        folder = records_dir(site.name, day, alias)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = private_dir(records_dir(site.name, day, alias))
         records = []
         for session in parsed.items:
             record = encode_record(session, settings)
-            (folder / f"{record.uids.instance}.dcm").write_bytes(record.data)
+            write_private(folder / f"{record.uids.instance}.dcm", record.data)
             ds = record.dataset()
             records.append(instance_record(ds, ds, ds))  # one dataset answers every level
         manifest = manifest_frame(records)

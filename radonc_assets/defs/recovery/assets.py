@@ -30,6 +30,7 @@ from radonc_assets.backup.recovery import (
     selected_instances,
     verify_restore,
 )
+from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.site.config import SiteConfig
@@ -83,24 +84,31 @@ def _check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
 
 
 def _restored(
+    context: dg.AssetExecutionContext,
     site: SiteConfig,
     archive: OrthancClient,
     destination: DicomClient,
     rows: pd.DataFrame,
     report_name: str,
 ) -> tuple[dict[str, Any], dg.AssetCheckResult]:
-    """Restore `rows` into `destination` and verify them: metadata and the check's result."""
+    """Restore `rows` into `destination` and verify them: metadata and the check's result.
+
+    The report file and the metadata name the run and who started it.
+    """
+    audit = run_audit(context)
     done = restore(archive.dicom, destination, rows)
     uids = list(rows["sop_instance_uid"])
     altered = archive.altered_files(uids) if archive.has_rest else set()
     report = verify_restore(archive.dicom, destination, rows, altered)
     sizes = archive.instance_sizes(sorted(set(rows["study_instance_uid"])))
-    path = write_frame(report, site_path(site.name, report_name))
+    path = write_frame(report.assign(**audit), site_path(site.name, report_name))
     counts = report["status"].value_counts()
     restored = int(counts.get(RestoreStatus.RESTORED, 0))
     megabytes = sum(sizes.get(uid, 0) for uid in uids) / _BYTES_PER_MB
     passed = restored == len(report)
     metadata = {
+        "launched_by": audit["launched_by"],
+        "started_by": audit["started_by"],
         "method": done.method,
         "instances": len(report),
         **{str(s): int(counts.get(s, 0)) for s in RestoreStatus},
@@ -168,6 +176,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
             if rows.empty:
                 raise dg.Failure(f"the archive holds nothing for {selection}")
             metadata, check = _restored(
+                context,
                 site,
                 archive,
                 destination.get_client(),
@@ -236,7 +245,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
             leftovers = target.delete_instances(uids)
             try:
                 metadata, check = _restored(
-                    site, archive, target.dicom, sample, f"drills/{context.run.run_id}"
+                    context, site, archive, target.dicom, sample, f"drills/{context.run.run_id}"
                 )
             finally:
                 cleaned = target.delete_instances(uids)

@@ -1,0 +1,84 @@
+"""Retention of the data folder: the files of dates older than the site keeps, deleted.
+
+A date's folder (``SITE/YYYY-MM-DD/``: manifests, copies, validation report, treatment
+chains, generated records) names patients. Past the retention, it is replaced by its
+validation summary: instances per source and status, no identifier, so that the
+coverage still shows what the date's backup came to. Restore reports
+(``SITE/recoveries/``, ``SITE/drills/``) are deleted by age. Nothing else is touched.
+"""
+
+import datetime as dt
+import logging
+import shutil
+from dataclasses import dataclass
+
+from radonc_assets.backup.audit_files import (
+    REPORT,
+    SUMMARY,
+    audit_path,
+    read_frame,
+    report_summary,
+    write_frame,
+)
+from radonc_assets.site.paths import data_dir
+
+LOGGER = logging.getLogger(__name__)
+
+RESTORE_REPORTS = ("recoveries", "drills")
+
+
+@dataclass(frozen=True)
+class Purged:
+    """What a purge deleted.
+
+    Attributes:
+        days: The dates whose files were deleted (their summary kept).
+        files: Files deleted.
+        bytes: Their size.
+    """
+
+    days: list[str]
+    files: int
+    bytes: int
+
+
+def purge(site: str, cutoff: dt.date) -> Purged:
+    """Delete the files of `site`'s dates before `cutoff`, and its older restore reports.
+
+    Each date keeps its validation summary (written from its report first, when it has
+    one). Restore reports older than `cutoff` (their modification time, local) go.
+    """
+    root = data_dir() / site.lower()
+    days, files, size = [], 0, 0
+    for folder in sorted(root.glob("????-??-??")):
+        if not folder.is_dir() or not _is_before(folder.name, cutoff):
+            continue
+        kept = audit_path(site, folder.name, SUMMARY)
+        doomed = [path for path in folder.rglob("*") if path.is_file() and path != kept]
+        if not doomed:
+            continue
+        report = audit_path(site, folder.name, REPORT)
+        if report.exists():
+            write_frame(report_summary(read_frame(report)), kept)
+        files += len(doomed)
+        size += sum(path.stat().st_size for path in doomed)
+        for child in folder.iterdir():
+            if child != kept:
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        days.append(folder.name)
+    limit = dt.datetime.combine(cutoff, dt.time()).timestamp()
+    for name in RESTORE_REPORTS:
+        for path in sorted((root / name).glob("*.csv")):
+            if path.stat().st_mtime < limit:
+                files += 1
+                size += path.stat().st_size
+                path.unlink()
+    LOGGER.info("Purged %d files (%d bytes) of %s before %s", files, size, site, cutoff)
+    return Purged(days, files, size)
+
+
+def _is_before(name: str, cutoff: dt.date) -> bool:
+    try:
+        return dt.date.fromisoformat(name) < cutoff
+    except ValueError:
+        return False
