@@ -6,8 +6,8 @@ launchpad or a materialization from the UI), ``backfill``, ``sensor``, ``schedul
 system user of a command, the user the deployment puts in Dagster's ``user`` tag for
 the UI and backfills (none in open-source Dagster without a login in front of it), the
 sensor's or schedule's name. The command line sets both when it launches a run; for the
-others the first step of the run works them out from Dagster's own tags and adds them
-to the run.
+others every asset's step works them out from Dagster's own tags (:func:`run_audit`) and
+adds them to its run when they are not there yet.
 """
 
 from collections.abc import Mapping

@@ -49,6 +49,7 @@ PAGES = {
     "coverage": "/assets/demo/coverage?view=events",
     "recovery-drill": "/assets/demo/recovery_drills?view=events",
     "automation": "/automation",
+    "runs": "/runs",
 }
 
 

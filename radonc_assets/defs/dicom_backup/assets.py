@@ -78,6 +78,7 @@ def source_studies_asset(
     )
     def source_studies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
+        run_audit(context)
         records = day_instances(
             _source_client(context, site, alias), source, partition_date(context.partition_key)
         )

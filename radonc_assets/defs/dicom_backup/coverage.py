@@ -7,6 +7,7 @@ import pandas as pd
 
 from radonc_assets.backup.audit_files import site_path, write_frame
 from radonc_assets.backup.coverage import DayStatus, coverage_frame
+from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import table
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import asset_key, group_name
@@ -55,6 +56,7 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
         ),
     )
     def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        run_audit(context)
         days = [dt.date.fromisoformat(key) for key in site_partitions(site).get_partition_keys()]
         frame = coverage_frame(site.name, days)
         path = write_frame(frame, site_path(site.name, "coverage"))

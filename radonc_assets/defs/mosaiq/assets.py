@@ -29,6 +29,7 @@ from radonc_assets.backup.mosaiq.queries import (
 )
 from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.backup.transfers import Transfer, store_records
+from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import orthanc_copies_asset
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table, table
 from radonc_assets.defs.sources import source_asset
@@ -59,6 +60,7 @@ def treatment_records_asset(
     )
     def treatment_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
+        run_audit(context)
         day = context.partition_key
         require_odbc_driver(site, alias)
         resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
@@ -198,6 +200,7 @@ def active_courses_asset(
     )
     def active_courses_census(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
+        run_audit(context)
         day = partition_date(context.partition_key)
         require_odbc_driver(site, alias)
         resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
