@@ -30,7 +30,8 @@ from radonc_assets.defs.dicom_backup import definitions as dicom_backup
 from radonc_assets.defs.mosaiq import definitions as mosaiq
 from radonc_assets.defs.recovery import definitions as recovery
 from radonc_assets.defs.retention import definitions as retention
-from radonc_assets.site.config import ConfigError, Problem, SiteConfig
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.errors import ConfigError, Problem
 from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.resources import site_resources
 

@@ -29,7 +29,8 @@ from radonc_assets.backup.manifest import Outcome, not_in
 from resources.dicom.client import DicomClient, InstanceCallback, SubOperations
 from resources.dicom.contexts import storage_classes
 from resources.dicom.queries import QueryLevel, retrieve_identifier
-from resources.errors import DicomError, OrthancError, status_meaning
+from resources.dicom.statuses import status_meaning
+from resources.errors import DicomError, OrthancError
 from resources.orthanc import OrthancClient
 
 LOGGER = logging.getLogger(__name__)

@@ -10,13 +10,14 @@ progress (``--single-run`` stops after one).
 import argparse
 import datetime as dt
 
+from radonc_assets.cli.commands import add_command
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
 
 
 def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc backup` and `radonc validate`."""
-    backup = subparsers.add_parser("backup", help="back up and validate dates of a site")
+    backup = add_command(subparsers, "backup")
     backup.add_argument("site")
     backup.add_argument("source", nargs="?", help="one DICOM source (default: all of them)")
     _date_options(backup, ranges=True)
@@ -27,7 +28,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     )
     backup.set_defaults(func=_backup, parser=backup)
 
-    validate = subparsers.add_parser("validate", help="compare sources and archive for a date")
+    validate = add_command(subparsers, "validate")
     validate.add_argument("site")
     validate.add_argument("source", nargs="?", help="report this source (default: all)")
     validate.add_argument("backup", nargs="?", help="the archive (must be default_backup)")

@@ -16,6 +16,7 @@ import zoneinfo
 from pathlib import Path
 
 from radonc_assets.cli import main as cli_main
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.paths import (
@@ -30,9 +31,9 @@ from resources.dicom.queries import date_range
 WORKSPACE = Path(__file__).resolve().parents[2] / "workspace.yaml"
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc demo`."""
-    parser = subparsers.add_parser("demo", help="run the local demo site on 127.0.0.1")
+    parser = add_command(subparsers, "demo")
     parser.add_argument("--site", default="DEMO", help="the demo site (default DEMO)")
     parser.add_argument(
         "--workdir",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pydicom import dcmread
 
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import Progress, print_table
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.private_files import private_dir, write_private
@@ -32,14 +33,14 @@ from resources.dicom.queries import (
     identifier,
     retrieve_identifier,
 )
-from resources.errors import status_meaning
+from resources.dicom.statuses import status_meaning
 
 DEFAULT_CALLING_AET = "RADONC_SCU"
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc dicom` and its sub-commands."""
-    dicom = subparsers.add_parser("dicom", help="ad-hoc DICOM network operations")
+    dicom = add_command(subparsers, "dicom")
     commands = dicom.add_subparsers(dest="dicom_command", required=True, metavar="COMMAND")
 
     echo = commands.add_parser("echo", help="C-ECHO: check that a peer answers")

@@ -11,8 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
-from radonc_assets.site.config import ConfigError, DicomSource, MosaiqSource, SiteConfig
+from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig
+from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site_files, read_document
 from radonc_assets.site.migration import earlier_key_readings, placeholder_notes
 from radonc_assets.site.odbc_drivers import driver_warnings
@@ -20,9 +22,9 @@ from radonc_assets.site.paths import environments_dir
 from radonc_assets.site.workspace import workspace_yaml
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc environments`."""
-    environments = subparsers.add_parser("environments", help="site configuration files")
+    environments = add_command(subparsers, "environments")
     commands = environments.add_subparsers(dest="environments_command", required=True)
     check = commands.add_parser(
         "check", help="validate site files; print each site's sources and targets"

@@ -1,6 +1,7 @@
 """Entry point of the `radonc` command line."""
 
 import argparse
+import importlib
 import logging
 import os
 import signal
@@ -8,20 +9,8 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
-from radonc_assets.cli import (
-    backup,
-    demo,
-    dicom,
-    environments,
-    query,
-    records,
-    recover,
-    report,
-    serve,
-    synthetic,
-)
-from radonc_assets.site.config import ConfigError
-from radonc_assets.site.errors import RunRefusedError
+from radonc_assets.cli.commands import COMMANDS, add_command
+from radonc_assets.site.errors import ConfigError, RunRefusedError
 from resources.errors import DicomError, MosaiqDatabaseError, OrthancError
 
 # Exit status after Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).
@@ -29,23 +18,39 @@ INTERRUPTED = 130
 EXPECTED_FAILURES = (ConfigError, DicomError, OrthancError, MosaiqDatabaseError, RunRefusedError)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser: every command, defined in full only where needed.
+
+    Args:
+        argv: The arguments it will parse. Only the module of the command they name is
+            imported, the others' commands are listed with their help alone, so that
+            `radonc --help` or a command that needs no Dagster starts fast. None: every
+            command in full.
+    """
     parser = argparse.ArgumentParser(
         prog="radonc", description="Verified backup of ARIA, MIM and Mosaiq into Orthanc."
     )
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    backup.add_parsers(commands)
-    recover.add_parsers(commands)
-    for module in (query, records, report, dicom, environments, synthetic, demo, serve):
-        module.add_parser(commands)
+    named = (
+        next((arg for arg in argv if not arg.startswith("-")), None) if argv is not None else None
+    )
+    wanted = {c.module for c in COMMANDS.values()} if argv is None else set()
+    if named in COMMANDS:
+        wanted.add(COMMANDS[named].module)
+    for module in dict.fromkeys(c.module for c in COMMANDS.values()):
+        if module in wanted:
+            importlib.import_module(f"radonc_assets.cli.{module}").add_parsers(commands)
+    for name in COMMANDS:
+        if name not in commands.choices:
+            add_command(commands, name)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `radonc`; expected failures print one line and exit non-zero, without a traceback."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(arguments).parse_args(arguments)
     logging.basicConfig(
         level=logging.DEBUG
         if args.verbose > 1

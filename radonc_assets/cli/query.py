@@ -10,6 +10,7 @@ import datetime as dt
 from radonc_assets.backup.mosaiq.model import Delivery
 from radonc_assets.backup.mosaiq.queries import date_window, day_window
 from radonc_assets.backup.source_queries import day_instances
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
 from radonc_assets.cli.records import decimal_text, print_skipped, read_mosaiq_sessions
 from radonc_assets.site.clients import dicom_client
@@ -18,11 +19,9 @@ from radonc_assets.site.loading import load_site
 from resources.dicom.queries import QueryLevel, date_range, identifier
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc query`."""
-    query = subparsers.add_parser(
-        "query", help="what a source holds: DICOM studies or records (C-FIND), Mosaiq deliveries"
-    )
+    query = add_command(subparsers, "query")
     query.add_argument("site")
     query.add_argument("source", nargs="?", help="source alias (default: default_source)")
     query.add_argument("--mrn", help="PatientID (Mosaiq: Ident.IDA)")

@@ -15,6 +15,7 @@ from pathlib import Path
 from radonc_assets.backup.mosaiq.model import Parsed, Session, SkippedRow
 from radonc_assets.backup.mosaiq.queries import Window, day_window, read_sessions
 from radonc_assets.backup.mosaiq.records import encode_record, record_settings
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
 from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.config import SiteConfig
@@ -26,13 +27,9 @@ from resources.errors import MosaiqDatabaseError
 _DECIMALS = 4
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc records`."""
-    records = subparsers.add_parser(
-        "records",
-        help="a day's RT Beams Treatment Records generated from Mosaiq, as DICOM files "
-        "(not archived)",
-    )
+    records = add_command(subparsers, "records")
     records.add_argument("site")
     add_mosaiq_argument(records)
     records.add_argument("--date", type=dt.date.fromisoformat, required=True, help="YYYY-MM-DD")

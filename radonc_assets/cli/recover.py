@@ -10,14 +10,13 @@ and exit 1 when anything did not.
 import argparse
 import datetime as dt
 
+from radonc_assets.cli.commands import add_command
 from radonc_assets.site.loading import load_site
 
 
 def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc recover` and `radonc drill`."""
-    parser = subparsers.add_parser(
-        "recover", help="restore from the archive into a restore target, verified by content"
-    )
+    parser = add_command(subparsers, "recover")
     parser.add_argument("site")
     parser.add_argument(
         "--to", required=True, dest="destination", help="a dicom_scp target of the site"
@@ -32,11 +31,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     )
     what.add_argument("--date", type=dt.date.fromisoformat, help="the studies of YYYY-MM-DD")
     parser.set_defaults(func=_recover)
-    drill = subparsers.add_parser(
-        "drill",
-        help="restore a random sample of the verified backups into the scratch node, "
-        "verify, delete it again",
-    )
+    drill = add_command(subparsers, "drill")
     drill.add_argument("site")
     drill.set_defaults(func=_drill)
 

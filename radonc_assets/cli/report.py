@@ -15,15 +15,16 @@ import pandas as pd
 
 from radonc_assets.backup.mosaiq.model import SUMMARY_COLUMNS
 from radonc_assets.backup.mosaiq.queries import date_window, fetch_treatment_summary
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
 from radonc_assets.cli.records import add_mosaiq_argument, decimal_text, mosaiq_alias, save_private
 from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.loading import load_site
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc report`."""
-    report = subparsers.add_parser("report", help="a patient's treatment summary from Mosaiq")
+    report = add_command(subparsers, "report")
     report.add_argument("site")
     add_mosaiq_argument(report)
     report.add_argument("--mrn", required=True, help="the patient's MRN (Ident.IDA)")

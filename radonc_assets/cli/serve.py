@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.processes import Supervisor
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home, ensure_instance_settings
 from radonc_assets.site.workspace import workspace_yaml
@@ -24,11 +25,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 3000
 
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc serve`."""
-    parser = subparsers.add_parser(
-        "serve", help="run the Dagster UI and daemon (runs, backfills, sensors, schedules)"
-    )
+    parser = add_command(subparsers, "serve")
     parser.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address of the UI (default {DEFAULT_HOST})"
     )

@@ -8,12 +8,12 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
+from radonc_assets.cli.commands import add_command
 
-def add_parser(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+
+def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
     """Register `radonc synthetic`."""
-    parser = subparsers.add_parser(
-        "synthetic", help="generate synthetic RT patients (CT, RTSTRUCT, RTPLAN, RTDOSE, records)"
-    )
+    parser = add_command(subparsers, "synthetic")
     parser.add_argument("--patients", type=int, default=3)
     parser.add_argument("--from", dest="start", type=dt.date.fromisoformat, required=True)
     parser.add_argument("--to", dest="end", type=dt.date.fromisoformat, required=True)

@@ -14,7 +14,7 @@ import datetime as dt
 import ipaddress
 import re
 import zoneinfo
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,13 +32,14 @@ from pydantic import (
     model_validator,
 )
 
-from resources.dicom.client import (
+from radonc_assets.site.errors import ConfigError, Problem
+from resources.dicom.node import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_PDU,
     DEFAULT_TIMEOUT,
     DicomNode,
 )
-from resources.mosaiq_db import SQLITE_DRIVER, driver_name, is_sqlite, validate_site_query
+from resources.mosaiq_sql import SQLITE_DRIVER, driver_name, is_sqlite, validate_site_query
 from resources.tls import TlsSettings
 
 # Site names and aliases: letters, digits and _, starting with a letter.
@@ -587,33 +588,3 @@ class SiteConfig(_Model):
                 ]
             )
         return node
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One configuration problem, located by file, site and key."""
-
-    file: Path
-    site: str | None
-    key: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = str(self.file)
-        if self.site:
-            where += f": site {self.site}"
-        if self.key:
-            where += f": {self.key}"
-        return f"{where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """The site configuration is invalid; `problems` lists every issue found."""
-
-    def __init__(self, problems: Iterable[Problem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
-
-
-class MissingSecretError(ConfigError):
-    """An environment variable named by a ``*_env_var`` key is not set."""

@@ -21,15 +21,8 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from radonc_assets.site.config import (
-    NAME_PATTERN,
-    ConfigError,
-    MissingSecretError,
-    NetworkNode,
-    OrthancTarget,
-    Problem,
-    SiteConfig,
-)
+from radonc_assets.site.config import NAME_PATTERN, NetworkNode, OrthancTarget, SiteConfig
+from radonc_assets.site.errors import ConfigError, MissingSecretError, Problem
 from radonc_assets.site.paths import environments_dir
 
 

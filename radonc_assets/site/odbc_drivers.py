@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pyodbc
 
-from radonc_assets.site.config import ConfigError, MosaiqSource, Problem, SiteConfig
+from radonc_assets.site.config import MosaiqSource, SiteConfig
+from radonc_assets.site.errors import ConfigError, Problem
 
 LOGGER = logging.getLogger(__name__)
 

@@ -42,6 +42,12 @@ from resources.dicom.contexts import (
     scp_roles,
     storage_contexts,
 )
+from resources.dicom.node import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_PDU,
+    DEFAULT_TIMEOUT,
+    DicomNode,
+)
 from resources.dicom.queries import (
     InstanceRecord,
     QueryLevel,
@@ -51,6 +57,7 @@ from resources.dicom.queries import (
     identifier,
     instance_record,
 )
+from resources.dicom.statuses import DimseStatusError
 from resources.dicom.workarounds import (
     NoDelayAE,
     RejectionRecorder,
@@ -61,19 +68,13 @@ from resources.errors import (
     AssociationRejectedError,
     DicomError,
     DicomTimeoutError,
-    DimseStatusError,
     NoPresentationContextError,
     PeerUnreachableError,
     TlsError,
 )
-from resources.tls import TlsSettings, TlsWatch, describe_tls_error
+from resources.tls import TlsWatch, describe_tls_error
 
 LOGGER = logging.getLogger(__name__)
-
-# Network defaults of every DICOM client, unless a site's settings say otherwise.
-DEFAULT_CONNECT_TIMEOUT = 10.0
-DEFAULT_TIMEOUT = 60.0
-DEFAULT_MAX_PDU = 262144
 
 _MEDIA_STORAGE_DIRECTORY = "1.2.840.10008.1.3.10"
 # PS3.7 C.5: "Refused: SOP Class not supported", for an instance no context can carry.
@@ -88,26 +89,6 @@ def is_pending(status: int) -> bool:
 def is_success_or_warning(status: int) -> bool:
     """Whether a DIMSE status says the operation was done (possibly with a warning)."""
     return code_to_category(status) in (STATUS_SUCCESS, STATUS_WARNING)
-
-
-@dataclass(frozen=True)
-class DicomNode:
-    """A remote application entity.
-
-    Attributes:
-        aet: Its AE title.
-        host: Its host name or IP address.
-        port: Its DICOM port.
-        tls: DICOM TLS towards it (PS3.15 B.1), or None for plain TCP.
-    """
-
-    aet: str
-    host: str
-    port: int
-    tls: TlsSettings | None = None
-
-    def __str__(self) -> str:
-        return f"{self.aet}@{self.host}:{self.port}"
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,8 @@ from radonc_assets.backup.mosaiq.queries import (
     load_sql,
     read_sessions,
 )
-from resources.mosaiq_db import MosaiqDatabase, SiteQueryError, validate_site_query
+from resources.mosaiq_db import MosaiqDatabase
+from resources.mosaiq_sql import SiteQueryError, validate_site_query
 from tests.backup.mosaiq_rows import (
     DAY,
     appointment_row,

@@ -54,3 +54,41 @@ def test_commands_that_run_no_job_never_load_dagster(
     )
     assert done.stdout.splitlines()[-1] == "False False", done.stderr
     assert done.returncode == status, done.stderr
+
+
+HEAVY_AFTER = """
+import sys
+from radonc_assets.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+heavy = ("dagster", "pandas", "pynetdicom", "pydicom", "pydantic", "requests", "pyodbc")
+print(" ".join(sorted(name for name in heavy if name in sys.modules)) or "none")
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["--help"], "none"),
+        (["backup", "--help"], "pydantic"),
+        # pyodbc: the installed ODBC drivers, for the warnings about the sites' drivers.
+        (
+            ["environments", "check", str(DEFAULT_ENVIRONMENTS_DIR / "examples")],
+            "pydantic pyodbc",
+        ),
+    ],
+)
+def test_help_and_the_site_file_check_load_no_heavy_library(
+    argv: list[str], loaded: str, tmp_path: Path
+) -> None:
+    """What makes them start in a fraction of a second (docs/benchmarks.md)."""
+    done = subprocess.run(
+        [sys.executable, "-c", HEAVY_AFTER, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.stdout.splitlines()[-1] == loaded, done.stderr

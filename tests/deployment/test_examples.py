@@ -41,7 +41,7 @@ from dagster_webserver.cli import dagster_webserver
 from radonc_assets.cli.main import build_parser
 from radonc_assets.cli.processes import INTERRUPT_GRACE, TERMINATE_GRACE
 from radonc_assets.definitions import CELERY_CONFIG_VARIABLE, executor
-from radonc_assets.site.config import ConfigError
+from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.paths import (
     DAGSTER_HOME_VARIABLE,
     DATA_DIR_VARIABLE,

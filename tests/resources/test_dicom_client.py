@@ -24,10 +24,10 @@ from resources.dicom.queries import (
     identifier,
     retrieve_identifier,
 )
+from resources.dicom.statuses import DimseStatusError
 from resources.errors import (
     AssociationRejectedError,
     DicomTimeoutError,
-    DimseStatusError,
     PeerUnreachableError,
 )
 from resources.orthanc import OrthancClient

@@ -7,7 +7,8 @@ import dagster as dg
 import pytest
 
 from radonc_assets.cli.main import main
-from radonc_assets.site.config import ConfigError, DicomSource, MosaiqSource, OrthancTarget
+from radonc_assets.site.config import DicomSource, MosaiqSource, OrthancTarget
+from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site, load_sites, read_secret
 from radonc_assets.site.resources import MosaiqDatabaseResource, site_resources
 

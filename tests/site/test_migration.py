@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from radonc_assets.cli.main import main
-from radonc_assets.site.config import ConfigError, MosaiqSource, OrthancTarget
+from radonc_assets.site.config import MosaiqSource, OrthancTarget
+from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_sites, read_secret
 from radonc_assets.site.migration import EARLIER_KEYS
 from radonc_assets.site.odbc_drivers import installed_drivers

@@ -8,7 +8,8 @@ from pathlib import Path
 import pyodbc
 import pytest
 
-from radonc_assets.site.config import ConfigError, SiteConfig
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.odbc_drivers import driver_warnings, installed_drivers, require_odbc_driver
 from tests.site.test_config import LEGACY_UCLA, write

@@ -12,7 +12,7 @@ import pytest
 
 import radonc_assets.definitions as definitions
 from radonc_assets.cli.main import main
-from radonc_assets.site.config import ConfigError
+from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site, load_site_files, load_sites
 from radonc_assets.site.workspace import workspace_yaml
 from tests.site.test_config import LEGACY_UCLA, REPO_ENVIRONMENTS, write

@@ -11,7 +11,8 @@ its own failures. A delivery that fails is logged by the sensor, and the rest co
 
 import dagster as dg
 
-from radonc_assets.site.config import AlertSettings, MissingSecretError, SiteConfig
+from radonc_assets.site.config import AlertSettings, SiteConfig
+from radonc_assets.site.errors import MissingSecretError
 from radonc_assets.site.instance import failure_cause
 from radonc_assets.site.loading import read_secret
 from radonc_assets.site.naming import (
