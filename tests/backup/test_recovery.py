@@ -77,6 +77,8 @@ def test_a_series_is_restored_by_c_move_to_the_restore_target(lab: DemoServers) 
     rows = selected_instances(archive, Selection(series_uids=(series,)))
     assert set(rows["series_instance_uid"]) == {series}
     assert len(rows) == (manifest["series_instance_uid"] == series).sum()
+    # The destination holds none of it before.
+    assert set(verify_restore(archive, destination, rows)["status"]) == {RestoreStatus.MISSING}
     assert restore(archive, destination, rows).method == "C-MOVE"
     assert set(verify_restore(archive, destination, rows)["status"]) == {RestoreStatus.RESTORED}
 
