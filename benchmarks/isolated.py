@@ -1,0 +1,106 @@
+"""One measured step in a process of its own, so that its peak memory is that step's alone.
+
+    python -m benchmarks.isolated relay SITE --alias ALIAS --manifest FILE
+    python -m benchmarks.isolated validate SITE --report FILE ALIAS:DATE [ALIAS:DATE ...]
+
+``relay``: the C-GET relay of the instances of a manifest file from the source `ALIAS`
+into the site's archive (``relay_missing``, as the MIM copy runs it). ``validate``: what
+the validation report of one date does, without Dagster, over the manifests of every
+``ALIAS:DATE`` given as if they were one day's: the archive listed for their studies,
+each manifest compared with it and explained by its copies file, the extra instances,
+the treatment chains, the report written. The site comes from ``RADONC_ENVIRONMENTS``,
+the manifests from ``RADONC_DATA_DIR``.
+
+Prints the step's seconds, the peak resident memory of the process and that peak before
+the step (the imports) as one line of JSON. The peak is the kernel's ``VmHWM``: not
+``getrusage``'s ``ru_maxrss``, which keeps the peak of the parent this process was
+forked from.
+"""
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.chain import chain_report, treatment_records
+from radonc_assets.backup.manifest import Status, compare, explain_absent, extras, manifest_frame
+from radonc_assets.backup.transfers import relay_missing
+from radonc_assets.site.clients import archive_client, dicom_client
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.loading import load_site
+
+
+def peak_mib() -> float:
+    """The peak resident memory of this process so far (``VmHWM``), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _relay(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
+    manifest = read_frame(args.manifest)
+    with archive_client(site) as archive:
+        transfer = relay_missing(dicom_client(site, args.alias), archive, manifest, manifest)
+    copied = sum(outcome == "copied" for outcome, _ in transfer.outcomes.values())
+    if copied != len(manifest):
+        raise RuntimeError(f"relayed {copied} of {len(manifest)} instances")
+    return {"instances": copied}
+
+
+def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
+    days = [tuple(day.split(":", 1)) for day in args.days]
+    manifests = [read_frame(audit_path(site.name, day, f"{a}_source_studies")) for a, day in days]
+    copies = [audit_path(site.name, day, f"{a}_orthanc_copies") for a, day in days]
+    studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests)))
+    with archive_client(site) as archive:
+        archived = manifest_frame(archive.archived_instances(studies))
+        reports = [
+            explain_absent(compare(m, archived), read_frame(c) if c.exists() else None)
+            for m, c in zip(manifests, copies, strict=True)
+        ]
+        chain_report(treatment_records(manifests), archive.instance_header, archive.held_uids)
+    report = pd.concat([*reports, extras(manifests, archived)], ignore_index=True)
+    write_frame(report, args.report)
+    verified = int((report["status"] == Status.VERIFIED).sum())
+    if verified != len(report):
+        raise RuntimeError(f"{len(report) - verified} of {len(report)} instances not verified")
+    return {"instances": verified, "studies": len(studies)}
+
+
+def main() -> None:
+    """Run the step the command line names; print its measures as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["relay", "validate"])
+    parser.add_argument("site")
+    parser.add_argument("--alias", help="relay: the source")
+    parser.add_argument("--manifest", type=Path, help="relay: the instances to relay")
+    parser.add_argument("--report", type=Path, help="validate: the report file to write")
+    parser.add_argument("days", nargs="*", help="validate: ALIAS:DATE of each manifest")
+    args = parser.parse_intermixed_args()
+    step: Callable[[SiteConfig, argparse.Namespace], dict[str, object]] = (
+        _relay if args.step == "relay" else _validate
+    )
+    site = load_site(args.site)
+    before = peak_mib()
+    started = time.monotonic()
+    measures = step(site, args)
+    seconds = time.monotonic() - started
+    print(
+        json.dumps(
+            {
+                **measures,
+                "seconds": seconds,
+                "peak_mib": peak_mib(),
+                "before_mib": before,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
