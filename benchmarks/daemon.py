@@ -23,15 +23,19 @@ import requests
 
 from benchmarks.commands import RADONC, Radonc
 from radonc_assets.cli.processes import descendants
+from radonc_assets.devtools.backfills import (
+    BACKFILL_STATUS,
+    IN_PROGRESS,
+    LAUNCH_BACKFILL,
+    backup_assets,
+)
 from radonc_assets.devtools.local_servers import free_port
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, manifest_name
 
 STARTUP = 180.0  # seconds for the webserver and the code location to come up
 STOP = 30.0  # seconds for SIGTERM to stop both
 POLL = 0.5  # seconds between two looks at a backfill's status
 # A backfill's statuses while it still runs.
-RUNNING = ("REQUESTED", "CANCELING", "FAILING")
 
 
 @dataclass
@@ -146,35 +150,25 @@ def backfill(served: Served, site: SiteConfig, dates: list[str], timeout: float)
     Raises:
         RuntimeError: The launch failed, or it still runs after `timeout` seconds.
     """
-    assets = [
-        *(asset_key(site, alias, manifest_name(source)) for alias, source in site.sources.items()),
-        *(asset_key(site, alias, "orthanc_copies") for alias in site.sources),
-        asset_key(site, "validation_report"),
-    ]
     started = time.monotonic()
     launched = served.graphql(
-        """mutation ($params: LaunchBackfillParams!) {
-            launchPartitionBackfill(backfillParams: $params) {
-                __typename
-                ... on LaunchBackfillSuccess { backfillId }
-                ... on PythonError { message }
-                ... on Error { message }
-            } }""",
-        params={"partitionNames": dates, "assetSelection": [{"path": k.path} for k in assets]},
+        LAUNCH_BACKFILL,
+        params={
+            "partitionNames": dates,
+            "assetSelection": [{"path": k.path} for k in backup_assets(site)],
+        },
     )["launchPartitionBackfill"]
     if launched["__typename"] != "LaunchBackfillSuccess":
         raise RuntimeError(f"backfill not launched: {launched}")
     backfill_id = str(launched["backfillId"])
     status = "REQUESTED"
-    while status in RUNNING:
+    while status in IN_PROGRESS:
         if time.monotonic() - started > timeout:
             raise RuntimeError(f"backfill {backfill_id} still {status} after {timeout} s")
         time.sleep(POLL)
-        status = served.graphql(
-            """query ($id: String!) { partitionBackfillOrError(backfillId: $id) {
-                ... on PartitionBackfill { status } } }""",
-            id=backfill_id,
-        )["partitionBackfillOrError"]["status"]
+        status = served.graphql(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"][
+            "status"
+        ]
     seconds = time.monotonic() - started
     runs = served.graphql(
         """query ($tags: [ExecutionTag!]) { runsOrError(filter: { tags: $tags }) {

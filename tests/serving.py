@@ -20,9 +20,15 @@ import dagster as dg
 import requests
 
 from radonc_assets.cli.processes import descendants
+from radonc_assets.devtools.backfills import (
+    BACKFILL_STATUS,
+    IN_PROGRESS,
+    LAUNCH_BACKFILL,
+    backup_assets,
+)
 from radonc_assets.devtools.local_servers import free_ports
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name, manifest_name
+from radonc_assets.site.naming import CHAIN_CHECK, check_name
 
 RADONC = str(Path(sys.executable).with_name("radonc"))
 STARTUP = 120.0  # seconds for the UI and the code location to come up (cold caches)
@@ -104,25 +110,10 @@ def stop(served: Served) -> None:
         served.process.wait()
 
 
-def backup_assets(site: SiteConfig) -> list[dg.AssetKey]:
-    """What one date's backup materializes: every asset of the site but its coverage."""
-    return [
-        *(asset_key(site, alias, manifest_name(source)) for alias, source in site.sources.items()),
-        *(asset_key(site, alias, "orthanc_copies") for alias in site.sources),
-        asset_key(site, "validation_report"),
-    ]
-
-
 def launch_backfill(served: Served, site: SiteConfig, dates: list[str]) -> str:
     """Launch the backup of `dates` as the UI does; return the backfill's id."""
     launched = served.graphql(
-        """mutation ($params: LaunchBackfillParams!) {
-            launchPartitionBackfill(backfillParams: $params) {
-                __typename
-                ... on LaunchBackfillSuccess { backfillId }
-                ... on PythonError { message }
-                ... on Error { message }
-            } }""",
+        LAUNCH_BACKFILL,
         params={
             "partitionNames": dates,
             "assetSelection": [{"path": key.path} for key in backup_assets(site)],
@@ -137,12 +128,10 @@ def wait_for_backfill(served: Served, backfill_id: str, timeout: float) -> str:
     deadline = time.monotonic() + timeout
     status = ""
     while time.monotonic() < deadline:
-        status = served.graphql(
-            """query ($id: String!) { partitionBackfillOrError(backfillId: $id) {
-                ... on PartitionBackfill { status } } }""",
-            id=backfill_id,
-        )["partitionBackfillOrError"]["status"]
-        if status not in ("REQUESTED", "CANCELING", "FAILING"):
+        status = served.graphql(BACKFILL_STATUS, id=backfill_id)["partitionBackfillOrError"][
+            "status"
+        ]
+        if status not in IN_PROGRESS:
             return str(status)
         time.sleep(2)
     raise AssertionError(f"backfill {backfill_id} still {status} after {timeout} s")
