@@ -63,9 +63,14 @@ class Source:
     node: DicomNode
     server: OrthancServer | DcmqrscpServer
 
-    def client(self, timeout: float = 10.0, retries: int = 0) -> DicomClient:
+    def client(self, timeout: float = 10.0, retries: int = 0, associations: int = 1) -> DicomClient:
         return DicomClient(
-            self.node, CALLING_AET, connect_timeout=5.0, timeout=timeout, retries=retries
+            self.node,
+            CALLING_AET,
+            connect_timeout=5.0,
+            timeout=timeout,
+            retries=retries,
+            associations=associations,
         )
 
 

@@ -174,11 +174,18 @@ class NetworkNode(_Model):
 
 
 class DicomSource(NetworkNode):
-    """A DICOM query/retrieve source: ARIA (copied by C-MOVE) or MIM (by C-GET)."""
+    """A DICOM query/retrieve source: ARIA (copied by C-MOVE) or MIM (by C-GET).
+
+    `associations` (1 to 8, default 2) is how many associations a backup opens to the
+    source at once for its image-level C-FINDs and its C-MOVEs, each carrying a share
+    of the series: measured on Orthanc, two C-MOVE streams copy a day in 0.55-0.7 of
+    the time of one. 1 keeps every operation on one association.
+    """
 
     type: Literal["aria", "mim"]
     queries: tuple[DailyQuery, ...] | None = None
     record_lookback_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 180
+    associations: Annotated[StrictInt, Field(ge=1, le=8)] = 2
 
     @property
     def daily_queries(self) -> tuple[DailyQuery, ...]:

@@ -53,6 +53,7 @@ class DicomNodeResource(dg.ConfigurableResource):
     max_pdu: int = DEFAULT_MAX_PDU
     retries: int = 2
     backoff: float = 1.0
+    associations: int = 1
     tls: bool = False
     tls_ca_file: str | None = None
     tls_cert_file: str | None = None
@@ -75,6 +76,7 @@ class DicomNodeResource(dg.ConfigurableResource):
             max_pdu=self.max_pdu,
             retries=self.retries if retries is None else retries,
             backoff=self.backoff,
+            associations=self.associations,
         )
 
 
@@ -133,6 +135,7 @@ def dicom_node_resource(site: SiteConfig, node: NetworkNode) -> DicomNodeResourc
         connect_timeout=site.settings.connect_timeout,
         timeout=site.settings.network_timeout,
         max_pdu=site.settings.max_pdu,
+        associations=node.associations if isinstance(node, DicomSource) else 1,
         tls=node.tls,
         tls_ca_file=_text(node.tls_ca_file),
         tls_cert_file=_text(node.tls_cert_file),

@@ -4,6 +4,7 @@ import io
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from pynetdicom.dimse_primitives import C_FIND
 from radonc_assets.cli.main import main
 from radonc_assets.devtools.local_servers import free_port
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
-from resources.dicom.client import DicomClient, DicomNode
+from resources.dicom.client import DicomClient, DicomNode, in_parallel
 from resources.dicom.queries import (
     QueryLevel,
     QueryModel,
@@ -71,11 +72,14 @@ def test_find_at_every_level(source: Source, synthetic_files: list[SyntheticInst
     assert {str(i.SOPInstanceUID) for i in images} == expected
 
 
+@pytest.mark.parametrize("associations", [1, 3])
 def test_enumerate_instances_of_one_day(
-    source: Source, synthetic_files: list[SyntheticInstance]
+    source: Source, synthetic_files: list[SyntheticInstance], associations: int
 ) -> None:
     day = synthetic_files[0].study_date
-    records = source.client().enumerate_instances({"StudyDate": day})
+    records = source.client(associations=associations).enumerate_instances({"StudyDate": day})
+    # Shared among associations, the series come back in the order they were answered.
+    assert records == source.client().enumerate_instances({"StudyDate": day})
     expected = {i.sop_instance_uid: i for i in synthetic_files if i.study_date == day}
     assert {r.sop_instance_uid for r in records} == set(expected)
     assert len(records) == len(expected)
@@ -103,8 +107,12 @@ def test_enumerate_with_a_series_filter(
     assert {r.sop_instance_uid for r in records} == expected
 
 
+@pytest.mark.parametrize("associations", [1, 2])
 def test_move_series_to_the_archive(
-    source: Source, synthetic_files: list[SyntheticInstance], archive: OrthancClient
+    source: Source,
+    synthetic_files: list[SyntheticInstance],
+    archive: OrthancClient,
+    associations: int,
 ) -> None:
     plan = next(i for i in synthetic_files if i.modality == "RTPLAN")
     ct = [i for i in synthetic_files if i.modality == "CT" and i.study_uid == plan.study_uid]
@@ -114,7 +122,9 @@ def test_move_series_to_the_archive(
         )
         for i in (plan, ct[0])
     ]
-    results = source.client().move(queries, archive.dicom.peer.aet)
+    archive.delete_instances(i.sop_instance_uid for i in (plan, *ct))
+    results = source.client(associations=associations).move(queries, archive.dicom.peer.aet)
+    # One outcome per query, in the order of the queries, whichever association sent it.
     assert [(r.status, r.completed, r.failed) for r in results] == [(0, 1, 0), (0, len(ct), 0)]
     for instance in (plan, *ct):
         assert [r["Type"] for r in archive.lookup(instance.sop_instance_uid)] == ["Instance"]
@@ -342,3 +352,15 @@ def test_get_keeps_the_stored_transfer_syntax(archive: OrthancClient, tmp_path: 
     (copy,) = [dcmread(io.BytesIO(b)) for b in received]
     assert copy.file_meta.TransferSyntaxUID == RLELossless
     assert copy.PixelData == original.PixelData
+
+
+def test_shares_come_back_in_order_and_a_failed_share_raises() -> None:
+    def tenfold(part: Sequence[int]) -> list[int]:
+        if 5 in part:
+            raise ValueError("share with 5")
+        return [x * 10 for x in part]
+
+    assert in_parallel(list(range(5)), 3, tenfold) == [0, 10, 20, 30, 40]
+    assert in_parallel([1], 4, tenfold) == [10]
+    with pytest.raises(ValueError, match="share with 5"):
+        in_parallel(list(range(7)), 3, tenfold)
