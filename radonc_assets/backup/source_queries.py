@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from radonc_assets.site.config import DicomSource
@@ -55,10 +56,13 @@ class StudyState:
         digest: Changes when a study is new, or grows when the source counts its series
             and instances (``NumberOfStudyRelated*``; a source that does not answer them
             is watched for new studies only).
+        counted: Every study answered with its counts of series and instances, so the
+            digest also changes when a study gains or loses an instance.
     """
 
     studies: int
     digest: str
+    counted: bool
 
 
 def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> StudyState:
@@ -78,16 +82,46 @@ def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> S
             "NumberOfStudyRelatedInstances": "",
         },
     )
-    states = sorted(
-        "|".join(
-            str(answer.get(keyword, ""))
-            for keyword in (
-                "StudyInstanceUID",
-                "NumberOfStudyRelatedSeries",
-                "NumberOfStudyRelatedInstances",
-            )
-        )
+    keywords = ("StudyInstanceUID", "NumberOfStudyRelatedSeries", "NumberOfStudyRelatedInstances")
+    answers = [
+        [str(answer.get(keyword, "") or "") for keyword in keywords]
         for answer in client.find(query)
-    )
+    ]
+    states = sorted("|".join(values) for values in answers)
     digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
-    return StudyState(len(states), digest)
+    return StudyState(len(states), digest, all(all(values) for values in answers))
+
+
+def manifest_stands(
+    last: Mapping[str, object] | None,
+    state: StudyState,
+    now: dt.datetime,
+    reuse_hours: int,
+) -> bool:
+    """Whether the day's last manifest still lists what the source holds, unenumerated.
+
+    It does when the source answers its studies' counts (`state.counted`), the digest
+    of the day's studies is the one taken before that manifest was enumerated, and
+    the enumeration is less than `reuse_hours` old (0: never). A study that gained or
+    lost an instance, or a new study, changes the digest; an instance deleted and
+    another stored into the same study between two runs does not, which the next
+    enumeration (at the latest `reuse_hours` later) sees.
+
+    Args:
+        last: The metadata of the day's last manifest (``study_digest``,
+            ``enumerated_at``), None when there is none.
+        state: The day's studies now.
+        now: The current time (aware).
+        reuse_hours: How long an enumeration stands.
+    """
+    if last is None or reuse_hours <= 0 or not state.counted:
+        return False
+    if last.get("study_digest") != state.digest:
+        return False
+    try:
+        enumerated = dt.datetime.fromisoformat(str(last.get("enumerated_at")))
+    except ValueError:
+        return False
+    if enumerated.tzinfo is None:
+        return False
+    return dt.timedelta(0) <= now - enumerated < dt.timedelta(hours=reuse_hours)

@@ -168,9 +168,7 @@ R = TypeVar("R")
 T = TypeVar("T")
 
 
-def in_parallel(
-    items: Sequence[T], lanes: int, work: Callable[[Sequence[T]], list[R]]
-) -> list[R]:
+def in_parallel(items: Sequence[T], lanes: int, work: Callable[[Sequence[T]], list[R]]) -> list[R]:
     """`work` over `items` split into `lanes` interleaved parts, one thread each, in order.
 
     Each part is handed to `work` whole (one association each); the results come back

@@ -110,6 +110,33 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     assert metadata(again, asset_key(site, "MIM", "orthanc_copies"))["copied"] == 0
 
 
+def test_a_day_whose_studies_are_unchanged_keeps_its_manifest(
+    lab: DemoServers, site_file: SiteFileWriter
+) -> None:
+    site = lab.site
+    instance = dg.DagsterInstance.ephemeral()
+    aria, mim = (asset_key(site, alias, "source_studies") for alias in ("ARIA", "MIM"))
+    first = backup(site, instance=instance)
+    second = backup(site, instance=instance)
+    assert first.success
+    assert second.success
+    enumerated, kept = metadata(first, aria), metadata(second, aria)
+    assert (enumerated["enumerated"], kept["enumerated"]) == (True, False)
+    for field in ("enumerated_at", "study_digest", "instances", "series", "studies"):
+        assert kept[field] == enumerated[field], field
+    # dcmqrscp answers no NumberOfStudyRelatedInstances: a study could have changed unseen.
+    assert metadata(second, mim)["enumerated"] is True
+    # The kept manifests are verified against the archive as the first ones were.
+    report = metadata(second, asset_key(site, "validation_report"))
+    assert report["verified"] == metadata(first, asset_key(site, "validation_report"))["verified"]
+    assert checks(second) == COMPLETE
+
+    always = load_sites(variant(lab, site_file, settings={"manifest_reuse_hours": 0}))["LAB"]
+    third = backup(always, instance=instance)
+    assert third.success
+    assert metadata(third, aria)["enumerated"] is True
+
+
 def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: DemoServers) -> None:
     site = lab.site
     instance = dg.DagsterInstance.ephemeral()

@@ -8,8 +8,11 @@ one asset group with daily partitions. Assets exchange manifests through the CSV
 files of :mod:`radonc_assets.backup.audit_files`, which auditors can open directly.
 """
 
+import datetime as dt
+import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -25,7 +28,12 @@ from radonc_assets.backup.manifest import (
     extras,
     manifest_frame,
 )
-from radonc_assets.backup.source_queries import day_instances
+from radonc_assets.backup.source_queries import (
+    StudyState,
+    day_instances,
+    day_study_state,
+    manifest_stands,
+)
 from radonc_assets.backup.transfers import Transfer, move_missing, relay_missing
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client, orthanc_copies_asset
@@ -42,6 +50,32 @@ from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource
 from resources.dicom.client import DicomClient
 from resources.orthanc import OrthancClient
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _kept_manifest(
+    context: dg.AssetExecutionContext, path: Path, state: StudyState, reuse_hours: int
+) -> tuple[pd.DataFrame, str] | None:
+    """The day's last manifest and when it was enumerated, if it still stands.
+
+    It stands as :func:`~radonc_assets.backup.source_queries.manifest_stands` says, and
+    when its file still holds the instances its materialization counted.
+    """
+    records = context.instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=context.asset_key, asset_partitions=[context.partition_key]
+        ),
+        limit=1,
+    ).records
+    materialization = records[0].asset_materialization if records else None
+    if materialization is None or not path.exists():
+        return None
+    last = {key: value.value for key, value in materialization.metadata.items()}
+    if not manifest_stands(last, state, dt.datetime.now(dt.UTC), reuse_hours):
+        return None
+    manifest = read_frame(path)
+    return (manifest, str(last["enumerated_at"])) if len(manifest) == last["instances"] else None
 
 
 def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
@@ -73,19 +107,28 @@ def source_studies_asset(
         description=(
             f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for the day: "
             f"one row per instance, found by C-FIND study -> series -> image "
-            f"({', '.join(source.daily_queries)})."
+            f"({', '.join(source.daily_queries)}). A study-level C-FIND with the studies' "
+            "counts comes first: while it answers as it did before the day's last "
+            "enumeration (less than settings.manifest_reuse_hours ago), that manifest "
+            "stands and is not enumerated again (metadata: enumerated, enumerated_at, "
+            "study_digest)."
         ),
     )
     def source_studies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
         run_audit(context)
-        records = day_instances(
-            _source_client(context, site, alias), source, partition_date(context.partition_key)
-        )
-        manifest = manifest_frame(records)
-        path = write_frame(
-            manifest, audit_path(site.name, context.partition_key, f"{alias}_source_studies")
-        )
+        day = partition_date(context.partition_key)
+        client = _source_client(context, site, alias)
+        path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+        state = day_study_state(client, source, day)
+        kept = _kept_manifest(context, path, state, site.settings.manifest_reuse_hours)
+        if kept is not None:
+            manifest, enumerated_at = kept
+            LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
+        else:
+            enumerated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+            manifest = manifest_frame(day_instances(client, source, day))
+            write_frame(manifest, path)
         seconds = time.monotonic() - started
         return dg.MaterializeResult(
             metadata={
@@ -95,6 +138,9 @@ def source_studies_asset(
                 "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
                 "seconds": round(seconds, 2),
                 "instances_per_second": rate(len(manifest), seconds),
+                "enumerated": kept is None,
+                "enumerated_at": enumerated_at,
+                "study_digest": state.digest,
                 "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
                 "manifest": dg.MetadataValue.path(str(path)),
             }
