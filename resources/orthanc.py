@@ -200,7 +200,13 @@ class OrthancClient:
             return store(encoded)
 
     def archived_uids(self, study_uids: Iterable[str]) -> set[str]:
-        """The SOPInstanceUIDs the archive holds of these studies."""
+        """The SOPInstanceUIDs the archive holds of these studies.
+
+        Over REST from the studies' instances alone (:meth:`instance_sizes`), else by
+        C-FIND (:meth:`archived_instances`).
+        """
+        if self.has_rest:
+            return set(self.instance_sizes(study_uids))
         return {record.sop_instance_uid for record in self.archived_instances(study_uids)}
 
     def archived_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:

@@ -7,8 +7,9 @@ agrees in series and SOP class.
 """
 
 from collections.abc import Iterable
-from dataclasses import asdict, fields
+from dataclasses import fields
 from enum import StrEnum
+from operator import attrgetter
 
 import pandas as pd
 
@@ -56,7 +57,8 @@ def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:
     RT treatment records get their treatment date from the series date (records
     are one series per session, dated the day of delivery).
     """
-    frame = pd.DataFrame([asdict(r) for r in records], columns=RECORD_COLUMNS).astype(str)
+    row = attrgetter(*RECORD_COLUMNS)
+    frame = pd.DataFrame([row(r) for r in records], columns=RECORD_COLUMNS).astype(str)
     frame["treatment_date"] = frame["series_date"].where(frame["modality"] == "RTRECORD", "")
     frame = frame.drop_duplicates("sop_instance_uid").sort_values(ORDER, kind="stable")
     return frame.reset_index(drop=True)[MANIFEST_COLUMNS]

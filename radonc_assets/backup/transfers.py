@@ -166,9 +166,12 @@ def _copy(
     requests = len(queries)
     own: dict[str, SubOperations] = {}
     failure = ""
+    # What the archive holds after the last retrieve; None: to be asked.
+    present: set[str] | None = None
     try:
         retrieve(queries)
-        still = not_in(todo, archive.archived_uids(studies))
+        present = archive.archived_uids(studies)
+        still = not_in(todo, present)
         if not still.empty:
             LOGGER.warning(
                 "%d of %d instances not in the archive after %s; retrieving them one by one",
@@ -178,15 +181,18 @@ def _copy(
             )
             singles = instance_requests(still)
             requests += len(singles)
+            present = None
             own = dict(zip(still["sop_instance_uid"], retrieve(singles), strict=True))
     except (DicomError, OrthancError) as exc:
         LOGGER.error("%s from %s failed: %s", service, source.peer, exc)
         failure = f"{service} from {source.peer} failed: {exc}"
-    try:
-        present = archive.archived_uids(studies)
-    except (DicomError, OrthancError) as exc:
-        present = set()
-        failure = failure or f"the archive cannot tell what it holds: {exc}"
+        present = None
+    if present is None:
+        try:
+            present = archive.archived_uids(studies)
+        except (DicomError, OrthancError) as exc:
+            present = set()
+            failure = failure or f"the archive cannot tell what it holds: {exc}"
     classes = dict(zip(todo["sop_instance_uid"], todo["sop_class_uid"], strict=True))
     outcomes: dict[str, tuple[Outcome, str]] = {}
     for uid in todo["sop_instance_uid"]:

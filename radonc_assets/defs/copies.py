@@ -81,7 +81,9 @@ def orthanc_copies_asset(
         manifest = read_frame(audit_path(site.name, day, f"{alias}_{upstream}"))
         studies = sorted(set(manifest["study_instance_uid"]))
         with archive_client(context, site) as archive:
-            present = archive.archived_uids(studies)
+            # Over REST one listing of the studies gives what is archived and its sizes.
+            sizes = archive.instance_sizes(studies)
+            present = set(sizes) if archive.has_rest else archive.archived_uids(studies)
             todo, deferred = cap(not_in(manifest, present), limit)
             outcomes: dict[str, tuple[Outcome, str]] = {
                 uid: (
@@ -95,7 +97,7 @@ def orthanc_copies_asset(
                 transfer = copy(context, archive, todo, manifest)
                 outcomes |= transfer.outcomes
                 requests = transfer.requests
-            sizes = archive.instance_sizes(studies)
+                sizes = archive.instance_sizes(studies)
         outcome = [
             outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
         ]
