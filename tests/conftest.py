@@ -204,7 +204,10 @@ def lab_courses_planned(lab: DemoServers, tmp_path_factory: pytest.TempPathFacto
 
 
 def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path:
-    """A site file for the servers of `lab` (its ports), with other `options`."""
+    """A site file for the servers of `lab` (its ports), with other `options`.
+
+    A setting given as None is left out of the file (its default applies).
+    """
     archive = lab.site.archive()
     assert archive.rest_url
     ports = {
@@ -216,7 +219,8 @@ def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path
         **options.pop("ports", {}),
     }
     settings = LAB_SETTINGS | options.pop("settings", {})
-    return site_file("LAB", ports=ports, settings=settings, **options)
+    given = {key: value for key, value in settings.items() if value is not None}
+    return site_file("LAB", ports=ports, settings=given, **options)
 
 
 @pytest.fixture(autouse=True)

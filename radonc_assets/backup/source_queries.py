@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from radonc_assets.site.config import DicomSource
-from resources.dicom.client import DicomClient
+from resources.dicom.client import DicomClient, SeriesCallback
 from resources.dicom.queries import InstanceRecord, QueryLevel, date_range, identifier
 
 LOGGER = logging.getLogger(__name__)
@@ -17,7 +17,12 @@ class UndatedRecordsError(Exception):
     """The source does not return SeriesDate, so treatment records cannot be dated."""
 
 
-def day_instances(client: DicomClient, source: DicomSource, day: dt.date) -> list[InstanceRecord]:
+def day_instances(
+    client: DicomClient,
+    source: DicomSource,
+    day: dt.date,
+    on_series: SeriesCallback | None = None,
+) -> list[InstanceRecord]:
     """Every instance `source` holds for `day`, by its daily queries (duplicates kept).
 
     - ``study_date``: instances of the studies whose StudyDate is `day`;
@@ -25,17 +30,28 @@ def day_instances(client: DicomClient, source: DicomSource, day: dt.date) -> lis
       studies of the last `record_lookback_days` days (a course's records live in
       its planning study, whose date is earlier). Queries stay hierarchical.
 
+    `on_series`, when given, is called with the day's instances of each series as soon
+    as the enumeration knows them (a record series only when dated `day`), from the
+    enumeration's threads; a series both queries find is given twice.
+
     Raises:
         UndatedRecordsError: The source returned RTRECORD series without SeriesDate.
     """
     records: list[InstanceRecord] = []
     if "study_date" in source.daily_queries:
-        records += client.enumerate_instances({"StudyDate": date_range(day)})
+        records += client.enumerate_instances({"StudyDate": date_range(day)}, on_series=on_series)
     if "treatment_records" in source.daily_queries:
         window = date_range(day - dt.timedelta(days=source.record_lookback_days), day)
+
+        def dated(series: list[InstanceRecord]) -> None:
+            of_day = [r for r in series if r.series_date == date_range(day)]
+            if on_series is not None and of_day:
+                on_series(of_day)
+
         found = client.enumerate_instances(
             {"StudyDate": window},
             series_keys={"Modality": "RTRECORD", "SeriesDate": date_range(day)},
+            on_series=dated,
         )
         if any(not r.series_date for r in found):
             raise UndatedRecordsError(

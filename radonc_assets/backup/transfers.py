@@ -14,9 +14,10 @@ with the cause its own request reported, and the rest of the day is copied.
 
 import io
 import logging
+import queue
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ from pydicom.dataset import Dataset
 from radonc_assets.backup.manifest import Outcome, not_in
 from resources.dicom.client import DicomClient, InstanceCallback, SubOperations
 from resources.dicom.contexts import storage_classes
-from resources.dicom.queries import QueryLevel, retrieve_identifier
+from resources.dicom.queries import InstanceRecord, QueryLevel, retrieve_identifier
 from resources.dicom.statuses import status_meaning
 from resources.errors import DicomError, OrthancError
 from resources.orthanc import OrthancClient
@@ -148,8 +149,12 @@ def _copy(
     todo: pd.DataFrame,
     manifest: pd.DataFrame,
     refused: Mapping[str, str],
+    retrieved: Collection[str] = frozenset(),
 ) -> tuple[dict[str, tuple[Outcome, str]], int]:
     """Retrieve `todo` series by series, then each instance still absent on its own.
+
+    The series in `retrieved` (SeriesInstanceUIDs) were retrieved whole already: they
+    are not asked for again, only confirmed like the others.
 
     A request that fails (a refused instance fails its whole series) never stops
     the others: what a series request left behind is retried instance by
@@ -162,14 +167,15 @@ def _copy(
         The outcome of each instance of `todo`, and the number of requests made.
     """
     studies = set(todo["study_instance_uid"])
-    queries = retrieve_requests(todo, manifest)
+    queries = retrieve_requests(todo[~todo["series_instance_uid"].isin(retrieved)], manifest)
     requests = len(queries)
     own: dict[str, SubOperations] = {}
     failure = ""
     # What the archive holds after the last retrieve; None: to be asked.
     present: set[str] | None = None
     try:
-        retrieve(queries)
+        if queries:
+            retrieve(queries)
         present = archive.archived_uids(studies)
         still = not_in(todo, present)
         if not still.empty:
@@ -208,17 +214,101 @@ def _copy(
 
 
 def move_missing(
-    source: DicomClient, archive: OrthancClient, todo: pd.DataFrame, manifest: pd.DataFrame
+    source: DicomClient,
+    archive: OrthancClient,
+    todo: pd.DataFrame,
+    manifest: pd.DataFrame,
+    moved: Collection[str] = frozenset(),
 ) -> Transfer:
-    """C-MOVE `todo` (rows of `manifest`) to the archive, then confirm each instance."""
+    """C-MOVE `todo` (rows of `manifest`) to the archive, then confirm each instance.
+
+    The series in `moved` were moved whole while the day was enumerated
+    (:class:`SeriesMover`): they are confirmed, and what they left behind retrieved
+    one instance at a time, as for the others.
+    """
     started = time.monotonic()
     destination = archive.dicom.peer.aet
 
     def move(requests: Sequence[Request]) -> list[SubOperations]:
         return source.move([r.identifier for r in requests], destination, isolate_failures=True)
 
-    outcomes, requests = _copy("C-MOVE", source, move, archive, todo, manifest, {})
-    return Transfer(outcomes, time.monotonic() - started, requests=requests)
+    outcomes, requests = _copy("C-MOVE", source, move, archive, todo, manifest, {}, moved)
+    return Transfer(outcomes, time.monotonic() - started, requests=requests + len(moved))
+
+
+class SeriesMover:
+    """C-MOVEs whole series into the archive while the rest of the day is enumerated.
+
+    :meth:`offer` is given each series as the enumeration finds it (from any thread);
+    a series of which the archive holds no instance is queued, and `source.associations`
+    workers, each over an association of its own opened at its first series, C-MOVE
+    the queued series in turn. A series the archive holds in part, or that a failed
+    association left unmoved, is not in :attr:`moved`: the copy that follows the
+    enumeration retrieves it as any other. Leaving the ``with`` block waits for the
+    queued series; after an exception it drops those not started.
+
+    Attributes:
+        moved: The outcome of each series moved, by SeriesInstanceUID.
+    """
+
+    def __init__(self, source: DicomClient, archive: OrthancClient) -> None:
+        self.source = source
+        self.archive = archive
+        self.moved: dict[str, SubOperations] = {}
+        self._offered: set[str] = set()
+        self._lock = threading.Lock()
+        self._queue: queue.SimpleQueue[Dataset | None] = queue.SimpleQueue()
+        self._workers = [
+            threading.Thread(target=self._work, name=f"move-{n}", daemon=True)
+            for n in range(max(1, source.associations))
+        ]
+
+    def __enter__(self) -> "SeriesMover":
+        for worker in self._workers:
+            worker.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_details: object) -> None:
+        if kind is not None:
+            while not self._queue.empty():
+                self._queue.get_nowait()
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join()
+
+    def offer(self, series: Sequence[InstanceRecord]) -> None:
+        """Queue the series of `series` (one series' instances) if the archive holds none."""
+        first = series[0]
+        uid = first.series_instance_uid
+        with self._lock:
+            if uid in self._offered:
+                return
+            self._offered.add(uid)
+        try:
+            if self.archive.held_uids(QueryLevel.SERIES, [uid]):
+                return
+        except (DicomError, OrthancError) as exc:
+            LOGGER.warning("The archive cannot tell whether it holds series %s: %s", uid, exc)
+            return
+        keys = {"StudyInstanceUID": first.study_instance_uid, "SeriesInstanceUID": uid}
+        self._queue.put(retrieve_identifier(QueryLevel.SERIES, keys))
+
+    def _work(self) -> None:
+        """Move queued series over one association until told to stop."""
+        query = self._queue.get()
+        if query is None:
+            return
+        destination = self.archive.dicom.peer.aet
+        try:
+            with self.source.move_session(destination, isolate_failures=True) as move:
+                while query is not None:
+                    self.moved[str(query.SeriesInstanceUID)] = move(query)
+                    query = self._queue.get()
+        except DicomError as exc:
+            LOGGER.warning(
+                "C-MOVE during the enumeration stopped (%s); the copy moves the rest", exc
+            )
 
 
 def relay_missing(

@@ -7,7 +7,7 @@ the copies file and its counts as metadata.
 """
 
 import time
-from collections.abc import Callable, Set
+from collections.abc import Callable, Collection, Set
 
 import dagster as dg
 import pandas as pd
@@ -34,6 +34,120 @@ def archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> Ortha
     return resource.get_client()
 
 
+def copies_description(site: SiteConfig, alias: str, method: str) -> str:
+    """The UI description of ``[site, source, "orthanc_copies"]`` copied by `method`."""
+    limit = site.settings.max_uids_per_run
+    bound = f", at most {limit} per run" if limit else ""
+    return (
+        f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
+        f"missing is copied ({method}{bound}), then every instance is confirmed in the "
+        "archive; a series that fails is retried instance by instance. One row per "
+        "instance with its outcome (already_present, copied, failed with its cause, "
+        "deferred to the next run). Metadata: instances (the day's, in the manifest) "
+        "and how many are already_present, copied, failed or deferred; bytes_of_day, "
+        "the size in the archive of the day's instances (not of their whole studies); "
+        "bytes_copied, the size of those this run copied (the archive's files, whether "
+        "by C-MOVE, C-GET relay or C-STORE; 0 without the archive's REST API); "
+        "retrieve_requests, the C-MOVE/C-GET/C-STORE requests made, of which "
+        "series_moved_while_enumerating were whole series the archive lacked, C-MOVEd "
+        "while the day was being enumerated; "
+        "instances_per_second, copied instances over the run's time."
+    )
+
+
+def copy_day(
+    context: dg.AssetExecutionContext,
+    site: SiteConfig,
+    alias: str,
+    manifest: pd.DataFrame,
+    copy: Copy,
+    *,
+    key: dg.AssetKey | None = None,
+    copying: Collection[str] = frozenset(),
+) -> dg.MaterializeResult:
+    """Copy what the archive lacks of the day's `manifest`; the copies file and metadata.
+
+    Args:
+        context: The step's context.
+        site: The site.
+        alias: The source.
+        manifest: The day's manifest of `alias`.
+        copy: Copies the rows the archive lacks.
+        key: The asset materialized, when the step materializes several.
+        copying: Series (SeriesInstanceUIDs) already being copied by this run, which
+            the archive held none of (never with ``max_uids_per_run``): their
+            instances count as copied, not as present.
+    """
+    started = time.monotonic()
+    day = context.partition_key
+    limit = site.settings.max_uids_per_run
+    studies = sorted(set(manifest["study_instance_uid"]))
+    with archive_client(context, site) as archive:
+        # Over REST one listing of the studies gives what is archived and its sizes.
+        sizes = archive.instance_sizes(studies)
+        present = set(sizes) if archive.has_rest else archive.archived_uids(studies)
+        present -= set(manifest["sop_instance_uid"][manifest["series_instance_uid"].isin(copying)])
+        todo, deferred = cap(not_in(manifest, present), limit)
+        outcomes: dict[str, tuple[Outcome, str]] = {
+            uid: (
+                Outcome.DEFERRED,
+                f"max_uids_per_run ({limit}) reached; the next run continues",
+            )
+            for uid in deferred["sop_instance_uid"]
+        }
+        requests = 0
+        if not todo.empty:
+            transfer = copy(context, archive, todo, manifest)
+            outcomes |= transfer.outcomes
+            requests = transfer.requests
+            sizes = archive.instance_sizes(studies)
+    outcome = [
+        outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
+    ]
+    copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
+    path = write_frame(
+        copies.assign(**run_audit(context)),
+        audit_path(site.name, day, f"{alias}_orthanc_copies"),
+    )
+    seconds = time.monotonic() - started
+    counts = copies["outcome"].value_counts()
+    copied = int(counts.get(Outcome.COPIED, 0))
+    not_copied = copies[~copies["outcome"].isin([Outcome.COPIED, Outcome.ALREADY_PRESENT])]
+    if not not_copied.empty:
+        context.log.error(
+            "%d of %d instances of %s are not in the archive for %s",
+            len(not_copied),
+            len(copies),
+            alias,
+            day,
+        )
+    return dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "instances": len(copies),
+            **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
+            "retrieve_requests": requests,
+            "series_moved_while_enumerating": len(copying),
+            "bytes_of_day": sum(sizes.get(uid, 0) for uid in manifest["sop_instance_uid"]),
+            "bytes_copied": sum(
+                sizes.get(uid, 0)
+                for uid, (outcome, _) in outcomes.items()
+                if outcome == Outcome.COPIED
+            ),
+            "seconds": round(seconds, 2),
+            "instances_per_second": rate(copied, seconds),
+            "not_copied_uids": dg.MetadataValue.json(
+                list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+            ),
+            "studies_table": studies_table(
+                copies.rename(columns={"outcome": "status"}),
+                show_patient_id=site.phi_in_metadata,
+            ),
+            "copies": dg.MetadataValue.path(str(path)),
+        },
+    )
+
+
 def orthanc_copies_asset(
     site: SiteConfig,
     alias: str,
@@ -53,93 +167,16 @@ def orthanc_copies_asset(
         copy: Copies the rows of the day's manifest that the archive lacks.
         resources: The resources `copy` needs, beside the archive's.
     """
-    limit = site.settings.max_uids_per_run
     upstream = manifest_name(site.sources[alias])
-    bound = f", at most {limit} per run" if limit else ""
 
     @dg.asset(
         **source_asset(site, alias, "orthanc_copies", partitions, "orthanc"),
         deps=[asset_key(site, alias, upstream)],
         required_resource_keys={*resources, node_key(site, site.default_backup)},
-        description=(
-            f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
-            f"missing is copied ({method}{bound}), then every instance is confirmed in the "
-            "archive; a series that fails is retried instance by instance. One row per "
-            "instance with its outcome (already_present, copied, failed with its cause, "
-            "deferred to the next run). Metadata: instances (the day's, in the manifest) "
-            "and how many are already_present, copied, failed or deferred; bytes_of_day, "
-            "the size in the archive of the day's instances (not of their whole studies); "
-            "bytes_copied, the size of those this run copied (the archive's files, whether "
-            "by C-MOVE, C-GET relay or C-STORE; 0 without the archive's REST API); "
-            "retrieve_requests, the C-MOVE/C-GET/C-STORE requests made; "
-            "instances_per_second, copied instances over the run's time."
-        ),
+        description=copies_description(site, alias, method),
     )
     def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        started = time.monotonic()
-        day = context.partition_key
-        manifest = read_frame(audit_path(site.name, day, f"{alias}_{upstream}"))
-        studies = sorted(set(manifest["study_instance_uid"]))
-        with archive_client(context, site) as archive:
-            # Over REST one listing of the studies gives what is archived and its sizes.
-            sizes = archive.instance_sizes(studies)
-            present = set(sizes) if archive.has_rest else archive.archived_uids(studies)
-            todo, deferred = cap(not_in(manifest, present), limit)
-            outcomes: dict[str, tuple[Outcome, str]] = {
-                uid: (
-                    Outcome.DEFERRED,
-                    f"max_uids_per_run ({limit}) reached; the next run continues",
-                )
-                for uid in deferred["sop_instance_uid"]
-            }
-            requests = 0
-            if not todo.empty:
-                transfer = copy(context, archive, todo, manifest)
-                outcomes |= transfer.outcomes
-                requests = transfer.requests
-                sizes = archive.instance_sizes(studies)
-        outcome = [
-            outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
-        ]
-        copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
-        path = write_frame(
-            copies.assign(**run_audit(context)),
-            audit_path(site.name, day, f"{alias}_orthanc_copies"),
-        )
-        seconds = time.monotonic() - started
-        counts = copies["outcome"].value_counts()
-        copied = int(counts.get(Outcome.COPIED, 0))
-        not_copied = copies[~copies["outcome"].isin([Outcome.COPIED, Outcome.ALREADY_PRESENT])]
-        if not not_copied.empty:
-            context.log.error(
-                "%d of %d instances of %s are not in the archive for %s",
-                len(not_copied),
-                len(copies),
-                alias,
-                day,
-            )
-        return dg.MaterializeResult(
-            metadata={
-                "instances": len(copies),
-                **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
-                "retrieve_requests": requests,
-                "bytes_of_day": sum(sizes.get(uid, 0) for uid in manifest["sop_instance_uid"]),
-                "bytes_copied": sum(
-                    sizes.get(uid, 0)
-                    for uid, (outcome, _) in outcomes.items()
-                    if outcome == Outcome.COPIED
-                ),
-                "seconds": round(seconds, 2),
-                "instances_per_second": rate(copied, seconds),
-                "not_copied_uids": dg.MetadataValue.json(
-                    list(not_copied["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
-                ),
-                "studies_table": studies_table(
-                    copies.rename(columns={"outcome": "status"}),
-                    show_patient_id=site.phi_in_metadata,
-                ),
-                "copies": dg.MetadataValue.path(str(path)),
-            }
-        )
+        manifest = read_frame(audit_path(site.name, context.partition_key, f"{alias}_{upstream}"))
+        return copy_day(context, site, alias, manifest, copy)
 
     return orthanc_copies

@@ -163,6 +163,8 @@ class _StoreItem:
 
 
 InstanceCallback = Callable[[bytes], None]
+# Called with the instances of one series, as soon as a C-FIND enumeration knows them.
+SeriesCallback = Callable[[list[InstanceRecord]], None]
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -369,6 +371,7 @@ class DicomClient:
         study_keys: Mapping[str, str],
         *,
         series_keys: Mapping[str, str] | None = None,
+        on_series: SeriesCallback | None = None,
     ) -> list[InstanceRecord]:
         """Every instance of the matching studies, found study -> series -> image.
 
@@ -391,6 +394,9 @@ class DicomClient:
         Args:
             study_keys: STUDY-level matching keys, e.g. ``{"StudyDate": "20260105"}``.
             series_keys: Optional SERIES-level matching keys, e.g. ``{"Modality": "RTRECORD"}``.
+            on_series: Called with the instances of each series as soon as they are
+                known, from the thread of its association (so that the series can be
+                retrieved while the others are enumerated).
         """
         model = QueryModel.STUDY
         found: list[tuple[Dataset, Dataset]] = []
@@ -403,14 +409,18 @@ class DicomClient:
                     (study, series)
                     for series in self._usable(assoc, series_query, QueryLevel.SERIES, parents)
                 ]
+
+        def instances(share: Sequence[tuple[Dataset, Dataset]]) -> list[list[InstanceRecord]]:
+            return self._series_instances(share, on_series)
+
         return [
             record
-            for records in in_parallel(found, self.associations, self._series_instances)
+            for records in in_parallel(found, self.associations, instances)
             for record in records
         ]
 
     def _series_instances(
-        self, found: Sequence[tuple[Dataset, Dataset]]
+        self, found: Sequence[tuple[Dataset, Dataset]], on_series: SeriesCallback | None
     ) -> list[list[InstanceRecord]]:
         """The instances of each (study, series) answer, by IMAGE queries over one association."""
         model = QueryModel.STUDY
@@ -422,12 +432,13 @@ class DicomClient:
                     "SeriesInstanceUID": str(series.SeriesInstanceUID),
                 }
                 image_query = identifier(QueryLevel.IMAGE, keys)
-                instances.append(
-                    [
-                        instance_record(study, series, image)
-                        for image in self._usable(assoc, image_query, QueryLevel.IMAGE, keys)
-                    ]
-                )
+                records = [
+                    instance_record(study, series, image)
+                    for image in self._usable(assoc, image_query, QueryLevel.IMAGE, keys)
+                ]
+                if on_series is not None and records:
+                    on_series(records)
+                instances.append(records)
             return instances
 
     def _usable(
@@ -488,16 +499,34 @@ class DicomClient:
         isolate_failures: bool,
     ) -> list[SubOperations]:
         """C-MOVE each identifier to `destination_aet`, all over one association."""
+        with self.move_session(destination_aet, model, isolate_failures=isolate_failures) as move:
+            return [move(query) for query in queries]
+
+    @contextmanager
+    def move_session(
+        self,
+        destination_aet: str,
+        model: QueryModel = QueryModel.STUDY,
+        *,
+        isolate_failures: bool = False,
+    ) -> Iterator[Callable[[Dataset], SubOperations]]:
+        """One association for C-MOVEs to `destination_aet` of identifiers not known in advance.
+
+        Yields a function that C-MOVEs one identifier and returns its outcome (with
+        `isolate_failures`, a request that fails without sub-operations is an outcome,
+        not an exception). Not retried: the association is the caller's.
+        """
         with self.associate([build_context(model.move_uid)]) as assoc:
-            return [
-                self._retrieve(
+
+            def move(query: Dataset) -> SubOperations:
+                return self._retrieve(
                     assoc,
                     "C-MOVE",
-                    assoc.send_c_move(q, destination_aet, model.move_uid),
+                    assoc.send_c_move(query, destination_aet, model.move_uid),
                     raise_failure=not isolate_failures,
                 )
-                for q in queries
-            ]
+
+            yield move
 
     def get(
         self,

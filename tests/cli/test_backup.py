@@ -274,7 +274,7 @@ def test_an_unreachable_source_is_named_with_its_cause(
     captured = capsys.readouterr()
     assert f"{DAY} LAB ARIA: not validated (the run failed)" in captured.out
     assert (
-        "  failed step lab__aria__source_studies: resources.errors.PeerUnreachableError: "
+        "  failed step lab__aria__backup: resources.errors.PeerUnreachableError: "
         f"cannot connect to 127.0.0.1:{nowhere} for LAB_ARIA"
     ) in captured.err
     assert "Traceback" not in captured.err

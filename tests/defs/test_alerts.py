@@ -159,7 +159,7 @@ def test_deliver_sends_the_alert_by_email_and_webhook(
         SITE,
         "alert_backup run failed",
         "2026-02-03",
-        ["alert__aria__source_studies: ARIA refused the association"],
+        ["alert__aria__backup: ARIA refused the association"],
         f"{UI_URL}/runs/0123",
         ["ARIA"],
     )
@@ -172,7 +172,7 @@ def test_deliver_sends_the_alert_by_email_and_webhook(
         what="alert_backup run failed",
         date="2026-02-03",
         sources=["ARIA"],
-        details=["alert__aria__source_studies: ARIA refused the association"],
+        details=["alert__aria__backup: ARIA refused the association"],
         run_url=f"{UI_URL}/runs/0123",
     )
 
@@ -277,7 +277,7 @@ def test_a_failed_backup_run_is_alerted(
     (posted,) = hook.requests
     details = json.loads(posted.body)["details"]
     (line,) = details
-    assert line.startswith("alert__aria__source_studies: ")
+    assert line.startswith("alert__aria__backup: ")
     assert "NOT_ARIA" in line
     assert_alerted(
         mailbox,

@@ -18,21 +18,19 @@ def summary(definitions: dg.Definitions) -> dict[str, Any]:
     """What users and operators see by name: assets with their pools, partitions and
     checks, jobs, sensors and schedules with their default state, resources and the
     executor."""
-    assets = sorted(
-        (a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)),
-        key=lambda a: a.key.to_user_string(),
-    )
+    assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
     return {
         "assets": {
-            a.key.to_user_string(): {
-                "group": a.group_names_by_key[a.key],
-                "deps": sorted(dep.to_user_string() for dep in a.asset_deps[a.key]),
+            key.to_user_string(): {
+                "group": a.group_names_by_key[key],
+                "deps": sorted(dep.to_user_string() for dep in a.asset_deps[key]),
                 "pool": a.op.pool,
                 "partitions": str(a.partitions_def),
                 "checks": sorted(spec.name for spec in a.check_specs),
                 "resources": sorted(a.required_resource_keys),
             }
             for a in assets
+            for key in sorted(a.keys, key=lambda k: k.to_user_string())
         },
         "jobs": sorted(
             job.name

@@ -137,6 +137,33 @@ def test_a_day_whose_studies_are_unchanged_keeps_its_manifest(
     assert metadata(third, aria)["enumerated"] is True
 
 
+def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
+    lab: DemoServers, site_file: SiteFileWriter
+) -> None:
+    # Unbounded: a run bounded by max_uids_per_run copies in manifest order, after.
+    site = load_sites(variant(lab, site_file, settings={"max_uids_per_run": None}))["LAB"]
+    assert backup(site).success
+    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    plan = manifest[manifest["modality"] == "RTPLAN"].iloc[0]
+    ct = manifest[manifest["modality"] == "CT"]
+    assert (manifest["series_instance_uid"] == plan["series_instance_uid"]).sum() == 1
+    assert ct["series_instance_uid"].value_counts().iloc[0] > 1
+    # The plan's whole series and one slice of a CT series are gone from the archive.
+    lost = [str(plan["sop_instance_uid"]), str(ct["sop_instance_uid"].iloc[0])]
+    assert archive_client(site).delete_instances(lost) == 2
+
+    again = backup(site)
+    assert again.success
+    copies = metadata(again, asset_key(site, "ARIA", "orthanc_copies"))
+    # The plan's series moved during the enumeration, the slice by its own request after.
+    assert copies["series_moved_while_enumerating"] == 1
+    assert copies["retrieve_requests"] == 2
+    assert (copies["copied"], copies["already_present"]) == (2, len(manifest) - 2)
+    assert checks(again) == COMPLETE
+    copied = read_frame(audit_path("LAB", DAY, "ARIA_orthanc_copies"))
+    assert set(copied[copied["outcome"] == "copied"]["sop_instance_uid"]) == set(lost)
+
+
 def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: DemoServers) -> None:
     site = lab.site
     instance = dg.DagsterInstance.ephemeral()

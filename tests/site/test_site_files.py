@@ -37,9 +37,10 @@ def folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def groups(loaded: dg.Definitions) -> set[str]:
     return {
-        a.group_names_by_key[a.key]
+        group
         for a in loaded.assets or []
         if isinstance(a, dg.AssetsDefinition)
+        for group in a.group_names_by_key.values()
     }
 
 

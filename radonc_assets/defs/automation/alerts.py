@@ -132,7 +132,7 @@ def _sources_of(site: SiteConfig, keys: list[dg.AssetKey]) -> list[str]:
 def _sources_of_steps(site: SiteConfig, step_keys: list[str]) -> list[str]:
     """The sources (aliases) whose assets' steps are among `step_keys`.
 
-    An asset's step is named after its key (``lab__aria__source_studies``).
+    A source's step is named after it (``lab__aria__backup``: its manifest and copy).
     """
     return [
         alias

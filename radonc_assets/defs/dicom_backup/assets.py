@@ -34,44 +34,51 @@ from radonc_assets.backup.source_queries import (
     day_study_state,
     manifest_stands,
 )
-from radonc_assets.backup.transfers import Transfer, move_missing, relay_missing
+from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
 from radonc_assets.defs.audit import run_audit
-from radonc_assets.defs.copies import archive_client, orthanc_copies_asset
+from radonc_assets.defs.copies import archive_client, copies_description, copy_day
 from radonc_assets.defs.dicom_backup.checks import (
     chain_result,
     completeness_check_specs,
     completeness_result,
 )
 from radonc_assets.defs.metadata import rate, studies_table, table
-from radonc_assets.defs.sources import source_asset
 from radonc_assets.site.config import DicomSource, SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, manifest_name, node_key
+from radonc_assets.site.naming import (
+    asset_key,
+    group_name,
+    manifest_name,
+    node_key,
+    source_kinds,
+)
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource
-from resources.dicom.client import DicomClient
+from resources.dicom.client import DicomClient, SeriesCallback, SubOperations
 from resources.orthanc import OrthancClient
 
 LOGGER = logging.getLogger(__name__)
 
 
 def _kept_manifest(
-    context: dg.AssetExecutionContext, path: Path, state: StudyState, reuse_hours: int
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    path: Path,
+    state: StudyState,
+    reuse_hours: int,
 ) -> tuple[pd.DataFrame, str] | None:
-    """The day's last manifest and when it was enumerated, if it still stands.
+    """The day's last manifest (`key`) and when it was enumerated, if it still stands.
 
     It stands as :func:`~radonc_assets.backup.source_queries.manifest_stands` says, and
     when its file still holds the instances its materialization counted.
     """
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=context.asset_key, asset_partitions=[context.partition_key]
-        ),
+        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]),
         limit=1,
     ).records
     materialization = records[0].asset_materialization if records else None
     if materialization is None or not path.exists():
         return None
-    last = {key: value.value for key, value in materialization.metadata.items()}
+    last = {name: value.value for name, value in materialization.metadata.items()}
     if not manifest_stands(last, state, dt.datetime.now(dt.UTC), reuse_hours):
         return None
     manifest = read_frame(path)
@@ -96,81 +103,138 @@ REPORT_FOLLOWS_COPIES: dg.AutomationCondition = (
 )
 
 
-def source_studies_asset(
+def _manifest(
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    site: SiteConfig,
+    alias: str,
+    client: DicomClient,
+    on_series: SeriesCallback | None,
+) -> tuple[pd.DataFrame, dg.MaterializeResult]:
+    """The day's manifest (kept, or enumerated and written) and its materialization."""
+    started = time.monotonic()
+    day = partition_date(context.partition_key)
+    source = site.dicom_sources[alias]
+    path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+    state = day_study_state(client, source, day)
+    kept = _kept_manifest(context, key, path, state, site.settings.manifest_reuse_hours)
+    if kept is not None:
+        manifest, enumerated_at = kept
+        LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
+    else:
+        enumerated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        manifest = manifest_frame(day_instances(client, source, day, on_series))
+        write_frame(manifest, path)
+    seconds = time.monotonic() - started
+    return manifest, dg.MaterializeResult(
+        asset_key=key,
+        metadata={
+            "instances": len(manifest),
+            "series": manifest["series_instance_uid"].nunique(),
+            "studies": manifest["study_instance_uid"].nunique(),
+            "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
+            "seconds": round(seconds, 2),
+            "instances_per_second": rate(len(manifest), seconds),
+            "enumerated": kept is None,
+            "enumerated_at": enumerated_at,
+            "study_digest": state.digest,
+            "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
+            "manifest": dg.MetadataValue.path(str(path)),
+        },
+    )
+
+
+def dicom_source_assets(
     site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    """``[site, source, "source_studies"]``: what `source` holds for the day."""
+    """``[site, source, "source_studies"]`` and ``[site, source, "orthanc_copies"]``, one step.
 
-    @dg.asset(
-        **source_asset(site, alias, "source_studies", partitions, "dicom"),
-        required_resource_keys={node_key(site, alias)},
-        description=(
-            f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for the day: "
-            f"one row per instance, found by C-FIND study -> series -> image "
-            f"({', '.join(source.daily_queries)}). A study-level C-FIND with the studies' "
-            "counts comes first: while it answers as it did before the day's last "
-            "enumeration (less than settings.manifest_reuse_hours ago), that manifest "
-            "stands and is not enumerated again (metadata: enumerated, enumerated_at, "
-            "study_digest)."
-        ),
+    The step materializes either or both. With both, an ARIA source's series of which
+    the archive holds nothing are C-MOVEd as soon as the enumeration has listed them,
+    while it lists the others (:class:`~radonc_assets.backup.transfers.SeriesMover`),
+    unless ``max_uids_per_run`` bounds the run (which copies the first instances in
+    manifest order); the copy then confirms every instance and retrieves what is still
+    missing. MIM's copy (the C-GET relay) follows its
+    enumeration.
+    """
+    manifest_key = asset_key(site, alias, "source_studies")
+    copies_key = asset_key(site, alias, "orthanc_copies")
+    aria = source.type == "aria"
+    # A run bounded by max_uids_per_run copies the first instances in manifest order.
+    overlap = aria and site.settings.max_uids_per_run is None
+
+    @dg.multi_asset(
+        name=f"{asset_key(site, alias).to_python_identifier()}__backup",
+        specs=[
+            dg.AssetSpec(
+                manifest_key,
+                group_name=group_name(site),
+                kinds=source_kinds(alias, "dicom"),
+                description=(
+                    f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for "
+                    f"the day: one row per instance, found by C-FIND study -> series -> image "
+                    f"({', '.join(source.daily_queries)}; image queries over "
+                    f"{source.associations} association(s)). A study-level C-FIND with the "
+                    "studies' counts comes first: while it answers as it did before the day's "
+                    "last enumeration (less than settings.manifest_reuse_hours ago), that "
+                    "manifest stands and is not enumerated again (metadata: enumerated, "
+                    "enumerated_at, study_digest)."
+                    + (
+                        " Materialized with the copy, each series the archive holds none of "
+                        "is C-MOVEd as soon as it is listed."
+                        if overlap
+                        else ""
+                    )
+                ),
+            ),
+            dg.AssetSpec(
+                copies_key,
+                deps=[manifest_key],
+                group_name=group_name(site),
+                kinds=source_kinds(alias, "orthanc"),
+                description=copies_description(site, alias, "C-MOVE" if aria else "C-GET relayed"),
+            ),
+        ],
+        partitions_def=partitions,
+        pool=node_key(site, alias),
+        can_subset=True,
+        required_resource_keys={node_key(site, alias), node_key(site, site.default_backup)},
     )
-    def source_studies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        started = time.monotonic()
+    def backup(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         run_audit(context)
-        day = partition_date(context.partition_key)
+        selected = context.selected_asset_keys
         client = _source_client(context, site, alias)
-        path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
-        state = day_study_state(client, source, day)
-        kept = _kept_manifest(context, path, state, site.settings.manifest_reuse_hours)
-        if kept is not None:
-            manifest, enumerated_at = kept
-            LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
+        moved: dict[str, SubOperations] = {}
+        if manifest_key not in selected:
+            manifest = read_frame(
+                audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+            )
+        elif overlap and copies_key in selected:
+            with archive_client(context, site) as archive, SeriesMover(client, archive) as mover:
+                manifest, result = _manifest(
+                    context, manifest_key, site, alias, client, mover.offer
+                )
+                yield result
+            moved = mover.moved
         else:
-            enumerated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-            manifest = manifest_frame(day_instances(client, source, day))
-            write_frame(manifest, path)
-        seconds = time.monotonic() - started
-        return dg.MaterializeResult(
-            metadata={
-                "instances": len(manifest),
-                "series": manifest["series_instance_uid"].nunique(),
-                "studies": manifest["study_instance_uid"].nunique(),
-                "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
-                "seconds": round(seconds, 2),
-                "instances_per_second": rate(len(manifest), seconds),
-                "enumerated": kept is None,
-                "enumerated_at": enumerated_at,
-                "study_digest": state.digest,
-                "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
-                "manifest": dg.MetadataValue.path(str(path)),
-            }
-        )
+            manifest, result = _manifest(context, manifest_key, site, alias, client, None)
+            yield result
+        if copies_key not in selected:
+            return
 
-    return source_studies
+        def copy(
+            context: dg.AssetExecutionContext,
+            archive: OrthancClient,
+            todo: pd.DataFrame,
+            manifest: pd.DataFrame,
+        ) -> Transfer:
+            if aria:
+                return move_missing(client, archive, todo, manifest, moved)
+            return relay_missing(client, archive, todo, manifest)
 
+        yield copy_day(context, site, alias, manifest, copy, key=copies_key, copying=moved)
 
-def dicom_copies_asset(
-    site: SiteConfig, alias: str, source: DicomSource, partitions: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
-    """``[site, source, "orthanc_copies"]`` of an ARIA (C-MOVE) or MIM (C-GET relay) source."""
-    transfer = move_missing if source.type == "aria" else relay_missing
-
-    def copy(
-        context: dg.AssetExecutionContext,
-        archive: OrthancClient,
-        todo: pd.DataFrame,
-        manifest: pd.DataFrame,
-    ) -> Transfer:
-        return transfer(_source_client(context, site, alias), archive, todo, manifest)
-
-    return orthanc_copies_asset(
-        site,
-        alias,
-        partitions,
-        method="C-MOVE" if source.type == "aria" else "C-GET relayed",
-        copy=copy,
-        resources={node_key(site, alias)},
-    )
+    return backup
 
 
 def validation_report_asset(
@@ -296,10 +360,7 @@ def site_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
     partitions = site_partitions(site)
     assets = []
     for alias, source in site.dicom_sources.items():
-        assets += [
-            source_studies_asset(site, alias, source, partitions),
-            dicom_copies_asset(site, alias, source, partitions),
-        ]
+        assets.append(dicom_source_assets(site, alias, source, partitions))
     if site.sources:
         assets.append(validation_report_asset(site, partitions))
     return assets
