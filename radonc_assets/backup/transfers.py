@@ -47,6 +47,9 @@ class Transfer:
     outcomes: dict[str, tuple[Outcome, str]]
     seconds: float
     requests: int = 0
+    # What the archive held of the studies when the copy confirmed them, each with its
+    # file's size over REST (0 without); None when it could not tell.
+    archived: Mapping[str, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def _copy(
     manifest: pd.DataFrame,
     refused: Mapping[str, str],
     retrieved: Collection[str] = frozenset(),
-) -> tuple[dict[str, tuple[Outcome, str]], int]:
+) -> tuple[dict[str, tuple[Outcome, str]], int, dict[str, int] | None]:
     """Retrieve `todo` series by series, then each instance still absent on its own.
 
     The series in `retrieved` (SeriesInstanceUIDs) were retrieved whole already: they
@@ -164,19 +167,26 @@ def _copy(
     unreachable, association rejected) fails every instance with that cause.
 
     Returns:
-        The outcome of each instance of `todo`, and the number of requests made.
+        The outcome of each instance of `todo`, the number of requests made and what
+        the archive held of the studies at the end (:attr:`Transfer.archived`).
     """
     studies = set(todo["study_instance_uid"])
+
+    def listed() -> dict[str, int]:
+        if archive.has_rest:
+            return archive.instance_sizes(studies)
+        return dict.fromkeys(archive.archived_uids(studies), 0)
+
     queries = retrieve_requests(todo[~todo["series_instance_uid"].isin(retrieved)], manifest)
     requests = len(queries)
     own: dict[str, SubOperations] = {}
     failure = ""
     # What the archive holds after the last retrieve; None: to be asked.
-    present: set[str] | None = None
+    present: dict[str, int] | None = None
     try:
         if queries:
             retrieve(queries)
-        present = archive.archived_uids(studies)
+        present = listed()
         still = not_in(todo, present)
         if not still.empty:
             LOGGER.warning(
@@ -193,11 +203,12 @@ def _copy(
         LOGGER.error("%s from %s failed: %s", service, source.peer, exc)
         failure = f"{service} from {source.peer} failed: {exc}"
         present = None
+    archived = present
     if present is None:
         try:
-            present = archive.archived_uids(studies)
+            archived = present = listed()
         except (DicomError, OrthancError) as exc:
-            present = set()
+            present = {}
             failure = failure or f"the archive cannot tell what it holds: {exc}"
     classes = dict(zip(todo["sop_instance_uid"], todo["sop_class_uid"], strict=True))
     outcomes: dict[str, tuple[Outcome, str]] = {}
@@ -210,7 +221,7 @@ def _copy(
             outcomes[uid] = (Outcome.FAILED, cause(service, source.peer, own[uid], classes[uid]))
         else:
             outcomes[uid] = (Outcome.FAILED, failure or f"{service}: not in the archive")
-    return outcomes, requests
+    return outcomes, requests, archived
 
 
 def move_missing(
@@ -232,8 +243,8 @@ def move_missing(
     def move(requests: Sequence[Request]) -> list[SubOperations]:
         return source.move([r.identifier for r in requests], destination, isolate_failures=True)
 
-    outcomes, requests = _copy("C-MOVE", source, move, archive, todo, manifest, {}, moved)
-    return Transfer(outcomes, time.monotonic() - started, requests=requests + len(moved))
+    outcomes, requests, archived = _copy("C-MOVE", source, move, archive, todo, manifest, {}, moved)
+    return Transfer(outcomes, time.monotonic() - started, requests + len(moved), archived)
 
 
 class SeriesMover:
@@ -351,8 +362,8 @@ def relay_missing(
                 slots.release()
             return results
 
-        outcomes, requests = _copy("C-GET", source, get, archive, todo, manifest, refused)
-    return Transfer(outcomes, time.monotonic() - started, requests)
+        outcomes, requests, archived = _copy("C-GET", source, get, archive, todo, manifest, refused)
+    return Transfer(outcomes, time.monotonic() - started, requests, archived)
 
 
 def store_records(

@@ -100,7 +100,13 @@ def copy_day(
             transfer = copy(context, archive, todo, manifest)
             outcomes |= transfer.outcomes
             requests = transfer.requests
-            sizes = archive.instance_sizes(studies)
+            # The copy's last listing covers the studies it copied into; the first one
+            # the others.
+            confirmed = transfer.archived if archive.has_rest else None
+            if confirmed is None:
+                sizes = archive.instance_sizes(studies)
+            else:
+                sizes |= confirmed
     outcome = [
         outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
     ]

@@ -162,6 +162,9 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
     assert checks(again) == COMPLETE
     copied = read_frame(audit_path("LAB", DAY, "ARIA_orthanc_copies"))
     assert set(copied[copied["outcome"] == "copied"]["sop_instance_uid"]) == set(lost)
+    sizes = archive_client(site).instance_sizes(set(manifest["study_instance_uid"]))
+    assert copies["bytes_copied"] == sizes[lost[0]] + sizes[lost[1]] > 0
+    assert copies["bytes_of_day"] == sum(sizes[uid] for uid in manifest["sop_instance_uid"])
 
 
 def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: DemoServers) -> None:
