@@ -554,7 +554,10 @@ def print_details(results: dict[str, Any]) -> None:
     )
     print(
         f"backfill: {fill['days']} days ({fill['first']} to {fill['last']}), runs "
-        f"{fill['runs']}, {fill['seconds']:.0f} s from the launch to {fill['status']}; a run "
+        f"{fill['runs']}, {fill['seconds']:.0f} s from the launch to {fill['status']} (the "
+        f"last run ended {fill['launched_to_last_run_end_s']:.0f} s after the launch, "
+        f"{fill['launched_to_last_run_end_s'] / fill['days']:.1f} s a day; Dagster's backfill "
+        "daemon looks at a backfill every 30 s); a run "
         f"took {fill['run_median_s']:.1f} s from its start to its end and waited "
         f"{fill['queued_median_s']:.1f} s in the queue; {fill['gap_median_s']:.1f} s from "
         f"one run's end to the next one's start (medians); radonc serve was ready "

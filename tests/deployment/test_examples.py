@@ -214,7 +214,10 @@ def helm_instance(values: Mapping[str, Any]) -> dict[str, Any]:
         },
         "telemetry": {"enabled": values["telemetry"]["enabled"]},
         "concurrency": {
-            "pools": {"default_limit": concurrency["pools"]["defaultLimit"]},
+            "pools": {
+                "default_limit": concurrency["pools"]["defaultLimit"],
+                "op_granularity_run_buffer": concurrency["pools"]["opGranularityRunBuffer"],
+            },
             "runs": {"max_concurrent_runs": concurrency["runs"]["maxConcurrentRuns"]},
         },
     }
