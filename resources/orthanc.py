@@ -200,14 +200,29 @@ class OrthancClient:
             return store(encoded)
 
     def archived_uids(self, study_uids: Iterable[str]) -> set[str]:
-        """The SOPInstanceUIDs the archive holds of these studies.
+        """The SOPInstanceUIDs the archive holds of these studies (:meth:`archived_files`)."""
+        return set(self.archived_files(study_uids))
 
-        Over REST from the studies' instances alone (:meth:`instance_sizes`), else by
-        C-FIND (:meth:`archived_instances`).
+    def archived_files(self, study_uids: Iterable[str]) -> dict[str, int]:
+        """Each SOPInstanceUID the archive holds of these studies, with its file's size.
+
+        Over REST from the studies' instances alone (two requests per study, sizes from
+        ``FileSize``); without REST by C-FIND (:meth:`archived_instances`), sizes 0:
+        DICOM cannot tell them.
         """
-        if self.has_rest:
-            return set(self.instance_sizes(study_uids))
-        return {record.sop_instance_uid for record in self.archived_instances(study_uids)}
+        if not self.has_rest:
+            return dict.fromkeys(
+                (r.sop_instance_uid for r in self.archived_instances(study_uids)), 0
+            )
+        files = {}
+        for uid in study_uids:
+            for resource in self.lookup(uid):
+                if resource["Type"] != "Study":
+                    continue
+                for instance in self._rest("GET", f"/studies/{resource['ID']}/instances"):
+                    sop_uid = instance["MainDicomTags"]["SOPInstanceUID"]
+                    files[sop_uid] = int(instance.get("FileSize", 0))
+        return files
 
     def archived_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
         """Every instance the archive holds of these studies, with its series.
@@ -252,20 +267,10 @@ class OrthancClient:
     def instance_sizes(self, study_uids: Iterable[str]) -> dict[str, int]:
         """The size in the archive (its DICOM file, bytes) of each instance of these studies.
 
-        By SOPInstanceUID, from the studies' instances over REST (``FileSize``); empty
-        without REST, where DICOM has no way to tell.
+        By SOPInstanceUID over REST (:meth:`archived_files`); empty without REST, where
+        DICOM has no way to tell.
         """
-        if not self.has_rest:
-            return {}
-        sizes = {}
-        for uid in study_uids:
-            for resource in self.lookup(uid):
-                if resource["Type"] != "Study":
-                    continue
-                for instance in self._rest("GET", f"/studies/{resource['ID']}/instances"):
-                    sop_uid = instance["MainDicomTags"]["SOPInstanceUID"]
-                    sizes[sop_uid] = int(instance.get("FileSize", 0))
-        return sizes
+        return self.archived_files(study_uids) if self.has_rest else {}
 
     def altered_files(self, sop_instance_uids: Iterable[str]) -> set[str]:
         """The instances whose stored file no longer has the MD5 recorded when it arrived.

@@ -48,7 +48,7 @@ class Transfer:
     seconds: float
     requests: int = 0
     # What the archive held of the studies when the copy confirmed them, each with its
-    # file's size over REST (0 without); None when it could not tell.
+    # file's size (OrthancClient.archived_files); None when it could not tell.
     archived: Mapping[str, int] | None = None
 
 
@@ -171,12 +171,6 @@ def _copy(
         the archive held of the studies at the end (:attr:`Transfer.archived`).
     """
     studies = set(todo["study_instance_uid"])
-
-    def listed() -> dict[str, int]:
-        if archive.has_rest:
-            return archive.instance_sizes(studies)
-        return dict.fromkeys(archive.archived_uids(studies), 0)
-
     queries = retrieve_requests(todo[~todo["series_instance_uid"].isin(retrieved)], manifest)
     requests = len(queries)
     own: dict[str, SubOperations] = {}
@@ -186,7 +180,7 @@ def _copy(
     try:
         if queries:
             retrieve(queries)
-        present = listed()
+        present = archive.archived_files(studies)
         still = not_in(todo, present)
         if not still.empty:
             LOGGER.warning(
@@ -203,17 +197,15 @@ def _copy(
         LOGGER.error("%s from %s failed: %s", service, source.peer, exc)
         failure = f"{service} from {source.peer} failed: {exc}"
         present = None
-    archived = present
     if present is None:
         try:
-            archived = present = listed()
+            present = archive.archived_files(studies)
         except (DicomError, OrthancError) as exc:
-            present = {}
             failure = failure or f"the archive cannot tell what it holds: {exc}"
     classes = dict(zip(todo["sop_instance_uid"], todo["sop_class_uid"], strict=True))
     outcomes: dict[str, tuple[Outcome, str]] = {}
     for uid in todo["sop_instance_uid"]:
-        if uid in present:
+        if present is not None and uid in present:
             outcomes[uid] = (Outcome.COPIED, "")
         elif uid in refused:
             outcomes[uid] = (Outcome.FAILED, refused[uid])
@@ -221,7 +213,7 @@ def _copy(
             outcomes[uid] = (Outcome.FAILED, cause(service, source.peer, own[uid], classes[uid]))
         else:
             outcomes[uid] = (Outcome.FAILED, failure or f"{service}: not in the archive")
-    return outcomes, requests, archived
+    return outcomes, requests, present
 
 
 def move_missing(

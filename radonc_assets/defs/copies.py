@@ -83,10 +83,10 @@ def copy_day(
     limit = site.settings.max_uids_per_run
     studies = sorted(set(manifest["study_instance_uid"]))
     with archive_client(context, site) as archive:
-        # Over REST one listing of the studies gives what is archived and its sizes.
-        sizes = archive.instance_sizes(studies)
-        present = set(sizes) if archive.has_rest else archive.archived_uids(studies)
-        present -= set(manifest["sop_instance_uid"][manifest["series_instance_uid"].isin(copying)])
+        sizes = archive.archived_files(studies)
+        present = set(sizes) - set(
+            manifest["sop_instance_uid"][manifest["series_instance_uid"].isin(copying)]
+        )
         todo, deferred = cap(not_in(manifest, present), limit)
         outcomes: dict[str, tuple[Outcome, str]] = {
             uid: (
@@ -102,11 +102,10 @@ def copy_day(
             requests = transfer.requests
             # The copy's last listing covers the studies it copied into; the first one
             # the others.
-            confirmed = transfer.archived if archive.has_rest else None
-            if confirmed is None:
-                sizes = archive.instance_sizes(studies)
+            if transfer.archived is None:
+                sizes = archive.archived_files(studies)
             else:
-                sizes |= confirmed
+                sizes |= transfer.archived
     outcome = [
         outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
     ]

@@ -175,18 +175,17 @@ def in_parallel(items: Sequence[T], lanes: int, work: Callable[[Sequence[T]], li
 
     Each part is handed to `work` whole (one association each); the results come back
     in the order of `items`. The first exception of any part is raised, after every
-    part has ended.
+    part has ended. No items, no work (no association opened for nothing).
     """
+    if not items:
+        return []
     lanes = max(1, min(lanes, len(items)))
     if lanes == 1:
         return work(items)
     parts = [items[lane::lanes] for lane in range(lanes)]
     with ThreadPoolExecutor(lanes, "dicom") as pool:
         answers = [future.result() for future in [pool.submit(work, part) for part in parts]]
-    results: list[R] = []
-    for index in range(len(items)):
-        results.append(answers[index % lanes][index // lanes])
-    return results
+    return [answers[index % lanes][index // lanes] for index in range(len(items))]
 
 
 def _retry_transient(

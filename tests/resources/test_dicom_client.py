@@ -362,5 +362,7 @@ def test_shares_come_back_in_order_and_a_failed_share_raises() -> None:
 
     assert in_parallel(list(range(5)), 3, tenfold) == [0, 10, 20, 30, 40]
     assert in_parallel([1], 4, tenfold) == [10]
+    # Nothing to share: `work` (an association) is not called at all.
+    assert in_parallel([], 2, lambda part: pytest.fail("called for no items")) == []
     with pytest.raises(ValueError, match="share with 5"):
         in_parallel(list(range(7)), 3, tenfold)

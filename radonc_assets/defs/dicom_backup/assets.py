@@ -109,13 +109,18 @@ def _manifest(
     site: SiteConfig,
     alias: str,
     client: DicomClient,
+    path: Path,
     on_series: SeriesCallback | None,
 ) -> tuple[pd.DataFrame, dg.MaterializeResult]:
-    """The day's manifest (kept, or enumerated and written) and its materialization."""
+    """The day's manifest at `path` (kept, or enumerated and written) and its materialization.
+
+    The study-level C-FIND of :func:`~radonc_assets.backup.source_queries.day_study_state`
+    asks for every study the day's queries search: none answering, there is nothing to
+    enumerate.
+    """
     started = time.monotonic()
     day = partition_date(context.partition_key)
     source = site.dicom_sources[alias]
-    path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
     state = day_study_state(client, source, day)
     kept = _kept_manifest(context, key, path, state, site.settings.manifest_reuse_hours)
     if kept is not None:
@@ -123,7 +128,8 @@ def _manifest(
         LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
     else:
         enumerated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        manifest = manifest_frame(day_instances(client, source, day, on_series))
+        found = day_instances(client, source, day, on_series) if state.studies else []
+        manifest = manifest_frame(found)
         write_frame(manifest, path)
     seconds = time.monotonic() - started
     return manifest, dg.MaterializeResult(
@@ -154,8 +160,7 @@ def dicom_source_assets(
     while it lists the others (:class:`~radonc_assets.backup.transfers.SeriesMover`),
     unless ``max_uids_per_run`` bounds the run (which copies the first instances in
     manifest order); the copy then confirms every instance and retrieves what is still
-    missing. MIM's copy (the C-GET relay) follows its
-    enumeration.
+    missing. MIM's copy (the C-GET relay) follows its enumeration.
     """
     manifest_key = asset_key(site, alias, "source_studies")
     copies_key = asset_key(site, alias, "orthanc_copies")
@@ -204,20 +209,19 @@ def dicom_source_assets(
         run_audit(context)
         selected = context.selected_asset_keys
         client = _source_client(context, site, alias)
+        path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
         moved: dict[str, SubOperations] = {}
         if manifest_key not in selected:
-            manifest = read_frame(
-                audit_path(site.name, context.partition_key, f"{alias}_source_studies")
-            )
+            manifest = read_frame(path)
         elif overlap and copies_key in selected:
             with archive_client(context, site) as archive, SeriesMover(client, archive) as mover:
                 manifest, result = _manifest(
-                    context, manifest_key, site, alias, client, mover.offer
+                    context, manifest_key, site, alias, client, path, mover.offer
                 )
                 yield result
             moved = mover.moved
         else:
-            manifest, result = _manifest(context, manifest_key, site, alias, client, None)
+            manifest, result = _manifest(context, manifest_key, site, alias, client, path, None)
             yield result
         if copies_key not in selected:
             return
