@@ -27,7 +27,14 @@ import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.chain import chain_report, treatment_records
-from radonc_assets.backup.manifest import Status, compare, explain_absent, extras, manifest_frame
+from radonc_assets.backup.manifest import (
+    Status,
+    compare,
+    explain_absent,
+    extras,
+    identities,
+    manifest_frame,
+)
 from radonc_assets.backup.transfers import relay_missing
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
@@ -58,7 +65,7 @@ def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     copies = [audit_path(site.name, day, f"{a}_orthanc_copies") for a, day in days]
     studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests)))
     with archive_client(site) as archive:
-        archived = manifest_frame(archive.archived_instances(studies))
+        archived = manifest_frame(archive.archived_instances(identities(manifests)))
         reports = [
             explain_absent(compare(m, archived), read_frame(c) if c.exists() else None)
             for m, c in zip(manifests, copies, strict=True)

@@ -6,10 +6,12 @@ download of encoded instances) is the fast path; when a site configures no
 DICOM.
 """
 
+import hashlib
 import io
 import logging
+import os
 import ssl
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,9 +86,16 @@ class OrthancClient:
         self.rest_url = rest_url.rstrip("/") if rest_url else None
         self.timeout = timeout
         self.ca_file = ca_file
-        # Given with every request: a session's `verify` loses to REQUESTS_CA_BUNDLE.
-        self._verify: str | bool = str(ca_file) if ca_file else True
         self._session = requests.Session()
+        # The environment's proxies and CA bundle are read once, here: requests reads
+        # them again for every request otherwise (0.5 ms each, measured).
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self.rest_url or "")
+        self._verify: str | bool = (
+            str(ca_file)
+            if ca_file
+            else os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
         if username is not None:
             self._session.auth = (username, password or "")
 
@@ -207,13 +216,10 @@ class OrthancClient:
         """Each SOPInstanceUID the archive holds of these studies, with its file's size.
 
         Over REST from the studies' instances alone (two requests per study, sizes from
-        ``FileSize``); without REST by C-FIND (:meth:`archived_instances`), sizes 0:
-        DICOM cannot tell them.
+        ``FileSize``); without REST by C-FIND, sizes 0: DICOM cannot tell them.
         """
         if not self.has_rest:
-            return dict.fromkeys(
-                (r.sop_instance_uid for r in self.archived_instances(study_uids)), 0
-            )
+            return dict.fromkeys((r.sop_instance_uid for r in self._found_instances(study_uids)), 0)
         files = {}
         for uid in study_uids:
             for resource in self.lookup(uid):
@@ -224,45 +230,93 @@ class OrthancClient:
                     files[sop_uid] = int(instance.get("FileSize", 0))
         return files
 
-    def archived_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
-        """Every instance the archive holds of these studies, with its series.
+    def archived_instances(self, expected: Iterable[Sequence[str]]) -> list[InstanceRecord]:
+        """Every instance the archive holds of the studies of the `expected` instances.
 
-        Over REST, three requests per study (``/tools/lookup``, the study's series
-        and instances): about 0.7 s for 10,000 instances, where a C-FIND takes 8 s.
-        Orthanc's REST API lists no SOP class per instance, so `sop_class_uid` is
-        empty then, as are the patient and study fields the comparison does not use.
-        Without REST, one IMAGE-level C-FIND per study over one association (Orthanc
-        accepts non-hierarchical queries), SOP class included.
+        Over REST, one request per study: the study's series with their instances'
+        Orthanc identifiers (:func:`orthanc_id`), which name the expected instances
+        the archive holds in the series they are expected in; one more request per
+        series holding any other instance, to name those. About 0.25 s for 14,500
+        instances in 80 studies (the study's instances with their tags took 2.3 s).
+        A study the archive does not hold under the expected PatientID is looked up
+        by its UID (``/tools/lookup``) and listed whole. Orthanc's REST API lists no
+        SOP class per instance, so `sop_class_uid` is empty then, as are the patient
+        and study fields the comparison does not use. Without REST, one IMAGE-level
+        C-FIND per study over one association (Orthanc accepts non-hierarchical
+        queries), SOP class included.
+
+        Args:
+            expected: PatientID, StudyInstanceUID, SeriesInstanceUID and
+                SOPInstanceUID of each instance the archive should hold.
         """
-        studies = list(study_uids)
-        if not studies:
-            return []
-        if self.has_rest:
-            return [record for uid in studies for record in self._rest_study_instances(uid)]
+        known: dict[str, str] = {}
+        patient_studies: set[tuple[str, str]] = set()
+        for patient_id, study_uid, series_uid, sop_uid in expected:
+            known[orthanc_id(patient_id, study_uid, series_uid, sop_uid)] = sop_uid
+            patient_studies.add((patient_id, study_uid))
+        studies = {orthanc_id(*pair): pair[1] for pair in sorted(patient_studies)}
+        if not self.has_rest:
+            return self._found_instances(dict.fromkeys(studies.values()))
+        listed: set[str] = set()
+        records: list[InstanceRecord] = []
+        for study_id, study_uid in studies.items():
+            for study, study_series in self._study_series(study_id, study_uid).items():
+                if study not in listed:
+                    listed.add(study)
+                    for series in study_series:
+                        records.extend(self._series_instances(study_uid, series, known))
+        return records
+
+    def _study_series(self, study_id: str, study_uid: str) -> dict[str, list[dict[str, Any]]]:
+        """The series of a study (`GET /studies/{id}/series`), by Orthanc identifier.
+
+        Of `study_id`; when the archive does not hold it, of every study carrying
+        `study_uid` (``/tools/lookup``): under another PatientID, for one.
+        """
+        response = self._request("GET", f"/studies/{study_id}/series", answers=(404,))
+        if response.ok:
+            return {study_id: response.json()}
+        found = (r["ID"] for r in self.lookup(study_uid) if r["Type"] == "Study")
+        return {i: self._rest("GET", f"/studies/{i}/series") for i in found}
+
+    def _series_instances(
+        self, study_uid: str, series: Mapping[str, Any], known: Mapping[str, str]
+    ) -> Iterator[InstanceRecord]:
+        """The instances of one series of `GET /studies/{id}/series`.
+
+        Those whose Orthanc identifier is in `known` by it; the others by listing the
+        series' instances, only when there are any.
+        """
+        tags = series["MainDicomTags"]
+        unknown = {i for i in series["Instances"] if i not in known}
+        sop_uids = [known[i] for i in series["Instances"] if i not in unknown]
+        if unknown:
+            sop_uids += [
+                instance["MainDicomTags"]["SOPInstanceUID"]
+                for instance in self._rest("GET", f"/series/{series['ID']}/instances")
+                if instance["ID"] in unknown
+            ]
+        for sop_uid in sop_uids:
+            yield InstanceRecord(
+                patient_id="",
+                study_instance_uid=study_uid,
+                series_instance_uid=tags["SeriesInstanceUID"],
+                sop_instance_uid=sop_uid,
+                sop_class_uid="",
+                modality=tags.get("Modality", ""),
+                study_date="",
+                series_date=tags.get("SeriesDate", ""),
+            )
+
+    def _found_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
+        """Every instance of these studies, by IMAGE-level C-FIND over one association."""
         keys = {"PatientID": "", "Modality": "", "StudyDate": "", "SeriesDate": ""}
         queries = [
-            identifier(QueryLevel.IMAGE, {**keys, "StudyInstanceUID": uid}) for uid in studies
+            identifier(QueryLevel.IMAGE, {**keys, "StudyInstanceUID": uid}) for uid in study_uids
         ]
-        return [instance_record(ds, ds, ds) for ds in self.dicom.find_all(queries)]
-
-    def _rest_study_instances(self, study_uid: str) -> Iterator[InstanceRecord]:
-        for resource in self.lookup(study_uid):
-            if resource["Type"] != "Study":
-                continue
-            path = f"/studies/{resource['ID']}"
-            series = {s["ID"]: s["MainDicomTags"] for s in self._rest("GET", f"{path}/series")}
-            for instance in self._rest("GET", f"{path}/instances"):
-                tags = series[instance["ParentSeries"]]
-                yield InstanceRecord(
-                    patient_id="",
-                    study_instance_uid=study_uid,
-                    series_instance_uid=tags["SeriesInstanceUID"],
-                    sop_instance_uid=instance["MainDicomTags"]["SOPInstanceUID"],
-                    sop_class_uid="",
-                    modality=tags.get("Modality", ""),
-                    study_date="",
-                    series_date=tags.get("SeriesDate", ""),
-                )
+        return (
+            [instance_record(ds, ds, ds) for ds in self.dicom.find_all(queries)] if queries else []
+        )
 
     def instance_sizes(self, study_uids: Iterable[str]) -> dict[str, int]:
         """The size in the archive (its DICOM file, bytes) of each instance of these studies.
@@ -363,6 +417,22 @@ class OrthancClient:
         while cause is not None and not isinstance(cause, ssl.SSLError):
             cause = cause.__cause__ or cause.__context__
         return f"{describe_tls_error(cause) if cause else exc} ({trusted(self.ca_file)})"
+
+
+def orthanc_id(*uids: str) -> str:
+    """Orthanc's identifier of a patient's study, series or instance.
+
+    The SHA-1 of the PatientID and the UIDs down to the resource, joined by ``|``, in
+    five dash-separated groups of eight hex digits: how Orthanc names what it stores
+    (Orthanc Book, "Orthanc identifiers"), so the identifier of what a manifest lists
+    is known without asking.
+
+    Args:
+        uids: PatientID, then StudyInstanceUID, SeriesInstanceUID and
+            SOPInstanceUID, as far down as the resource.
+    """
+    d = hashlib.sha1("|".join(uids).encode("utf-8"), usedforsecurity=False).hexdigest()
+    return f"{d[:8]}-{d[8:16]}-{d[16:24]}-{d[24:32]}-{d[32:]}"
 
 
 def _header(encoded: bytes) -> Dataset:

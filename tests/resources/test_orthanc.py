@@ -2,6 +2,7 @@
 
 import datetime as dt
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from resources.dicom.client import DicomClient
 from resources.dicom.queries import QueryLevel
 from resources.errors import OrthancError
-from resources.orthanc import OrthancClient
+from resources.orthanc import OrthancClient, orthanc_id
 from tests.conftest import CALLING_AET
 
 SPEC = SyntheticSpec(
@@ -63,6 +64,36 @@ def test_dicom_fallback_without_rest(archive: OrthancClient, files: list[Path]) 
     assert [s["MainDicomTags"]["StudyDate"] for s in studies] == ["20260202"]
     with pytest.raises(OrthancError, match="needs the REST API"):
         dicom_only.statistics()
+
+
+def identity(path: Path) -> tuple[str, str, str, str]:
+    ds = dcmread(path, stop_before_pixels=True)
+    return ds.PatientID, ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.SOPInstanceUID
+
+
+def test_archived_instances_by_orthanc_identifiers(archive: OrthancClient, tmp_path: Path) -> None:
+    files = write(replace(SPEC, seed=12, ct_slices=3), tmp_path)
+    expected = [identity(path) for path in files]
+    uploaded = [archive.upload(path.read_bytes()).orthanc_id for path in files]
+    assert [orthanc_id(*ids) for ids in expected] == uploaded
+    (study,) = {ids[:2] for ids in expected}
+    assert [r["ID"] for r in archive.lookup(study[1])] == [orthanc_id(*study)]
+    held = {ids[2:] for ids in expected}
+
+    def listed(instances: list[tuple[str, str, str, str]]) -> set[tuple[str, str]]:
+        records = archive.archived_instances(instances)
+        assert {r.study_instance_uid for r in records} == {study[1]}
+        return {(r.series_instance_uid, r.sop_instance_uid) for r in records}
+
+    # Every instance, by its identifier; the ones no one expects, by their series' listing.
+    assert listed(expected) == held
+    assert listed(expected[:1]) == held
+    # Expected in another series, or under another PatientID: the archive's series.
+    assert listed([(*ids[:2], "1.2.3.4", ids[3]) for ids in expected]) == held
+    assert listed([("OTHER-ID", *ids[1:]) for ids in expected]) == held
+    dicom_only = OrthancClient(archive.dicom).archived_instances(expected)
+    assert {(r.series_instance_uid, r.sop_instance_uid) for r in dicom_only} == held
+    assert archive.archived_instances([]) == []
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from radonc_assets.backup.manifest import (
     compare,
     explain_absent,
     extras,
+    identities,
     manifest_frame,
 )
 from radonc_assets.backup.source_queries import (
@@ -287,7 +288,7 @@ def validation_report_asset(
         }
         studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
         with archive_client(context, site) as archive:
-            archived = manifest_frame(archive.archived_instances(studies))
+            archived = manifest_frame(archive.archived_instances(identities(manifests.values())))
             reports = {
                 alias: explain_absent(compare(m, archived), _last_copies(site, day, alias))
                 for alias, m in manifests.items()
