@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from pydicom import dcmread
 from pydicom.dataset import Dataset
@@ -27,6 +27,7 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 from pynetdicom import build_context, evt
 from pynetdicom.association import Association
+from pynetdicom.dimse_primitives import C_STORE
 from pynetdicom.events import Event
 from pynetdicom.pdu import A_ASSOCIATE_RJ
 from pynetdicom.pdu_primitives import A_ASSOCIATE
@@ -49,6 +50,7 @@ from resources.dicom.node import (
     DEFAULT_TIMEOUT,
     DicomNode,
 )
+from resources.dicom.part10 import file_header
 from resources.dicom.queries import (
     InstanceRecord,
     QueryLevel,
@@ -601,7 +603,13 @@ class DicomClient:
 
         def handle_store(event: Event) -> int:
             try:
-                on_instance(event.encoded_dataset())
+                request = cast(C_STORE, event.request)
+                header = file_header(
+                    str(request.AffectedSOPClassUID),
+                    str(request.AffectedSOPInstanceUID),
+                    event.context.transfer_syntax,
+                )
+                on_instance(header + cast(io.BytesIO, request.DataSet).getvalue())
             except Exception as exc:
                 LOGGER.exception("Handling a received instance failed")
                 errors.append(f"{type(exc).__name__}: {exc}")
