@@ -12,6 +12,7 @@ import logging
 import os
 import ssl
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -259,12 +260,15 @@ class OrthancClient:
             return self._found_instances(dict.fromkeys(studies.values()))
         listed: set[str] = set()
         records: list[InstanceRecord] = []
-        for study_id, study_uid in studies.items():
-            for study, study_series in self._study_series(study_id, study_uid).items():
-                if study not in listed:
-                    listed.add(study)
-                    for series in study_series:
-                        records.extend(self._series_instances(study_uid, series, known))
+        # Two requests in flight: Orthanc answers one while this process reads the other.
+        with ThreadPoolExecutor(2, "archive-listing") as pool:
+            answers = pool.map(lambda item: self._study_series(*item), studies.items())
+            for study_uid, answer in zip(studies.values(), answers, strict=True):
+                for study, study_series in answer.items():
+                    if study not in listed:
+                        listed.add(study)
+                        for series in study_series:
+                            records.extend(self._series_instances(study_uid, series, known))
         return records
 
     def _study_series(self, study_id: str, study_uid: str) -> dict[str, list[dict[str, Any]]]:
