@@ -63,7 +63,7 @@ def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     days = [tuple(day.split(":", 1)) for day in args.days]
     manifests = [read_frame(audit_path(site.name, day, f"{a}_source_studies")) for a, day in days]
     copies = [audit_path(site.name, day, f"{a}_orthanc_copies") for a, day in days]
-    studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests)))
+    studies = sorted(set().union(*(m["study_instance_uid"].tolist() for m in manifests)))
     with archive_client(site) as archive:
         archived = manifest_frame(archive.archived_instances(identities(manifests)))
         reports = [

@@ -9,6 +9,7 @@ agrees in series and SOP class.
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import fields
 from enum import StrEnum
+from itertools import islice
 from operator import attrgetter
 
 import pandas as pd
@@ -190,7 +191,7 @@ def study_rows(
     """
     rows: list[dict[str, str | int]] = []
     has_status = "status" in frame.columns
-    for study_uid, study in list(frame.groupby("study_instance_uid", sort=True))[:limit]:
+    for study_uid, study in islice(frame.groupby("study_instance_uid", sort=True), limit):
         row: dict[str, str | int] = {}
         if show_patient_id:
             row["patient"] = str(study["patient_id"].iloc[0])

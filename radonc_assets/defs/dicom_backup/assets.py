@@ -286,7 +286,9 @@ def validation_report_asset(
             alias: read_frame(audit_path(site.name, day, f"{alias}_{manifest_name(source)}"))
             for alias, source in sources.items()
         }
-        studies = sorted(set().union(*(set(m["study_instance_uid"]) for m in manifests.values())))
+        studies = sorted(
+            set().union(*(m["study_instance_uid"].tolist() for m in manifests.values()))
+        )
         with archive_client(context, site) as archive:
             archived = manifest_frame(archive.archived_instances(identities(manifests.values())))
             reports = {
