@@ -3,7 +3,7 @@
 A C-STORE's data set arrives encoded; a file is that data set after a 128-byte
 preamble, ``DICM`` and the File Meta Information (PS3.10 7.1), which this module
 encodes without building a pydicom data set: pynetdicom's ``encoded_dataset()``
-spends about 0.8 ms of a relayed instance building and writing one (measured).
+spends about 0.55 ms of a relayed instance building and writing one (measured).
 """
 
 import struct
