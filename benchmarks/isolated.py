@@ -26,16 +26,9 @@ from pathlib import Path
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
-from radonc_assets.backup.chain import chain_report, treatment_records
-from radonc_assets.backup.manifest import (
-    Status,
-    compare,
-    explain_absent,
-    extras,
-    identities,
-    manifest_frame,
-)
+from radonc_assets.backup.manifest import Status
 from radonc_assets.backup.transfers import relay_missing
+from radonc_assets.backup.validation import validate_day
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
@@ -63,20 +56,16 @@ def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     days = [tuple(day.split(":", 1)) for day in args.days]
     manifests = [read_frame(audit_path(site.name, day, f"{a}_source_studies")) for a, day in days]
     copies = [audit_path(site.name, day, f"{a}_orthanc_copies") for a, day in days]
-    studies = sorted(set().union(*(m["study_instance_uid"].tolist() for m in manifests)))
     with archive_client(site) as archive:
-        archived = manifest_frame(archive.archived_instances(identities(manifests)))
-        reports = [
-            explain_absent(compare(m, archived), read_frame(c) if c.exists() else None)
-            for m, c in zip(manifests, copies, strict=True)
-        ]
-        chain_report(treatment_records(manifests), archive.instance_header, archive.held_uids)
-    report = pd.concat([*reports, extras(manifests, archived)], ignore_index=True)
+        checked = validate_day(
+            archive, manifests, [read_frame(c) if c.exists() else None for c in copies]
+        )
+    report = pd.concat([*checked.reports, checked.extra], ignore_index=True)
     write_frame(report, args.report)
     verified = int((report["status"] == Status.VERIFIED).sum())
     if verified != len(report):
         raise RuntimeError(f"{len(report) - verified} of {len(report)} instances not verified")
-    return {"instances": verified, "studies": len(studies)}
+    return {"instances": verified, "studies": checked.studies}
 
 
 def main() -> None:

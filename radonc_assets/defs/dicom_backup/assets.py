@@ -19,16 +19,9 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
-from radonc_assets.backup.chain import chain_report, chain_summary, treatment_records
+from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import deep_compare
-from radonc_assets.backup.manifest import (
-    Status,
-    compare,
-    explain_absent,
-    extras,
-    identities,
-    manifest_frame,
-)
+from radonc_assets.backup.manifest import Status, manifest_frame
 from radonc_assets.backup.source_queries import (
     StudyState,
     day_instances,
@@ -36,6 +29,7 @@ from radonc_assets.backup.source_queries import (
     manifest_stands,
 )
 from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
+from radonc_assets.backup.validation import validate_day
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client, copies_description, copy_day
 from radonc_assets.defs.dicom_backup.checks import (
@@ -286,31 +280,26 @@ def validation_report_asset(
             alias: read_frame(audit_path(site.name, day, f"{alias}_{manifest_name(source)}"))
             for alias, source in sources.items()
         }
-        studies = sorted(
-            set().union(*(m["study_instance_uid"].tolist() for m in manifests.values()))
-        )
         with archive_client(context, site) as archive:
-            archived = manifest_frame(archive.archived_instances(identities(manifests.values())))
-            reports = {
-                alias: explain_absent(compare(m, archived), _last_copies(site, day, alias))
-                for alias, m in manifests.items()
-            }
+            checked = validate_day(
+                archive,
+                list(manifests.values()),
+                [_last_copies(site, day, alias) for alias in manifests],
+            )
+            reports = dict(zip(manifests, checked.reports, strict=True))
             for alias in deep:
                 reports[alias] = deep_compare(
                     reports[alias], _source_client(context, site, alias), archive.dicom
                 )
-            chains = chain_report(
-                treatment_records(manifests.values()), archive.instance_header, archive.held_uids
-            )
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]
-            + [extras(manifests.values(), archived).assign(source="")],
+            + [checked.extra.assign(source="")],
             ignore_index=True,
         )
         path = write_frame(
             report.assign(**run_audit(context)), audit_path(site.name, day, "validation_report")
         )
-        chains_path = write_frame(chains, audit_path(site.name, day, "treatment_chains"))
+        chains_path = write_frame(checked.chains, audit_path(site.name, day, "treatment_chains"))
         counts = report["status"].value_counts()
         metadata: dict[str, Any] = {
             **{str(status): int(counts.get(status, 0)) for status in Status},
@@ -318,19 +307,19 @@ def validation_report_asset(
                 [{"source": alias, **status_counts(rows)} for alias, rows in reports.items()],
                 ["source", *(str(status) for status in Status if status != Status.EXTRA)],
             ),
-            "studies": len(studies),
+            "studies": checked.studies,
             "deep_validation": site.settings.deep_validation,
             "seconds": round(time.monotonic() - started, 2),
             "studies_table": studies_table(
                 report[report["source"] != ""], show_patient_id=site.phi_in_metadata
             ),
             "report": dg.MetadataValue.path(str(path)),
-            **{f"treatment_records_{k}": v for k, v in chain_summary(chains).items()},
+            **{f"treatment_records_{k}": v for k, v in chain_summary(checked.chains).items()},
             "treatment_chains": dg.MetadataValue.path(str(chains_path)),
         }
         results = [
             *(completeness_result(alias, r) for alias, r in reports.items()),
-            chain_result(chains),
+            chain_result(checked.chains),
         ]
         failed = [result for result in results if not result.passed]
         if not failed:
