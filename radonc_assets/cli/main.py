@@ -1,6 +1,7 @@
 """Entry point of the `radonc` command line."""
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -86,13 +87,18 @@ def run() -> None:
     After Ctrl-C or SIGTERM the command has cleaned up (its run marked failed, its
     servers stopped); the process then exits at once, without waiting for network
     threads of an interrupted association (pynetdicom's would keep it alive until
-    their ACSE timeout).
+    their ACSE timeout). Otherwise it exits with its objects frozen out of the
+    garbage collector (:func:`gc.freeze`), which shutdown would traverse again.
     """
     status = main()
     if status == INTERRUPTED:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(status)
+    # What the command loaded lives until exit; frozen, the collector does not walk it
+    # again while the interpreter shuts down (0.7 s of every command that loaded
+    # Dagster and pandas, measured).
+    gc.freeze()
     sys.exit(status)
 
 

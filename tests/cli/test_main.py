@@ -1,6 +1,7 @@
 """The command line as a whole: commands that run no job never load Dagster."""
 
 import datetime as dt
+import gc
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from radonc_assets.cli import main as cli_main
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR
@@ -92,3 +94,16 @@ def test_help_and_the_site_file_check_load_no_heavy_library(
         cwd=tmp_path,
     )
     assert done.stdout.splitlines()[-1] == loaded, done.stderr
+
+
+def test_the_console_script_exits_with_its_objects_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shutdown then leaves the collector nothing to walk (docs/benchmarks.md)."""
+    monkeypatch.setattr(cli_main, "main", lambda: 3)
+    assert gc.get_freeze_count() == 0
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            cli_main.run()
+        assert exit_info.value.code == 3
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
