@@ -190,12 +190,21 @@ def describe(query: Dataset) -> str:
 
 def instance_record(study: Dataset, series: Dataset, image: Dataset) -> InstanceRecord:
     """Combine the STUDY, SERIES and IMAGE answers that lead to one instance."""
+    return series_record(
+        study, series, str(image.SOPInstanceUID), str(image.get("SOPClassUID", ""))
+    )
+
+
+def series_record(
+    study: Dataset, series: Dataset, sop_instance_uid: str, sop_class_uid: str
+) -> InstanceRecord:
+    """One instance of a series, by the STUDY and SERIES answers and its two UIDs."""
     return InstanceRecord(
         patient_id=str(study.get("PatientID", "")),
         study_instance_uid=str(study.StudyInstanceUID),
         series_instance_uid=str(series.SeriesInstanceUID),
-        sop_instance_uid=str(image.SOPInstanceUID),
-        sop_class_uid=str(image.get("SOPClassUID", "")),
+        sop_instance_uid=sop_instance_uid,
+        sop_class_uid=sop_class_uid,
         modality=str(series.get("Modality", "")),
         study_date=str(study.get("StudyDate", "")),
         series_date=str(series.get("SeriesDate", "")),

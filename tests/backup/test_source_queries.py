@@ -1,10 +1,18 @@
-"""When a day's last manifest still stands without enumerating the source again."""
+"""When a day's last manifest, or a series of it, stands without enumerating it again."""
 
 import datetime as dt
 
 import pytest
+from pydicom import Dataset
 
-from radonc_assets.backup.source_queries import StudyState, manifest_stands
+from radonc_assets.backup.manifest import manifest_frame
+from radonc_assets.backup.source_queries import (
+    KnownSeries,
+    StudyState,
+    enumeration_current,
+    manifest_stands,
+)
+from resources.dicom.queries import InstanceRecord
 
 NOW = dt.datetime(2026, 1, 9, 8, 0, tzinfo=dt.UTC)
 STATE = StudyState(studies=3, digest="0123456789abcdef", counted=True)
@@ -33,3 +41,53 @@ def test_the_source_is_enumerated_again(
     last: dict[str, object] | None, state: StudyState, hours: int, why: str
 ) -> None:
     assert not manifest_stands(last, state, NOW, hours), why
+
+
+def test_a_recent_enumeration_is_current_whatever_the_studies_say() -> None:
+    assert enumeration_current(LAST, NOW, reuse_hours=24)
+    assert not enumeration_current(LAST, NOW, reuse_hours=1)
+    assert not enumeration_current(LAST, NOW, reuse_hours=0)
+    assert not enumeration_current({**LAST, "enumerated_at": "yesterday"}, NOW, reuse_hours=24)
+
+
+def answers(count: object = None, *, series: str = "1.2.3.1") -> tuple[Dataset, Dataset]:
+    study, answer = Dataset(), Dataset()
+    study.PatientID, study.StudyInstanceUID, study.StudyDate = "MRN-2", "1.2.3", "20260109"
+    answer.SeriesInstanceUID, answer.Modality, answer.SeriesDate = series, "CT", "20260109"
+    if count is not None:
+        answer.NumberOfSeriesRelatedInstances = count
+    return study, answer
+
+
+LAST_MANIFEST = manifest_frame(
+    InstanceRecord("MRN-1", "1.2.3", "1.2.3.1", sop, "1.2.840.10008.5.1.4.1.1.2", "CT", "", "")
+    for sop in ("1.2.3.1.1", "1.2.3.1.2")
+)
+
+
+def test_a_series_counted_as_before_keeps_its_instances_with_its_attributes_as_answered() -> None:
+    known = KnownSeries(LAST_MANIFEST)
+    records = known(*answers(2))
+    assert records is not None
+    assert [r.sop_instance_uid for r in records] == ["1.2.3.1.1", "1.2.3.1.2"]
+    assert {r.sop_class_uid for r in records} == {"1.2.840.10008.5.1.4.1.1.2"}
+    assert {(r.patient_id, r.study_date, r.series_date) for r in records} == {
+        ("MRN-2", "20260109", "20260109")
+    }
+    assert known.reused == {"1.2.3.1"}
+
+
+@pytest.mark.parametrize(
+    ("count", "series", "why"),
+    [
+        (3, "1.2.3.1", "it gained an instance"),
+        (1, "1.2.3.1", "it lost one"),
+        (None, "1.2.3.1", "the source does not count it"),
+        ("", "1.2.3.1", "the source answers the count empty"),
+        (2, "1.2.3.9", "a series the last manifest does not list"),
+    ],
+)
+def test_any_other_series_is_listed(count: object, series: str, why: str) -> None:
+    known = KnownSeries(LAST_MANIFEST)
+    assert known(*answers(count, series=series)) is None, why
+    assert known.reused == set()

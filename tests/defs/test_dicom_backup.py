@@ -7,11 +7,15 @@ import io
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 import requests
-from pydicom import dcmread
+from pydicom import Dataset, dcmread
+from pynetdicom.association import Association
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.backup.manifest import manifest_frame
+from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.cli.main import main
 from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
@@ -25,6 +29,8 @@ from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
+from resources.dicom.queries import QueryModel
+from resources.orthanc import OrthancClient
 from tests.conftest import SiteFileWriter, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
@@ -135,6 +141,11 @@ def test_a_day_whose_studies_are_unchanged_keeps_its_manifest(
     third = backup(always, instance=instance)
     assert third.success
     assert metadata(third, aria)["enumerated"] is True
+    assert metadata(backup(site, instance=instance), aria)["enumerated"] is False
+    # A deep validation compares content from a complete enumeration.
+    deep = load_sites(variant(lab, site_file, settings={"deep_validation": True}))["LAB"]
+    fourth = metadata(backup(deep, selection=ARIA_ONLY, instance=instance), aria)
+    assert (fourth["enumerated"], fourth["series_reused"]) == (True, 0)
 
 
 def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
@@ -297,6 +308,84 @@ def test_a_move_reported_successful_but_not_delivered_is_a_failure(
             f"C-MOVE from LYING_ARIA@127.0.0.1:{lying.dicom_port}: status 0x0000 (Success), "
             "1 completed, 0 failed; the source reported success but the instance is not in "
             "the archive"
+        )
+
+
+def test_a_changed_day_lists_only_the_series_whose_counts_changed(
+    lab: DemoServers, tmp_path: Path, site_file: SiteFileWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new study and a series that lost an instance are listed at IMAGE level; the day's
+    other series keep the last manifest's instances, as a full enumeration finds them."""
+    archive = lab.site.archive()
+    day = "2026-04-06"
+    instance = dg.DagsterInstance.ephemeral()
+    with OrthancServer(
+        tmp_path, "COUNTING_ARIA", peers=[archive.dicom_node], name="counting-aria"
+    ) as server:
+        site = load_sites(
+            variant(
+                lab, site_file, ports={"aria": server.dicom_port}, aets={"aria": "COUNTING_ARIA"}
+            )
+        )["LAB"]
+        source = DicomClient(DicomNode("COUNTING_ARIA", "127.0.0.1", server.dicom_port), "LAB_SCU")
+
+        def synthetic(seed: int) -> list[Path]:
+            spec = SyntheticSpec(
+                start=dt.date(2026, 4, 6), end=dt.date(2026, 4, 6), seed=seed, patients=1
+            )
+            files = write(spec, tmp_path / str(seed))
+            assert all(o.ok for o in source.store(files))
+            return files
+
+        synthetic(201)
+        first = backup(site, day, selection=ARIA_ONLY, instance=instance)
+        assert first.success
+        enumerated = metadata(first, asset_key(site, "ARIA", "source_studies"))
+        assert (enumerated["enumerated"], enumerated["series_reused"]) == (True, 0)
+        last = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+        ct = last[last["modality"] == "CT"]
+        assert ct["series_instance_uid"].nunique() == 1
+        assert len(ct) > 1
+
+        synthetic(202)  # a new patient's study
+        orthanc = OrthancClient(source, server.url)
+        assert orthanc.delete_instances([str(ct["sop_instance_uid"].iloc[0])]) == 1
+        listed: list[str] = []
+        find = DicomClient._find
+
+        def spying(
+            client: DicomClient, assoc: Association, query: Dataset, model: QueryModel
+        ) -> list[Dataset]:
+            if client.peer.aet == "COUNTING_ARIA" and query.QueryRetrieveLevel == "IMAGE":
+                listed.append(str(query.SeriesInstanceUID))
+            return find(client, assoc, query, model)
+
+        monkeypatch.setattr(DicomClient, "_find", spying)
+        second = backup(site, day, selection=ARIA_ONLY, instance=instance)
+        assert second.success
+        changed = metadata(second, asset_key(site, "ARIA", "source_studies"))
+        manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+        new = manifest[manifest["patient_id"] != last["patient_id"].iloc[0]]
+        assert sorted(listed) == sorted(
+            [str(ct["series_instance_uid"].iloc[0]), *new["series_instance_uid"].unique()]
+        )
+        unchanged = last["series_instance_uid"].nunique() - 1
+        assert (changed["enumerated"], changed["series_reused"]) == (True, unchanged)
+        assert changed["enumerated_at"] == enumerated["enumerated_at"]
+        full = manifest_frame(
+            day_instances(source, site.dicom_sources["ARIA"], dt.date(2026, 4, 6))
+        )
+        pd.testing.assert_frame_equal(manifest, full)
+        copies = metadata(second, asset_key(site, "ARIA", "orthanc_copies"))
+        assert copies["copied"] == len(new) > 0
+
+        listed.clear()
+        third = backup(site, day, selection=ARIA_ONLY, instance=instance)
+        kept = metadata(third, asset_key(site, "ARIA", "source_studies"))
+        assert (kept["enumerated"], kept["series_reused"], listed) == (
+            False,
+            manifest["series_instance_uid"].nunique(),
+            [],
         )
 
 

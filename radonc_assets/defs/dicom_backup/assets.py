@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import dagster as dg
 import pandas as pd
@@ -23,9 +23,10 @@ from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.manifest import Status, manifest_frame
 from radonc_assets.backup.source_queries import (
-    StudyState,
+    KnownSeries,
     day_instances,
     day_study_state,
+    enumeration_current,
     manifest_stands,
 )
 from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
@@ -54,17 +55,17 @@ from resources.orthanc import OrthancClient
 LOGGER = logging.getLogger(__name__)
 
 
-def _kept_manifest(
-    context: dg.AssetExecutionContext,
-    key: dg.AssetKey,
-    path: Path,
-    state: StudyState,
-    reuse_hours: int,
-) -> tuple[pd.DataFrame, str] | None:
-    """The day's last manifest (`key`) and when it was enumerated, if it still stands.
+class _LastManifest(NamedTuple):
+    manifest: pd.DataFrame
+    metadata: dict[str, Any]
 
-    It stands as :func:`~radonc_assets.backup.source_queries.manifest_stands` says, and
-    when its file still holds the instances its materialization counted.
+
+def _last_manifest(
+    context: dg.AssetExecutionContext, key: dg.AssetKey, path: Path
+) -> _LastManifest | None:
+    """The day's last manifest (`key`) and its materialization's metadata.
+
+    None when there is none, or its file no longer holds the instances it counted.
     """
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]),
@@ -73,11 +74,9 @@ def _kept_manifest(
     materialization = records[0].asset_materialization if records else None
     if materialization is None or not path.exists():
         return None
-    last = {name: value.value for name, value in materialization.metadata.items()}
-    if not manifest_stands(last, state, dt.datetime.now(dt.UTC), reuse_hours):
-        return None
+    metadata = {name: value.value for name, value in materialization.metadata.items()}
     manifest = read_frame(path)
-    return (manifest, str(last["enumerated_at"])) if len(manifest) == last["instances"] else None
+    return _LastManifest(manifest, metadata) if len(manifest) == metadata.get("instances") else None
 
 
 def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
@@ -111,21 +110,38 @@ def _manifest(
 
     The study-level C-FIND of :func:`~radonc_assets.backup.source_queries.day_study_state`
     asks for every study the day's queries search: none answering, there is nothing to
-    enumerate.
+    enumerate; answering as before the last enumeration, the last manifest stands;
+    otherwise, within ``manifest_reuse_hours`` of the last enumeration in full, only
+    the series whose counts changed are listed
+    (:class:`~radonc_assets.backup.source_queries.KnownSeries`).
     """
     started = time.monotonic()
     day = partition_date(context.partition_key)
     source = site.dicom_sources[alias]
+    # A deep validation compares content from a complete enumeration.
+    reuse_hours = 0 if site.settings.deep_validation else site.settings.manifest_reuse_hours
     state = day_study_state(client, source, day)
-    kept = _kept_manifest(context, key, path, state, site.settings.manifest_reuse_hours)
-    if kept is not None:
-        manifest, enumerated_at = kept
+    last = _last_manifest(context, key, path) if reuse_hours > 0 else None
+    now = dt.datetime.now(dt.UTC)
+    enumerated = last is None or not manifest_stands(last.metadata, state, now, reuse_hours)
+    if last is not None and not enumerated:
+        manifest, enumerated_at = last.manifest, str(last.metadata["enumerated_at"])
+        reused = manifest["series_instance_uid"].nunique()
         LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
     else:
-        enumerated_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        found = day_instances(client, source, day, on_series) if state.studies else []
+        known = None
+        enumerated_at = now.isoformat(timespec="seconds")
+        if (
+            last is not None
+            and state.counted
+            and enumeration_current(last.metadata, now, reuse_hours)
+        ):
+            known = KnownSeries(last.manifest)
+            enumerated_at = str(last.metadata["enumerated_at"])
+        found = day_instances(client, source, day, on_series, known) if state.studies else []
         manifest = manifest_frame(found)
         write_frame(manifest, path)
+        reused = 0 if known is None else len(known.reused)
     seconds = time.monotonic() - started
     return manifest, dg.MaterializeResult(
         asset_key=key,
@@ -136,7 +152,8 @@ def _manifest(
             "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
             "seconds": round(seconds, 2),
             "instances_per_second": rate(len(manifest), seconds),
-            "enumerated": kept is None,
+            "enumerated": enumerated,
+            "series_reused": reused,
             "enumerated_at": enumerated_at,
             "study_digest": state.digest,
             "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
@@ -177,8 +194,9 @@ def dicom_source_assets(
                     f"{source.associations} association(s)). A study-level C-FIND with the "
                     "studies' counts comes first: while it answers as it did before the day's "
                     "last enumeration (less than settings.manifest_reuse_hours ago), that "
-                    "manifest stands and is not enumerated again (metadata: enumerated, "
-                    "enumerated_at, study_digest)."
+                    "manifest stands and is not enumerated again; when it changed, only the "
+                    "series whose counts of instances changed are listed (metadata: "
+                    "enumerated, series_reused, enumerated_at, study_digest)."
                     + (
                         " Materialized with the copy, each series the archive holds none of "
                         "is C-MOVEd as soon as it is listed."
