@@ -85,7 +85,8 @@ def day_instances(
     as the enumeration knows them (a record series only when dated `day`), from the
     enumeration's threads; a series both queries find is given twice. With `known`,
     the series queries also ask for each series' count of instances, and a series
-    `known` recognises is not listed at IMAGE level.
+    `known` recognises is not listed at IMAGE level, nor given to `on_series` (the
+    copy that follows the enumeration retrieves what the archive lacks of it).
 
     Raises:
         UndatedRecordsError: The source returned RTRECORD series without SeriesDate.

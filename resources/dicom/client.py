@@ -399,12 +399,13 @@ class DicomClient:
         Args:
             study_keys: STUDY-level matching keys, e.g. ``{"StudyDate": "20260105"}``.
             series_keys: Optional SERIES-level matching keys, e.g. ``{"Modality": "RTRECORD"}``.
-            on_series: Called with the instances of each series as soon as they are
-                known, from the thread of its association (so that the series can be
-                retrieved while the others are enumerated).
+            on_series: Called with the instances of each series listed at IMAGE level
+                as soon as they are known, from the thread of its association (so that
+                the series can be retrieved while the others are enumerated).
             known: Asked for each series answered; the instances it returns are taken
-                as the series' instances, and the series is not queried at IMAGE level.
-                Those series come first, in the order answered.
+                as the series' instances, and the series is not queried at IMAGE level
+                (nor given to `on_series`). Those series come first, in the order
+                answered.
         """
         model = QueryModel.STUDY
         found: list[tuple[Dataset, Dataset]] = []
@@ -418,10 +419,8 @@ class DicomClient:
                     records = None if known is None else known(study, series)
                     if records is None:
                         found.append((study, series))
-                        continue
-                    if on_series is not None and records:
-                        on_series(records)
-                    taken += records
+                    else:
+                        taken += records
 
         def instances(share: Sequence[tuple[Dataset, Dataset]]) -> list[list[InstanceRecord]]:
             return self._series_instances(share, on_series)

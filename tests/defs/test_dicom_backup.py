@@ -324,7 +324,12 @@ def test_a_changed_day_lists_only_the_series_whose_counts_changed(
     ) as server:
         site = load_sites(
             variant(
-                lab, site_file, ports={"aria": server.dicom_port}, aets={"aria": "COUNTING_ARIA"}
+                lab,
+                site_file,
+                ports={"aria": server.dicom_port},
+                aets={"aria": "COUNTING_ARIA"},
+                # Unbounded: new series are moved while the day is listed.
+                settings={"max_uids_per_run": None},
             )
         )["LAB"]
         source = DicomClient(DicomNode("COUNTING_ARIA", "127.0.0.1", server.dicom_port), "LAB_SCU")
@@ -378,6 +383,7 @@ def test_a_changed_day_lists_only_the_series_whose_counts_changed(
         pd.testing.assert_frame_equal(manifest, full)
         copies = metadata(second, asset_key(site, "ARIA", "orthanc_copies"))
         assert copies["copied"] == len(new) > 0
+        assert copies["series_moved_while_enumerating"] == new["series_instance_uid"].nunique()
 
         listed.clear()
         third = backup(site, day, selection=ARIA_ONLY, instance=instance)
