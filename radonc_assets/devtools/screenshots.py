@@ -46,6 +46,7 @@ PAGES = {
     "validation-report-partitions": "/assets/demo/validation_report?view=partitions",
     "validation-report-checks": "/assets/demo/validation_report?view=checks",
     "validation-report": "/assets/demo/validation_report?view=events",
+    "aria-manifest": "/assets/demo/aria/source_studies?view=events",
     "coverage": "/assets/demo/coverage?view=events",
     "recovery-drill": "/assets/demo/recovery_drills?view=events",
     "automation": "/automation",
