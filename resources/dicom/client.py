@@ -169,7 +169,7 @@ InstanceCallback = Callable[[bytes], None]
 SeriesCallback = Callable[[list[InstanceRecord]], None]
 # Given a study's and a series' C-FIND answers: the series' instances when they are
 # known without asking the source at IMAGE level, else None.
-KnownSeries = Callable[[Dataset, Dataset], list[InstanceRecord] | None]
+SeriesInstances = Callable[[Dataset, Dataset], list[InstanceRecord] | None]
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -376,7 +376,7 @@ class DicomClient:
         *,
         series_keys: Mapping[str, str] | None = None,
         on_series: SeriesCallback | None = None,
-        known: KnownSeries | None = None,
+        known: SeriesInstances | None = None,
     ) -> list[InstanceRecord]:
         """Every instance of the matching studies, found study -> series -> image.
 

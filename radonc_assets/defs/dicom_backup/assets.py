@@ -123,13 +123,14 @@ def _manifest(
     state = day_study_state(client, source, day)
     last = _last_manifest(context, key, path) if reuse_hours > 0 else None
     now = dt.datetime.now(dt.UTC)
-    enumerated = last is None or not manifest_stands(last.metadata, state, now, reuse_hours)
-    if last is not None and not enumerated:
+    if last is not None and manifest_stands(last.metadata, state, now, reuse_hours):
+        enumerated = False
         manifest, enumerated_at = last.manifest, str(last.metadata["enumerated_at"])
         reused = manifest["series_instance_uid"].nunique()
         LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
     else:
-        known = None
+        enumerated = True
+        known: KnownSeries | None = None
         enumerated_at = now.isoformat(timespec="seconds")
         if (
             last is not None
