@@ -61,11 +61,18 @@ class _LastManifest(NamedTuple):
 
 
 def _last_manifest(
-    context: dg.AssetExecutionContext, key: dg.AssetKey, path: Path
+    context: dg.AssetExecutionContext,
+    key: dg.AssetKey,
+    path: Path,
+    now: dt.datetime,
+    reuse_hours: int,
 ) -> _LastManifest | None:
     """The day's last manifest (`key`) and its materialization's metadata.
 
-    None when there is none, or its file no longer holds the instances it counted.
+    None when there is none, when the day's last enumeration in full is not current
+    (:func:`~radonc_assets.backup.source_queries.enumeration_current`: then nothing of
+    it is used, and its file is not read), or when its file no longer holds the
+    instances it counted.
     """
     records = context.instance.fetch_materializations(
         dg.AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]),
@@ -75,6 +82,8 @@ def _last_manifest(
     if materialization is None or not path.exists():
         return None
     metadata = {name: value.value for name, value in materialization.metadata.items()}
+    if not enumeration_current(metadata, now, reuse_hours):
+        return None
     manifest = read_frame(path)
     return _LastManifest(manifest, metadata) if len(manifest) == metadata.get("instances") else None
 
@@ -121,8 +130,8 @@ def _manifest(
     # A deep validation compares content from a complete enumeration.
     reuse_hours = 0 if site.settings.deep_validation else site.settings.manifest_reuse_hours
     state = day_study_state(client, source, day)
-    last = _last_manifest(context, key, path) if reuse_hours > 0 else None
     now = dt.datetime.now(dt.UTC)
+    last = _last_manifest(context, key, path, now, reuse_hours)
     if last is not None and manifest_stands(last.metadata, state, now, reuse_hours):
         enumerated = False
         manifest, enumerated_at = last.manifest, str(last.metadata["enumerated_at"])
@@ -132,11 +141,7 @@ def _manifest(
         enumerated = True
         known: KnownSeries | None = None
         enumerated_at = now.isoformat(timespec="seconds")
-        if (
-            last is not None
-            and state.counted
-            and enumeration_current(last.metadata, now, reuse_hours)
-        ):
+        if last is not None and state.counted:
             known = KnownSeries(last.manifest)
             enumerated_at = str(last.metadata["enumerated_at"])
         found = day_instances(client, source, day, on_series, known) if state.studies else []
