@@ -16,8 +16,8 @@ ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
 
 def summary(definitions: dg.Definitions) -> dict[str, Any]:
     """What users and operators see by name: assets with their pools, partitions and
-    checks, jobs, sensors and schedules with their default state, resources and the
-    executor."""
+    checks, jobs with the assets each runs, sensors, schedules with their job and default
+    state, resources and the executor."""
     assets = [a for a in definitions.assets or [] if isinstance(a, dg.AssetsDefinition)]
     return {
         "assets": {
@@ -32,18 +32,18 @@ def summary(definitions: dg.Definitions) -> dict[str, Any]:
             for a in assets
             for key in sorted(a.keys, key=lambda k: k.to_user_string())
         },
-        "jobs": sorted(
-            job.name
+        "jobs": {
+            job.name: sorted(key.to_user_string() for key in job.asset_layer.selected_asset_keys)
             for job in definitions.get_repository_def().get_all_jobs()
             if not job.name.startswith("__")
-        ),
+        },
         "sensors": {
             sensor.name: str(sensor.default_status)
             for sensor in definitions.get_repository_def().sensor_defs
         },
         "schedules": {
-            schedule.name: f"{schedule.cron_schedule} {schedule.execution_timezone} "
-            f"{schedule.default_status}"
+            schedule.name: f"{schedule.job_name}: {schedule.cron_schedule} "
+            f"{schedule.execution_timezone} {schedule.default_status}"
             for schedule in definitions.get_repository_def().schedule_defs
         },
         "resources": sorted(definitions.resources or {}),
@@ -77,3 +77,20 @@ def test_one_code_location_per_site_file_holds_what_defs_holds(
     for location in locations:
         dg.Definitions.validate_loadable(location)
     assert summary(dg.Definitions.merge(*locations)) == summary(defs())
+
+
+def test_the_backup_job_runs_a_dates_backup_and_nothing_else() -> None:
+    """Drills, purges, recoveries and the coverage run from their own jobs and schedules."""
+    repository = defs().get_repository_def()
+    backup = {k.path[-1] for k in repository.get_job("demo_backup").asset_layer.selected_asset_keys}
+    assert backup == {
+        "source_studies",
+        "treatment_records",
+        "orthanc_copies",
+        "active_courses",
+        "validation_report",
+    }
+    schedules = {s.name: s.job_name for s in repository.schedule_defs}
+    assert schedules["demo_nightly_backup"] == "demo_backup"
+    assert schedules["demo_recovery_drill"] == "demo_drill"
+    assert schedules["demo_daily_retention"] == "demo_retention"

@@ -1,35 +1,54 @@
-"""Jobs: the daily backup of a site (all its assets for one date), and its re-validation."""
+"""Jobs: the daily backup of a site (its listings, copies and report), and its re-validation.
+
+Both select their assets by inclusion, so an asset added to the site's group (a drill,
+a purge, a summary over every date) joins no daily run unless it is named here.
+"""
 
 import dagster as dg
 
-from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.naming import (
     asset_key,
     backup_job_name,
-    group_name,
     manifest_name,
     validate_job_name,
 )
 
 
+def backup_assets(site: SiteConfig) -> list[dg.AssetKey]:
+    """What one date's backup of `site` materializes.
+
+    Each source's manifest and copy, Mosaiq's census of active courses, and the
+    validation report.
+    """
+    keys = []
+    for alias, source in site.sources.items():
+        keys += [
+            asset_key(site, alias, manifest_name(source)),
+            asset_key(site, alias, "orthanc_copies"),
+        ]
+        if isinstance(source, MosaiqSource):
+            keys.append(asset_key(site, alias, "active_courses"))
+    if site.sources:
+        keys.append(asset_key(site, "validation_report"))
+    return keys
+
+
 def site_jobs(site: SiteConfig) -> dg.Definitions:
     """The jobs of `site`: the daily backup, and the validation of one date again.
 
-    The backup: every asset of the site's group for one date. The validation: the
-    sources' manifests and the report, copying nothing.
+    The backup: :func:`backup_assets` for one date. The validation: the sources'
+    manifests and the report, copying nothing.
     """
     return dg.Definitions(
         jobs=[
             dg.define_asset_job(
                 name=backup_job_name(site),
-                # The coverage covers every date and a recovery is launched on its own:
-                # neither is part of one date's run.
-                selection=dg.AssetSelection.groups(group_name(site))
-                - dg.AssetSelection.assets(
-                    asset_key(site, "coverage"), asset_key(site, "recoveries")
-                ),
+                selection=dg.AssetSelection.assets(*backup_assets(site)),
                 description=(
-                    f"Back up and validate one day of {site.name}: manifests, copies, report."
+                    f"Back up and validate one day of {site.name}: every source's listing and "
+                    "copy, Mosaiq's census, the validation report. Restore drills and "
+                    "retention purges run only from their own jobs."
                 ),
             ),
             dg.define_asset_job(
