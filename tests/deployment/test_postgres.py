@@ -112,7 +112,7 @@ def test_dagster_loads_the_deployment_settings_into_a_postgresql_instance(
         assert instance.run_monitoring_max_resume_run_attempts == 0
         assert instance.run_retries_enabled
         assert instance.run_retries_max_retries == 2
-        assert instance.run_retries_retry_on_asset_or_op_failure
+        assert not instance.run_retries_retry_on_asset_or_op_failure
         assert not instance.telemetry_enabled
         assert not instance.nux_enabled
 
