@@ -1,10 +1,13 @@
 """What each date's backup came to, from its validation report file: the coverage.
 
-A date is ``complete`` when its report lists nothing missing, deferred or mismatched,
-``deferred`` when what it lacks was only left for the next run (``max_uids_per_run``),
-``incomplete`` when anything is missing or mismatched, and ``not_run`` without a report.
-The coverage asset lists every date so; the sensors request the dates left incomplete
-or deferred again.
+One verdict (:func:`verdict`) decides a source's check, a date's report, the coverage
+and the sensors' retries, from the statuses of the report's rows (docs/assets.md):
+``complete`` when every row is verified (extra rows aside); ``incomplete`` when
+anything is missing or mismatched; ``unreachable`` when a source could not be listed;
+``not_run`` when a source has no listing that can decide the day, or the date no report;
+``deferred`` when what is lacking was only left for the next run (``max_uids_per_run``).
+The coverage asset lists every date so; the sensors request the dates left incomplete,
+unreachable or deferred again.
 """
 
 import datetime as dt
@@ -15,15 +18,16 @@ from enum import StrEnum
 import pandas as pd
 
 from radonc_assets.backup.audit_files import REPORT, SUMMARY, audit_path, read_frame, summary_rows
-from radonc_assets.backup.manifest import Status
+from radonc_assets.backup.manifest import INCOMPLETE, Status
 
 
 class DayStatus(StrEnum):
-    """What a date's backup came to."""
+    """What a date's (or a source's) backup came to: its verdict."""
 
     COMPLETE = "complete"
     DEFERRED = "deferred"
     INCOMPLETE = "incomplete"
+    UNREACHABLE = "unreachable"
     NOT_RUN = "not_run"
 
 
@@ -45,14 +49,26 @@ class DayCoverage:
     report_version: int
 
 
-def day_status(report: pd.DataFrame) -> DayStatus:
-    """The status of a date whose validation report is `report`."""
-    statuses = set(report["status"])
-    if statuses & {Status.MISSING, Status.MISMATCHED}:
+def verdict(statuses: Iterable[str]) -> DayStatus:
+    """The verdict of a source or a date whose report rows have `statuses`.
+
+    The worst wins: incomplete, unreachable, not_run, deferred, then complete.
+    """
+    found = set(statuses)
+    if found & (set(INCOMPLETE) - {Status.DEFERRED}):
         return DayStatus.INCOMPLETE
-    if Status.DEFERRED in statuses:
+    if Status.UNREACHABLE in found:
+        return DayStatus.UNREACHABLE
+    if Status.NOT_RUN in found:
+        return DayStatus.NOT_RUN
+    if Status.DEFERRED in found:
         return DayStatus.DEFERRED
     return DayStatus.COMPLETE
+
+
+def day_status(report: pd.DataFrame) -> DayStatus:
+    """The verdict of a date whose validation report is `report`."""
+    return verdict(report["status"].tolist())
 
 
 def day_coverage(site: str, day: dt.date, source: str | None = None) -> DayCoverage:

@@ -37,10 +37,12 @@ class Outcome(StrEnum):
 
 
 class Status(StrEnum):
-    """What validation found for one instance.
+    """What validation found for one instance, or for a source as a whole.
 
     ``deferred``: not in the archive yet because the last copy left it for the
-    next run; the source's check fails until it is copied.
+    next run; the source's check fails until it is copied. ``unreachable`` and
+    ``not_run`` are about a source, in a row of their own without an instance: it
+    could not be listed, or its listing cannot decide the day (:mod:`.listing`).
     """
 
     VERIFIED = "verified"
@@ -48,10 +50,14 @@ class Status(StrEnum):
     DEFERRED = "deferred"
     MISMATCHED = "mismatched"
     EXTRA = "extra"
+    UNREACHABLE = "unreachable"
+    NOT_RUN = "not_run"
 
 
 # What fails a source's check: anything it holds that the archive does not hold as it is.
 INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED)
+# What fails it about the source as a whole: no listing that can decide the day.
+UNLISTED = (Status.UNREACHABLE, Status.NOT_RUN)
 
 
 def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:
@@ -65,6 +71,12 @@ def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:
     frame["treatment_date"] = frame["series_date"].where(frame["modality"] == "RTRECORD", "")
     frame = frame.drop_duplicates("sop_instance_uid").sort_values(ORDER, kind="stable")
     return frame.reset_index(drop=True)[MANIFEST_COLUMNS]
+
+
+def source_row(status: Status, detail: str) -> pd.DataFrame:
+    """A report row about a source as a whole (no instance): `status` and its `detail`."""
+    row = dict.fromkeys(MANIFEST_COLUMNS, "") | {"status": str(status), "detail": detail}
+    return pd.DataFrame([row])
 
 
 def identities(manifests: Iterable[pd.DataFrame]) -> Iterator[tuple[str, ...]]:

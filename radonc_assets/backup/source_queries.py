@@ -3,12 +3,7 @@
 import datetime as dt
 import hashlib
 import logging
-from collections import defaultdict
-from collections.abc import Mapping
 from dataclasses import dataclass
-
-import pandas as pd
-from pydicom import Dataset
 
 from radonc_assets.site.config import DicomSource
 from resources.dicom.client import DicomClient, SeriesCallback
@@ -17,54 +12,13 @@ from resources.dicom.queries import (
     QueryLevel,
     date_range,
     identifier,
-    series_record,
 )
 
 LOGGER = logging.getLogger(__name__)
 
-# The series-level return key by which a source counts a series' instances.
-SERIES_COUNT = "NumberOfSeriesRelatedInstances"
-
 
 class UndatedRecordsError(Exception):
     """The source does not return SeriesDate, so treatment records cannot be dated."""
-
-
-class KnownSeries:
-    """The series of a day's last manifest, taken again while the source counts them so.
-
-    Called with each series the enumeration finds (see
-    :meth:`~resources.dicom.client.DicomClient.enumerate_instances`): a series the
-    last manifest lists, which the source answers with as many instances
-    (``NumberOfSeriesRelatedInstances``), keeps the manifest's instances, with the
-    study's and series' attributes as answered now; any other series (new, grown,
-    shrunk, or not counted by the source) is listed at IMAGE level.
-
-    Attributes:
-        reused: The SeriesInstanceUIDs taken from the last manifest.
-    """
-
-    def __init__(self, manifest: pd.DataFrame) -> None:
-        self._instances: dict[str, list[tuple[str, str]]] = defaultdict(list)
-        columns = ("series_instance_uid", "sop_instance_uid", "sop_class_uid")
-        for series, sop_instance, sop_class in zip(
-            *(manifest[column].tolist() for column in columns), strict=True
-        ):
-            self._instances[series].append((sop_instance, sop_class))
-        self.reused: set[str] = set()
-
-    def __call__(self, study: Dataset, series: Dataset) -> list[InstanceRecord] | None:
-        """The series' instances from the last manifest, or None: list them."""
-        uid = str(series.SeriesInstanceUID)
-        known = self._instances.get(uid)
-        try:
-            counted = int(series.get(SERIES_COUNT) or -1)
-        except (TypeError, ValueError):
-            return None
-        if known is None or counted != len(known):
-            return None
-        self.reused.add(uid)
-        return [series_record(study, series, sop, sop_class) for sop, sop_class in known]
 
 
 def day_instances(
@@ -72,7 +26,6 @@ def day_instances(
     source: DicomSource,
     day: dt.date,
     on_series: SeriesCallback | None = None,
-    known: KnownSeries | None = None,
 ) -> list[InstanceRecord]:
     """Every instance `source` holds for `day`, by its daily queries (duplicates kept).
 
@@ -83,20 +36,14 @@ def day_instances(
 
     `on_series`, when given, is called with the day's instances of each series as soon
     as the enumeration knows them (a record series only when dated `day`), from the
-    enumeration's threads; a series both queries find is given twice. With `known`,
-    the series queries also ask for each series' count of instances, and a series
-    `known` recognises is not listed at IMAGE level, nor given to `on_series` (the
-    copy that follows the enumeration retrieves what the archive lacks of it).
+    enumeration's threads; a series both queries find is given twice.
 
     Raises:
         UndatedRecordsError: The source returned RTRECORD series without SeriesDate.
     """
     records: list[InstanceRecord] = []
-    counts = {} if known is None else {SERIES_COUNT: ""}
     if "study_date" in source.daily_queries:
-        records += client.enumerate_instances(
-            {"StudyDate": date_range(day)}, series_keys=counts, on_series=on_series, known=known
-        )
+        records += client.enumerate_instances({"StudyDate": date_range(day)}, on_series=on_series)
     if "treatment_records" in source.daily_queries:
         window = date_range(day - dt.timedelta(days=source.record_lookback_days), day)
 
@@ -107,9 +54,8 @@ def day_instances(
 
         found = client.enumerate_instances(
             {"StudyDate": window},
-            series_keys={"Modality": "RTRECORD", "SeriesDate": date_range(day), **counts},
+            series_keys={"Modality": "RTRECORD", "SeriesDate": date_range(day)},
             on_series=dated,
-            known=known,
         )
         if any(not r.series_date for r in found):
             raise UndatedRecordsError(
@@ -130,13 +76,10 @@ class StudyState:
         digest: Changes when a study is new, or grows when the source counts its series
             and instances (``NumberOfStudyRelated*``; a source that does not answer them
             is watched for new studies only).
-        counted: Every study answered with its counts of series and instances, so the
-            digest also changes when a study gains or loses an instance.
     """
 
     studies: int
     digest: str
-    counted: bool
 
 
 def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> StudyState:
@@ -163,48 +106,4 @@ def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> S
     ]
     states = sorted("|".join(values) for values in answers)
     digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
-    return StudyState(len(states), digest, all(all(values) for values in answers))
-
-
-def manifest_stands(
-    last: Mapping[str, object] | None,
-    state: StudyState,
-    now: dt.datetime,
-    reuse_hours: int,
-) -> bool:
-    """Whether the day's last manifest still lists what the source holds, unenumerated.
-
-    It does when the source answers its studies' counts (`state.counted`), the digest
-    of the day's studies is the one taken before that manifest was enumerated, and
-    the enumeration is less than `reuse_hours` old (:func:`enumeration_current`). A
-    study that gained or lost an instance, or a new study, changes the digest; an
-    instance deleted and another stored into the same study between two runs does
-    not, which the next enumeration (at the latest `reuse_hours` later) sees.
-
-    Args:
-        last: The metadata of the day's last manifest (``study_digest``,
-            ``enumerated_at``), None when there is none.
-        state: The day's studies now.
-        now: The current time (aware).
-        reuse_hours: How long an enumeration stands.
-    """
-    if last is None or not state.counted or last.get("study_digest") != state.digest:
-        return False
-    return enumeration_current(last, now, reuse_hours)
-
-
-def enumeration_current(last: Mapping[str, object], now: dt.datetime, reuse_hours: int) -> bool:
-    """Whether the day's last enumeration in full (``enumerated_at``) is under `reuse_hours` old.
-
-    Until then, a day whose studies changed lists only the series whose counts
-    changed (:class:`KnownSeries`); 0 hours: never.
-    """
-    if reuse_hours <= 0:
-        return False
-    try:
-        enumerated = dt.datetime.fromisoformat(str(last.get("enumerated_at")))
-    except ValueError:
-        return False
-    if enumerated.tzinfo is None:
-        return False
-    return dt.timedelta(0) <= now - enumerated < dt.timedelta(hours=reuse_hours)
+    return StudyState(len(states), digest)

@@ -13,11 +13,12 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.listing import ListingStatus, listing_path, read_listing
 from radonc_assets.backup.manifest import Outcome, cap, not_in
 from radonc_assets.backup.transfers import Transfer
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
-from radonc_assets.defs.sources import source_asset
+from radonc_assets.defs.sources import source_asset, unreachable
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import asset_key, manifest_name, node_key
 from radonc_assets.site.resources import OrthancResource
@@ -181,7 +182,12 @@ def orthanc_copies_asset(
         description=copies_description(site, alias, method),
     )
     def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        manifest = read_frame(audit_path(site.name, context.partition_key, f"{alias}_{upstream}"))
+        day = context.partition_key
+        listing = read_listing(listing_path(site.name, day, alias))
+        if listing is not None and listing.status == ListingStatus.UNREACHABLE:
+            (result,) = unreachable(context, site, alias, [context.asset_key], listing.cause)
+            return result
+        manifest = read_frame(audit_path(site.name, day, f"{alias}_{upstream}"))
         return copy_day(context, site, alias, manifest, copy)
 
     return orthanc_copies

@@ -318,9 +318,6 @@ class SiteSettings(BaseModel):
     network_timeout: Annotated[StrictFloat, Field(gt=0)] = DEFAULT_TIMEOUT
     max_pdu: Annotated[StrictInt, Field(ge=0)] = DEFAULT_MAX_PDU
     deep_validation: StrictBool = False
-    # Hours a DICOM source's enumeration of a day stands while the day's studies keep
-    # their counts (0: every run enumerates); see backup.source_queries.manifest_stands.
-    manifest_reuse_hours: Annotated[StrictInt, Field(ge=0)] = 24
     # Seconds a command-line run waits for a source held by another live run.
     pool_wait: Annotated[StrictFloat, Field(gt=0)] = 600.0
     # The UID root of the records generated from Mosaiq (the site's organisation root;

@@ -167,9 +167,6 @@ class _StoreItem:
 InstanceCallback = Callable[[bytes], None]
 # Called with the instances of one series, as soon as a C-FIND enumeration knows them.
 SeriesCallback = Callable[[list[InstanceRecord]], None]
-# Given a study's and a series' C-FIND answers: the series' instances when they are
-# known without asking the source at IMAGE level, else None.
-SeriesInstances = Callable[[Dataset, Dataset], list[InstanceRecord] | None]
 P = ParamSpec("P")
 R = TypeVar("R")
 T = TypeVar("T")
@@ -376,7 +373,6 @@ class DicomClient:
         *,
         series_keys: Mapping[str, str] | None = None,
         on_series: SeriesCallback | None = None,
-        known: SeriesInstances | None = None,
     ) -> list[InstanceRecord]:
         """Every instance of the matching studies, found study -> series -> image.
 
@@ -402,30 +398,23 @@ class DicomClient:
             on_series: Called with the instances of each series listed at IMAGE level
                 as soon as they are known, from the thread of its association (so that
                 the series can be retrieved while the others are enumerated).
-            known: Asked for each series answered; the instances it returns are taken
-                as the series' instances, and the series is not queried at IMAGE level
-                (nor given to `on_series`). Those series come first, in the order
-                answered.
         """
         model = QueryModel.STUDY
         found: list[tuple[Dataset, Dataset]] = []
-        taken: list[InstanceRecord] = []
         with self.associate([build_context(model.find_uid)]) as assoc:
             study_query = identifier(QueryLevel.STUDY, study_keys)
             for study in self._usable(assoc, study_query, QueryLevel.STUDY, {}):
                 parents = {"StudyInstanceUID": str(study.StudyInstanceUID)}
                 series_query = identifier(QueryLevel.SERIES, {**(series_keys or {}), **parents})
-                for series in self._usable(assoc, series_query, QueryLevel.SERIES, parents):
-                    records = None if known is None else known(study, series)
-                    if records is None:
-                        found.append((study, series))
-                    else:
-                        taken += records
+                found += [
+                    (study, series)
+                    for series in self._usable(assoc, series_query, QueryLevel.SERIES, parents)
+                ]
 
         def instances(share: Sequence[tuple[Dataset, Dataset]]) -> list[list[InstanceRecord]]:
             return self._series_instances(share, on_series)
 
-        return taken + [
+        return [
             record
             for records in in_parallel(found, self.associations, instances)
             for record in records

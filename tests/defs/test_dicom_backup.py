@@ -7,15 +7,12 @@ import io
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pytest
 import requests
-from pydicom import Dataset, dcmread
-from pynetdicom.association import Association
+from pydicom import dcmread
+from pydicom.uid import generate_uid
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
-from radonc_assets.backup.manifest import manifest_frame
-from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.cli.main import main
 from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
@@ -29,7 +26,6 @@ from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
-from resources.dicom.queries import QueryModel
 from resources.orthanc import OrthancClient
 from tests.conftest import SiteFileWriter, variant
 
@@ -114,38 +110,6 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
         0,
     )
     assert metadata(again, asset_key(site, "MIM", "orthanc_copies"))["copied"] == 0
-
-
-def test_a_day_whose_studies_are_unchanged_keeps_its_manifest(
-    lab: DemoServers, site_file: SiteFileWriter
-) -> None:
-    site = lab.site
-    instance = dg.DagsterInstance.ephemeral()
-    aria, mim = (asset_key(site, alias, "source_studies") for alias in ("ARIA", "MIM"))
-    first = backup(site, instance=instance)
-    second = backup(site, instance=instance)
-    assert first.success
-    assert second.success
-    enumerated, kept = metadata(first, aria), metadata(second, aria)
-    assert (enumerated["enumerated"], kept["enumerated"]) == (True, False)
-    for field in ("enumerated_at", "study_digest", "instances", "series", "studies"):
-        assert kept[field] == enumerated[field], field
-    # dcmqrscp answers no NumberOfStudyRelatedInstances: a study could have changed unseen.
-    assert metadata(second, mim)["enumerated"] is True
-    # The kept manifests are verified against the archive as the first ones were.
-    report = metadata(second, asset_key(site, "validation_report"))
-    assert report["verified"] == metadata(first, asset_key(site, "validation_report"))["verified"]
-    assert checks(second) == COMPLETE
-
-    always = load_sites(variant(lab, site_file, settings={"manifest_reuse_hours": 0}))["LAB"]
-    third = backup(always, instance=instance)
-    assert third.success
-    assert metadata(third, aria)["enumerated"] is True
-    assert metadata(backup(site, instance=instance), aria)["enumerated"] is False
-    # A deep validation compares content from a complete enumeration.
-    deep = load_sites(variant(lab, site_file, settings={"deep_validation": True}))["LAB"]
-    fourth = metadata(backup(deep, selection=ARIA_ONLY, instance=instance), aria)
-    assert (fourth["enumerated"], fourth["series_reused"]) == (True, 0)
 
 
 def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
@@ -311,88 +275,59 @@ def test_a_move_reported_successful_but_not_delivered_is_a_failure(
         )
 
 
-def test_a_changed_day_lists_only_the_series_whose_counts_changed(
-    lab: DemoServers, tmp_path: Path, site_file: SiteFileWriter, monkeypatch: pytest.MonkeyPatch
+def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
+    lab: DemoServers, tmp_path: Path, site_file: SiteFileWriter
 ) -> None:
-    """A new study and a series that lost an instance are listed at IMAGE level; the day's
-    other series keep the last manifest's instances, as a full enumeration finds them."""
+    """On the source, one instance of a series is deleted and another stored into the same
+    series: the study's and the series' counts are unchanged. The next run lists the day in
+    full, copies the new instance and verifies it; nothing is decided on the last listing."""
     archive = lab.site.archive()
-    day = "2026-04-06"
-    instance = dg.DagsterInstance.ephemeral()
+    day = "2026-04-07"
+    selection = [*ARIA_ONLY, "lab/validation_report"]
     with OrthancServer(
-        tmp_path, "COUNTING_ARIA", peers=[archive.dicom_node], name="counting-aria"
+        tmp_path, "SWAP_ARIA", peers=[archive.dicom_node], name="swap-aria"
     ) as server:
         site = load_sites(
-            variant(
-                lab,
-                site_file,
-                ports={"aria": server.dicom_port},
-                aets={"aria": "COUNTING_ARIA"},
-                # Unbounded: new series are moved while the day is listed.
-                settings={"max_uids_per_run": None},
-            )
+            variant(lab, site_file, ports={"aria": server.dicom_port}, aets={"aria": "SWAP_ARIA"})
         )["LAB"]
-        source = DicomClient(DicomNode("COUNTING_ARIA", "127.0.0.1", server.dicom_port), "LAB_SCU")
-
-        def synthetic(seed: int) -> list[Path]:
-            spec = SyntheticSpec(
-                start=dt.date(2026, 4, 6), end=dt.date(2026, 4, 6), seed=seed, patients=1
-            )
-            files = write(spec, tmp_path / str(seed))
-            assert all(o.ok for o in source.store(files))
-            return files
-
-        synthetic(201)
-        first = backup(site, day, selection=ARIA_ONLY, instance=instance)
-        assert first.success
-        enumerated = metadata(first, asset_key(site, "ARIA", "source_studies"))
-        assert (enumerated["enumerated"], enumerated["series_reused"]) == (True, 0)
+        source = DicomClient(DicomNode("SWAP_ARIA", "127.0.0.1", server.dicom_port), "LAB_SCU")
+        spec = SyntheticSpec(
+            start=dt.date(2026, 4, 7), end=dt.date(2026, 4, 7), seed=301, patients=1
+        )
+        files = write(spec, tmp_path / "swap")
+        assert all(o.ok for o in source.store(files))
+        instance = dg.DagsterInstance.ephemeral()
+        first = backup(site, day, selection=selection, instance=instance)
+        assert checks(first)[check_name("ARIA")]
         last = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
         ct = last[last["modality"] == "CT"]
-        assert ct["series_instance_uid"].nunique() == 1
-        assert len(ct) > 1
+        gone = str(ct["sop_instance_uid"].iloc[0])
 
-        synthetic(202)  # a new patient's study
-        orthanc = OrthancClient(source, server.url)
-        assert orthanc.delete_instances([str(ct["sop_instance_uid"].iloc[0])]) == 1
-        listed: list[str] = []
-        find = DicomClient._find
+        (replaced,) = [
+            f for f in files if dcmread(f, stop_before_pixels=True).SOPInstanceUID == gone
+        ]
+        swap = dcmread(replaced)
+        swap.SOPInstanceUID = swap.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        swap.save_as(tmp_path / "swap.dcm")
+        assert OrthancClient(source, server.url).delete_instances([gone]) == 1
+        assert all(o.ok for o in source.store([tmp_path / "swap.dcm"]))
 
-        def spying(
-            client: DicomClient, assoc: Association, query: Dataset, model: QueryModel
-        ) -> list[Dataset]:
-            if client.peer.aet == "COUNTING_ARIA" and query.QueryRetrieveLevel == "IMAGE":
-                listed.append(str(query.SeriesInstanceUID))
-            return find(client, assoc, query, model)
-
-        monkeypatch.setattr(DicomClient, "_find", spying)
-        second = backup(site, day, selection=ARIA_ONLY, instance=instance)
-        assert second.success
-        changed = metadata(second, asset_key(site, "ARIA", "source_studies"))
-        manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
-        new = manifest[manifest["patient_id"] != last["patient_id"].iloc[0]]
-        assert sorted(listed) == sorted(
-            [str(ct["series_instance_uid"].iloc[0]), *new["series_instance_uid"].unique()]
-        )
-        unchanged = last["series_instance_uid"].nunique() - 1
-        assert (changed["enumerated"], changed["series_reused"]) == (True, unchanged)
-        assert changed["enumerated_at"] == enumerated["enumerated_at"]
-        full = manifest_frame(
-            day_instances(source, site.dicom_sources["ARIA"], dt.date(2026, 4, 6))
-        )
-        pd.testing.assert_frame_equal(manifest, full)
+        second = backup(site, day, selection=selection, instance=instance)
+        listed = metadata(second, asset_key(site, "ARIA", "source_studies"))
+        assert (listed["listing"], listed["instances"]) == ("full", len(last))
         copies = metadata(second, asset_key(site, "ARIA", "orthanc_copies"))
-        assert copies["copied"] == len(new) > 0
-        assert copies["series_moved_while_enumerating"] == new["series_instance_uid"].nunique()
-
-        listed.clear()
-        third = backup(site, day, selection=ARIA_ONLY, instance=instance)
-        kept = metadata(third, asset_key(site, "ARIA", "source_studies"))
-        assert (kept["enumerated"], kept["series_reused"], listed) == (
-            False,
-            manifest["series_instance_uid"].nunique(),
-            [],
+        assert (copies["copied"], copies["already_present"]) == (1, len(last) - 1)
+        assert archive_client(site).lookup(str(swap.SOPInstanceUID))
+        report = read_frame(audit_path("LAB", day, "validation_report"))
+        aria = report[report["source"] == "ARIA"]
+        assert str(swap.SOPInstanceUID) in set(
+            aria[aria["status"] == "verified"]["sop_instance_uid"]
         )
+        assert gone not in set(aria["sop_instance_uid"])
+        # ARIA's verdict stands; MIM was never listed for the day: not run, and the date fails.
+        assert checks(second)[check_name("ARIA")]
+        assert not checks(second)[check_name("MIM")]
+        assert not second.success
 
 
 def test_cli_backup_validate_and_query(

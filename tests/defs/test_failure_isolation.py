@@ -1,4 +1,5 @@
-"""One refused instance fails alone: the rest of the day is copied, the files are written.
+"""A failure stays local: one refused instance fails alone (the rest of the day is copied,
+the files are written), and one source down costs the others nothing.
 
 The archive (Orthanc with its default ``UnknownSopClassAccepted: false``) refuses an
 instance of a private SOP class that the source (an Orthanc accepting unknown
@@ -15,13 +16,15 @@ from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.definitions import site_definitions
 from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
-from radonc_assets.devtools.local_servers import OrthancServer
+from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import asset_key, backup_job_name, check_name
 from radonc_assets.site.resources import site_resources
 from tests.conftest import SiteFileWriter, variant
 
@@ -131,3 +134,40 @@ def test_a_refused_instance_fails_alone(
             .all()
         )
         assert refused["reason"].str.contains("status 0xA702").all()
+
+
+def test_a_source_down_costs_no_other_source_its_verified_day(
+    lab: DemoServers, site_file: SiteFileWriter
+) -> None:
+    """The nightly job with MIM down (nothing listening): ARIA is copied and its check
+    passes; MIM's step records it unreachable with the cause instead of failing the run's
+    other steps; the report fails the date, MIM's check saying why."""
+    (nowhere,) = free_ports(1)
+    site = load_sites(variant(lab, site_file, ports={"mim": nowhere}))["LAB"]
+    day = "2026-01-06"
+    job = site_definitions(site).resolve_job_def(backup_job_name(site))
+    result = job.execute_in_process(
+        partition_key=day, instance=dg.DagsterInstance.ephemeral(), raise_on_error=False
+    )
+
+    failed = [e.step_key for e in result.get_step_failure_events()]
+    assert failed == ["lab__validation_report"]
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert evaluations[check_name("ARIA")].passed
+    mim = evaluations[check_name("MIM")]
+    assert not mim.passed
+    assert mim.metadata["verdict"].value == "unreachable"
+    assert str(mim.metadata["cause"].value).startswith(
+        f"MIM could not be listed: cannot connect to 127.0.0.1:{nowhere}"
+    )
+    listing = [
+        e.materialization.metadata
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == asset_key(site, "MIM", "source_studies")
+    ]
+    assert [m["listing"].value for m in listing] == ["unreachable"]
+    report = read_frame(audit_path("LAB", day, "validation_report"))
+    assert report[report["source"] == "MIM"]["status"].tolist() == ["unreachable"]
+    aria = report[report["source"] == "ARIA"]
+    assert len(aria) > 0
+    assert set(aria["status"]) == {"verified"}

@@ -12,7 +12,7 @@ most every ``automation.sensor_interval`` seconds and only inside the source's
   their treatment dates are requested;
 - the source's days of the last ``automation.retry_days`` whose report left it
   ``deferred`` are requested again (each new report once), and those left
-  ``incomplete`` too, at most :data:`RETRY_ATTEMPTS` times.
+  ``incomplete`` or ``unreachable`` too, at most :data:`RETRY_ATTEMPTS` times.
 
 Run keys name the state (the study digest, the last delivery, the report's version),
 so one state never launches twice. A source that does not answer gives a skip reason
@@ -44,8 +44,10 @@ from resources.errors import DicomError, MosaiqDatabaseError
 
 LOGGER = logging.getLogger(__name__)
 
-# Runs a sensor requests for a day left incomplete (missing or mismatched instances).
+# Runs a sensor requests for a day left incomplete (missing or mismatched instances) or
+# unreachable; a deferred day is requested until it is copied.
 RETRY_ATTEMPTS = 3
+RETRIED = (DayStatus.DEFERRED, DayStatus.INCOMPLETE, DayStatus.UNREACHABLE)
 REASON_TAG = "radonc/reason"
 
 
@@ -104,7 +106,9 @@ def retry_requests(
     today: dt.date,
     cursor: SensorCursor,
 ) -> list[dg.RunRequest]:
-    """The source's days of the retry window left deferred or incomplete, each new report once.
+    """The source's days of the retry window left deferred, incomplete or unreachable.
+
+    Each new report of a day is requested once.
 
     Updates ``cursor.retries`` (days out of the window are forgotten).
     """
@@ -119,13 +123,13 @@ def retry_requests(
     requests = []
     for day in window:
         coverage = day_coverage(site.name, day, source=alias)
-        if coverage.status not in (DayStatus.DEFERRED, DayStatus.INCOMPLETE):
+        if coverage.status not in RETRIED:
             continue
         key = day.isoformat()
         version, attempts = cursor.retries.get(key, (0, 0))
         if version == coverage.report_version:
             continue  # requested already for this report
-        if coverage.status == DayStatus.INCOMPLETE:
+        if coverage.status != DayStatus.DEFERRED:
             if attempts >= RETRY_ATTEMPTS:
                 continue
             attempts += 1  # deferred runs are no retries: they continue the copy

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -21,13 +21,13 @@ import pandas as pd
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import deep_compare
-from radonc_assets.backup.manifest import Status, manifest_frame
+from radonc_assets.backup.coverage import day_status, verdict
+from radonc_assets.backup.listing import Listing, listing_path, read_listing, unlisted
+from radonc_assets.backup.manifest import UNLISTED, Status, manifest_frame, source_row
 from radonc_assets.backup.source_queries import (
-    KnownSeries,
+    UndatedRecordsError,
     day_instances,
     day_study_state,
-    enumeration_current,
-    manifest_stands,
 )
 from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
 from radonc_assets.backup.validation import validate_day
@@ -39,6 +39,7 @@ from radonc_assets.defs.dicom_backup.checks import (
     completeness_result,
 )
 from radonc_assets.defs.metadata import rate, studies_table, table
+from radonc_assets.defs.sources import record_listing, unreachable
 from radonc_assets.site.config import DicomSource, SiteConfig
 from radonc_assets.site.naming import (
     asset_key,
@@ -50,42 +51,10 @@ from radonc_assets.site.naming import (
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import DicomNodeResource
 from resources.dicom.client import DicomClient, SeriesCallback, SubOperations
+from resources.errors import DicomError
 from resources.orthanc import OrthancClient
 
 LOGGER = logging.getLogger(__name__)
-
-
-class _LastManifest(NamedTuple):
-    manifest: pd.DataFrame
-    metadata: dict[str, Any]
-
-
-def _last_manifest(
-    context: dg.AssetExecutionContext,
-    key: dg.AssetKey,
-    path: Path,
-    now: dt.datetime,
-    reuse_hours: int,
-) -> _LastManifest | None:
-    """The day's last manifest (`key`) and its materialization's metadata.
-
-    None when there is none, when the day's last enumeration in full is not current
-    (:func:`~radonc_assets.backup.source_queries.enumeration_current`: then nothing of
-    it is used, and its file is not read), or when its file no longer holds the
-    instances it counted.
-    """
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=key, asset_partitions=[context.partition_key]),
-        limit=1,
-    ).records
-    materialization = records[0].asset_materialization if records else None
-    if materialization is None or not path.exists():
-        return None
-    metadata = {name: value.value for name, value in materialization.metadata.items()}
-    if not enumeration_current(metadata, now, reuse_hours):
-        return None
-    manifest = read_frame(path)
-    return _LastManifest(manifest, metadata) if len(manifest) == metadata.get("instances") else None
 
 
 def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: str) -> DicomClient:
@@ -94,13 +63,13 @@ def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: s
 
 
 # The report of a date follows its copies: requested by the automation sensor after a
-# copy of that date is updated (a sensor's run of one source, a copy run from the UI),
-# once every source's copy of the date exists and none is running. As eager() without
+# copy of that date is updated (a sensor's run of one source, a copy run from the UI), once
+# none is running, whether or not every source's copy of the date exists (a source not
+# listed yet leaves today undecided, and makes a past date not_run). As eager() without
 # in_latest_time_window(): any date, not only today's. A run that updates the copies and
 # the report together handles it.
 REPORT_FOLLOWS_COPIES: dg.AutomationCondition = (
     dg.AutomationCondition.any_deps_updated().since_last_handled()
-    & ~dg.AutomationCondition.any_deps_missing()
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 )
@@ -115,52 +84,33 @@ def _manifest(
     path: Path,
     on_series: SeriesCallback | None,
 ) -> tuple[pd.DataFrame, dg.MaterializeResult]:
-    """The day's manifest at `path` (kept, or enumerated and written) and its materialization.
+    """The day's manifest, listed in full and written at `path`, and its materialization.
 
-    The study-level C-FIND of :func:`~radonc_assets.backup.source_queries.day_study_state`
-    asks for every study the day's queries search: none answering, there is nothing to
-    enumerate; answering as before the last enumeration, the last manifest stands;
-    otherwise, within ``manifest_reuse_hours`` of the last enumeration in full, only
-    the series whose counts changed are listed
-    (:class:`~radonc_assets.backup.source_queries.KnownSeries`).
+    A study-level C-FIND of every study the day's queries search comes first
+    (:func:`~radonc_assets.backup.source_queries.day_study_state`): when none answers,
+    there is nothing to list. The listing is recorded beside the manifest
+    (:mod:`radonc_assets.backup.listing`).
     """
     started = time.monotonic()
     day = partition_date(context.partition_key)
     source = site.dicom_sources[alias]
-    # A deep validation compares content from a complete enumeration.
-    reuse_hours = 0 if site.settings.deep_validation else site.settings.manifest_reuse_hours
+    listing = Listing.full()
     state = day_study_state(client, source, day)
-    now = dt.datetime.now(dt.UTC)
-    last = _last_manifest(context, key, path, now, reuse_hours)
-    if last is not None and manifest_stands(last.metadata, state, now, reuse_hours):
-        enumerated = False
-        manifest, enumerated_at = last.manifest, str(last.metadata["enumerated_at"])
-        reused = manifest["series_instance_uid"].nunique()
-        LOGGER.info("%s: the studies of %s are unchanged; its manifest stands", alias, day)
-    else:
-        enumerated = True
-        known: KnownSeries | None = None
-        enumerated_at = now.isoformat(timespec="seconds")
-        if last is not None and state.counted:
-            known = KnownSeries(last.manifest)
-            enumerated_at = str(last.metadata["enumerated_at"])
-        found = day_instances(client, source, day, on_series, known) if state.studies else []
-        manifest = manifest_frame(found)
-        write_frame(manifest, path)
-        reused = 0 if known is None else len(known.reused)
+    found = day_instances(client, source, day, on_series) if state.studies else []
+    manifest = manifest_frame(found)
+    write_frame(manifest, path)
+    listed = record_listing(context, site, alias, listing)
     seconds = time.monotonic() - started
     return manifest, dg.MaterializeResult(
         asset_key=key,
         metadata={
+            **listed,
             "instances": len(manifest),
             "series": manifest["series_instance_uid"].nunique(),
             "studies": manifest["study_instance_uid"].nunique(),
             "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
             "seconds": round(seconds, 2),
             "instances_per_second": rate(len(manifest), seconds),
-            "enumerated": enumerated,
-            "series_reused": reused,
-            "enumerated_at": enumerated_at,
             "study_digest": state.digest,
             "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
             "manifest": dg.MetadataValue.path(str(path)),
@@ -195,14 +145,12 @@ def dicom_source_assets(
                 kinds=source_kinds(alias, "dicom"),
                 description=(
                     f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for "
-                    f"the day: one row per instance, found by C-FIND study -> series -> image "
-                    f"({', '.join(source.daily_queries)}; image queries over "
-                    f"{source.associations} association(s)). A study-level C-FIND with the "
-                    "studies' counts comes first: while it answers as it did before the day's "
-                    "last enumeration (less than settings.manifest_reuse_hours ago), that "
-                    "manifest stands and is not enumerated again; when it changed, only the "
-                    "series whose counts of instances changed are listed (metadata: "
-                    "enumerated, series_reused, enumerated_at, study_digest)."
+                    f"the day: one row per instance, listed in full by C-FIND study -> series "
+                    f"-> image ({', '.join(source.daily_queries)}; image queries over "
+                    f"{source.associations} association(s)) on every run; the validation's "
+                    "verdict rests on this listing (metadata listed_at). A source that cannot "
+                    "be listed is materialized with listing: unreachable and its cause, and "
+                    "the report says so for the day, while the other sources go on."
                     + (
                         " Materialized with the copy, each series the archive holds none of "
                         "is C-MOVEd as soon as it is listed."
@@ -230,17 +178,27 @@ def dicom_source_assets(
         client = _source_client(context, site, alias)
         path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
         moved: dict[str, SubOperations] = {}
-        if manifest_key not in selected:
-            manifest = read_frame(path)
-        elif overlap and copies_key in selected:
-            with archive_client(context, site) as archive, SeriesMover(client, archive) as mover:
-                manifest, result = _manifest(
-                    context, manifest_key, site, alias, client, path, mover.offer
-                )
-                yield result
-            moved = mover.moved
-        else:
-            manifest, result = _manifest(context, manifest_key, site, alias, client, path, None)
+        try:
+            if manifest_key not in selected:
+                manifest = read_frame(path)
+            elif overlap and copies_key in selected:
+                with (
+                    archive_client(context, site) as archive,
+                    SeriesMover(client, archive) as mover,
+                ):
+                    manifest, result = _manifest(
+                        context, manifest_key, site, alias, client, path, mover.offer
+                    )
+                moved = mover.moved
+            else:
+                manifest, result = _manifest(context, manifest_key, site, alias, client, path, None)
+        except (DicomError, UndatedRecordsError) as exc:
+            keys = [k for k in (manifest_key, copies_key) if k in selected]
+            yield from unreachable(
+                context, site, alias, keys, f"{alias} could not be listed: {exc}"
+            )
+            return
+        if manifest_key in selected:
             yield result
         if copies_key not in selected:
             return
@@ -280,6 +238,8 @@ def validation_report_asset(
         kinds={"orthanc"},
         check_specs=completeness_check_specs(key, sources, partitions),
         automation_condition=REPORT_FOLLOWS_COPIES,
+        # Not materialized while today is undecided (a source not listed yet).
+        output_required=False,
         description=(
             "Compares each source's manifest for the day with the archive: verified, missing "
             "(with the cause the last copy gave), deferred (left for the next run by "
@@ -300,21 +260,29 @@ def validation_report_asset(
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         started = time.monotonic()
         day = context.partition_key
-        manifests = {
-            alias: read_frame(audit_path(site.name, day, f"{alias}_{manifest_name(source)}"))
-            for alias, source in sources.items()
-        }
+        now = dt.datetime.now(dt.UTC)
+        day_end = context.partition_time_window.end
+        reports: dict[str, pd.DataFrame] = {}
+        manifests: dict[str, pd.DataFrame] = {}
+        for alias, source in sources.items():
+            problem = unlisted(read_listing(listing_path(site.name, day, alias)), day_end, now)
+            if problem is None:
+                path = audit_path(site.name, day, f"{alias}_{manifest_name(source)}")
+                manifests[alias] = read_frame(path)
+            else:
+                reports[alias] = source_row(*problem)
         with archive_client(context, site) as archive:
             checked = validate_day(
                 archive,
                 list(manifests.values()),
                 [_last_copies(site, day, alias) for alias in manifests],
             )
-            reports = dict(zip(manifests, checked.reports, strict=True))
-            for alias in deep:
+            reports |= dict(zip(manifests, checked.reports, strict=True))
+            for alias in (a for a in deep if a in manifests):
                 reports[alias] = deep_compare(
                     reports[alias], _source_client(context, site, alias), archive.dicom
                 )
+        reports = {alias: reports[alias] for alias in sources}
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]
             + [checked.extra.assign(source="")],
@@ -326,47 +294,69 @@ def validation_report_asset(
         chains_path = write_frame(checked.chains, audit_path(site.name, day, "treatment_chains"))
         counts = report["status"].value_counts()
         metadata: dict[str, Any] = {
+            "verdict": str(day_status(report)),
             **{str(status): int(counts.get(status, 0)) for status in Status},
             "sources": table(
-                [{"source": alias, **status_counts(rows)} for alias, rows in reports.items()],
-                ["source", *(str(status) for status in Status if status != Status.EXTRA)],
+                [source_summary(alias, rows) for alias, rows in reports.items()],
+                list(SOURCE_COLUMNS),
             ),
             "studies": checked.studies,
             "deep_validation": site.settings.deep_validation,
             "seconds": round(time.monotonic() - started, 2),
             "studies_table": studies_table(
-                report[report["source"] != ""], show_patient_id=site.phi_in_metadata
+                report[report["sop_instance_uid"] != ""], show_patient_id=site.phi_in_metadata
             ),
             "report": dg.MetadataValue.path(str(path)),
             **{f"treatment_records_{k}": v for k, v in chain_summary(checked.chains).items()},
             "treatment_chains": dg.MetadataValue.path(str(chains_path)),
         }
         results = [
-            *(completeness_result(alias, r) for alias, r in reports.items()),
+            *(
+                completeness_result(alias, r, day_over=now >= day_end)
+                for alias, r in reports.items()
+            ),
             chain_result(checked.chains),
         ]
         failed = [result for result in results if not result.passed]
         if not failed:
             yield dg.MaterializeResult(metadata=metadata, check_results=results)
             return
-        # An incomplete day: the checks and the report's metadata are recorded, then the
-        # step fails without a materialization, so that the date shows as failed in the
-        # partitions view (Dagster 1.13 colours a partition by its materializations only).
+        # The checks and the report's metadata are recorded; the date's materialization
+        # waits for its verdict. Sources of today not listed yet (warnings) leave the date
+        # undecided: no materialization, no failure. Anything else fails the step without a
+        # materialization, so that the date shows as failed in the partitions view
+        # (Dagster 1.13 colours a partition by its materializations only).
         context.log_event(dg.AssetObservation(asset_key=key, partition=day, metadata=metadata))
         yield from results
+        errors = [r for r in failed if r.severity == dg.AssetCheckSeverity.ERROR]
+        if not errors:
+            context.log.info("%s is not over and not every source has been listed yet", day)
+            return
         raise dg.Failure(
             description=f"{day} is not verified: "
-            + "; ".join(f"{r.check_name}: {r.description}" for r in failed),
+            + "; ".join(f"{r.check_name}: {r.description}" for r in errors),
             metadata={"report": dg.MetadataValue.path(str(path))},
         )
 
     return validation_report
 
 
-def status_counts(report: pd.DataFrame) -> dict[str, int]:
-    """How many rows of a source's report have each status."""
+# The columns of the report's table of sources: each source's verdict and its counts.
+SOURCE_COLUMNS = (
+    "source",
+    "verdict",
+    *(str(s) for s in Status if s not in (Status.EXTRA, *UNLISTED)),
+)
+
+
+def source_summary(alias: str, report: pd.DataFrame) -> dict[str, str | int]:
+    """A source's row of the report's table of sources: its verdict and its counts."""
     counts = report["status"].value_counts()
-    return {str(status): int(counts.get(status, 0)) for status in Status if status != Status.EXTRA}
+    return {
+        "source": alias,
+        "verdict": str(verdict(report["status"].tolist())),
+        **{column: int(counts.get(column, 0)) for column in SOURCE_COLUMNS[2:]},
+    }
 
 
 def _last_copies(site: SiteConfig, day: str, alias: str) -> pd.DataFrame | None:

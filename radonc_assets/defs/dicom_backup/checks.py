@@ -12,7 +12,8 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.chain import chain_summary
-from radonc_assets.backup.manifest import INCOMPLETE, Status
+from radonc_assets.backup.coverage import DayStatus, verdict
+from radonc_assets.backup.manifest import INCOMPLETE, UNLISTED, Status
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
 
@@ -79,29 +80,59 @@ def chain_result(chains: pd.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:
-    """The check of one source from its rows of the validation report."""
-    bad = report[report["status"].isin(INCOMPLETE)]
-    counts = {status: int((report["status"] == status).sum()) for status in INCOMPLETE}
+def completeness_result(
+    alias: str, report: pd.DataFrame, *, day_over: bool = True
+) -> dg.AssetCheckResult:
+    """The check of one source from its rows of the validation report: its verdict.
+
+    It passes only when the verdict is complete
+    (:func:`~radonc_assets.backup.coverage.verdict`). A source of a day not over yet
+    that has not been listed (``not_run``) fails as a warning: the day is undecided.
+
+    Args:
+        alias: The source.
+        report: Its rows of the day's report.
+        day_over: Whether the day has ended in the site's time zone.
+    """
+    status = verdict(report["status"].tolist())
+    instances = report[report["sop_instance_uid"] != ""]
+    bad = instances[instances["status"].isin(INCOMPLETE)]
+    counts = {s: int((instances["status"] == s).sum()) for s in INCOMPLETE}
     metadata: dict[str, Any] = {
-        "instances": len(report),
-        **{str(status): count for status, count in counts.items()},
+        "verdict": str(status),
+        "instances": len(instances),
+        **{str(s): count for s, count in counts.items()},
         "offending_uids": dg.MetadataValue.json(
             list(bad["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
         ),
     }
+    unlisted = report[report["status"].isin(UNLISTED)]
+    if not unlisted.empty:
+        metadata["cause"] = str(unlisted["detail"].iloc[0])
+    provisional = status == DayStatus.NOT_RUN and not day_over
     return dg.AssetCheckResult(
         check_name=check_name(alias),
-        passed=bad.empty,
-        severity=dg.AssetCheckSeverity.ERROR,
+        passed=status == DayStatus.COMPLETE,
+        severity=dg.AssetCheckSeverity.WARN if provisional else dg.AssetCheckSeverity.ERROR,
         metadata=metadata,
         description=None
-        if bad.empty
-        else f"{len(bad)} of {len(report)} instances not verified: "
-        + ", ".join(f"{count} {status}" for status, count in counts.items() if count)
+        if status == DayStatus.COMPLETE
+        else _verdict_line(alias, status, len(instances), counts, metadata.get("cause", "")),
+    )
+
+
+def _verdict_line(
+    alias: str, status: DayStatus, instances: int, counts: dict[Status, int], cause: str
+) -> str:
+    """Why a source's check failed, in one line."""
+    if status in (DayStatus.UNREACHABLE, DayStatus.NOT_RUN):
+        return f"{alias} {status}: {cause}"
+    return (
+        f"{sum(counts.values())} of {instances} instances not verified: "
+        + ", ".join(f"{count} {s}" for s, count in counts.items() if count)
         + (
             " (deferred: max_uids_per_run was reached; the next run continues)"
             if counts[Status.DEFERRED]
             else ""
-        ),
+        )
     )

@@ -15,13 +15,15 @@ from radonc_assets.site.partitions import site_partitions
 
 # Dates the table in the UI shows at most, newest first; the CSV holds them all.
 SHOWN_DATES = 366
-# Materialized once, then after any date's report, and every 10 minutes (a report of an
-# incomplete date is no materialization: its step fails, so that the date shows failed).
-# Not AutomationCondition.eager(): it waits for every parent partition to exist, and the
-# dates never backed up never do.
+# Materialized once, then after any date's report, whether it passed (a materialization)
+# or failed (a report of an unverified date fails its step so that the date shows
+# failed: no materialization, so the failure is watched for itself), and every 10
+# minutes. Not AutomationCondition.eager(): it waits for every parent partition to
+# exist, and the dates never backed up never do.
 _UPDATES: dg.AutomationCondition = (
     dg.AutomationCondition.missing()
     | dg.AutomationCondition.any_deps_updated()
+    | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.execution_failed().newly_true())
     | dg.AutomationCondition.cron_tick_passed("*/10 * * * *")
 )
 UPDATED_AFTER_ANY_REPORT = _UPDATES.since_last_handled() & ~dg.AutomationCondition.in_progress()
@@ -47,12 +49,15 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
         kinds={"csv"},
         automation_condition=UPDATED_AFTER_ANY_REPORT,
         description=(
-            f"Every date of {site.name} from backfill_start to today with the status its "
-            "validation report gives: complete (everything verified), deferred (what is "
-            "lacking was only left for the next run by max_uids_per_run), incomplete "
-            "(something missing or mismatched) or not_run (no report), with the report's "
-            "counts. Written as a CSV file and shown per month and per date (newest first); "
-            "updated after each validation report by the automation sensor."
+            f"Every date of {site.name} from backfill_start to today with the verdict its "
+            "validation report gives (docs/assets.md, Verdicts): complete (every source's "
+            "full listing verified in the archive, intact), incomplete (something missing, "
+            "mismatched, damaged or not converted), unreachable (a source could not be "
+            "listed), not_run (no report, or a source without a listing that can decide the "
+            "date) or deferred (what is lacking was only left for the next run by "
+            "max_uids_per_run), with the report's counts. Written as a CSV file and shown "
+            "per month and per date (newest first); updated by the automation sensor after "
+            "each validation report, passed or failed, and every 10 minutes."
         ),
     )
     def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

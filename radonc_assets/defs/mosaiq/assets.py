@@ -15,6 +15,7 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
+from radonc_assets.backup.listing import Listing
 from radonc_assets.backup.manifest import manifest_frame
 from radonc_assets.backup.mosaiq.queries import (
     ACTIVE_DAYS,
@@ -32,7 +33,7 @@ from radonc_assets.backup.transfers import Transfer, store_records
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import orthanc_copies_asset
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table, table
-from radonc_assets.defs.sources import source_asset
+from radonc_assets.defs.sources import record_listing, source_asset, unreachable
 from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.odbc_drivers import require_odbc_driver
@@ -40,6 +41,7 @@ from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.private_files import private_dir, write_private
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
 from resources.dicom.queries import instance_record
+from resources.errors import MosaiqDatabaseError
 from resources.orthanc import OrthancClient
 
 
@@ -64,11 +66,18 @@ def treatment_records_asset(
         day = context.partition_key
         require_odbc_driver(site, alias)
         resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
-        parsed = read_sessions(
-            resource.get_database(),
-            day_window(partition_date(day)),
-            site_query=site.settings.mosaiq_backup_sql_query,
-        )
+        listing = Listing.full()
+        try:
+            parsed = read_sessions(
+                resource.get_database(),
+                day_window(partition_date(day)),
+                site_query=site.settings.mosaiq_backup_sql_query,
+            )
+        except MosaiqDatabaseError as exc:
+            (result,) = unreachable(
+                context, site, alias, [context.asset_key], f"{alias} could not be read: {exc}"
+            )
+            return result
         settings = record_settings(site)
         folder = private_dir(records_dir(site.name, day, alias))
         records = []
@@ -84,9 +93,11 @@ def treatment_records_asset(
         )
         if not skipped.empty:
             context.log.warning("%d Mosaiq rows left out of the records of %s", len(skipped), day)
+        listed = record_listing(context, site, alias, listing)
         seconds = time.monotonic() - started
         return dg.MaterializeResult(
             metadata={
+                **listed,
                 "records": len(manifest),
                 "deliveries": sum(len(s.deliveries) for s in parsed.items),
                 "patients": manifest["patient_id"].nunique(),
