@@ -23,11 +23,11 @@ import requests
 
 from benchmarks.commands import RADONC, Radonc
 from radonc_assets.cli.processes import descendants
+from radonc_assets.defs.dicom_backup.jobs import backup_assets
 from radonc_assets.devtools.backfills import (
     BACKFILL_STATUS,
     IN_PROGRESS,
     LAUNCH_BACKFILL,
-    backup_assets,
 )
 from radonc_assets.devtools.local_servers import free_port
 from radonc_assets.site.config import SiteConfig

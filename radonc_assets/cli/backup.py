@@ -2,7 +2,8 @@
 
 Both run the site's Dagster job (:mod:`radonc_assets.cli.runs`). Each date is one
 partition; one line per run and source summarises it; the exit code is 1 when
-anything is missing, failed or deferred. A backup whose runs are bounded by
+anything is missing, failed or deferred, and a site with ``[SITE.alerts]`` is alerted
+(``--no-alert`` silences one run), since departments run nightly backups from cron. A backup whose runs are bounded by
 ``max_uids_per_run`` runs again until the day is complete or a run makes no
 progress (``--single-run`` stops after one).
 """
@@ -35,6 +36,11 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     _date_options(validate, ranges=False)
     validate.set_defaults(func=_validate)
     for parser in (backup, validate):
+        parser.add_argument(
+            "--no-alert",
+            action="store_true",
+            help="send no alert for this run, even when the site has [SITE.alerts]",
+        )
         parser.add_argument(
             "--pool-wait",
             type=float,
@@ -69,7 +75,12 @@ def _sources(site: SiteConfig, alias: str | None) -> list[str]:
 
 
 def _backup(args: argparse.Namespace) -> int:
-    from radonc_assets.cli.runs import check_dates, check_secrets, run_day  # loads Dagster
+    from radonc_assets.cli.runs import (  # loads Dagster
+        alert_incomplete,
+        check_dates,
+        check_secrets,
+        run_day,
+    )
 
     days = _dates(args, args.parser)
     site = load_site(args.site)
@@ -84,6 +95,8 @@ def _backup(args: argparse.Namespace) -> int:
             print(f"{day} {site.name}: {result.deferred} deferred; running again")
             result = run_day(site, day, aliases, copy=True, pool_wait=wait)
         incomplete += not result.complete
+        if not result.complete and not args.no_alert:
+            alert_incomplete(site, day, result, "backup")
     print(
         f"{len(days)} date(s) backed up; {incomplete} incomplete"
         + (" (see the Dagster UI)" if incomplete else "")
@@ -92,7 +105,12 @@ def _backup(args: argparse.Namespace) -> int:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from radonc_assets.cli.runs import check_dates, check_secrets, run_day  # loads Dagster
+    from radonc_assets.cli.runs import (  # loads Dagster
+        alert_incomplete,
+        check_dates,
+        check_secrets,
+        run_day,
+    )
 
     site = load_site(args.site)
     if args.backup not in (None, site.default_backup):
@@ -104,4 +122,6 @@ def _validate(args: argparse.Namespace) -> int:
     check_secrets(site)
     wait = args.pool_wait or site.settings.pool_wait
     result = run_day(site, args.date, aliases, copy=False, pool_wait=wait)
+    if not result.complete and not args.no_alert:
+        alert_incomplete(site, args.date, result, "validate")
     return 0 if result.complete else 1

@@ -24,6 +24,7 @@ from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.backup.manifest import INCOMPLETE, Outcome
 from radonc_assets.backup.recovery import RestoreStatus
 from radonc_assets.definitions import site_definitions
+from radonc_assets.site.alerts import alert_message, deliver, run_url
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import RunRefusedError
 from radonc_assets.site.instance import (
@@ -57,11 +58,23 @@ LISTED_UIDS = 10
 
 @dataclass(frozen=True)
 class DayResult:
-    """What one run did for one date: per source, whether it is complete."""
+    """What one run did for one date: whether its sources are complete, and if not, why.
+
+    Attributes:
+        complete: Every source asked for is complete (and the chains, for all of them).
+        copied: Instances copied.
+        deferred: Instances left for the next run.
+        problems: One line per source not complete and per failed step.
+        sources: The sources not complete.
+        run_id: The run.
+    """
 
     complete: bool
     copied: int
     deferred: int
+    problems: tuple[str, ...] = ()
+    sources: tuple[str, ...] = ()
+    run_id: str = ""
 
 
 def dagster_instance() -> dg.DagsterInstance:
@@ -223,10 +236,16 @@ def _print_restore(site: SiteConfig, what: str, destination: str, meta: dict[str
 def _run_day(
     site: SiteConfig, day: dt.date, aliases: Sequence[str], *, copy: bool, pool_wait: float
 ) -> DayResult:
+    # Only `aliases` are contacted; the report gives every source's verdict, the others'
+    # from their last listing.
     selection = [
-        *(asset_key(site, a, manifest_name(source)) for a, source in site.sources.items()),
+        *(asset_key(site, a, manifest_name(site.sources[a])) for a in aliases),
         *(asset_key(site, a, "orthanc_copies") for a in aliases if copy),
-        *(asset_key(site, a, "active_courses") for a in site.mosaiq_sources if copy),
+        *(
+            asset_key(site, a, "active_courses")
+            for a in aliases
+            if a in site.mosaiq_sources and copy
+        ),
         asset_key(site, "validation_report"),
     ]
     instance = dagster_instance()
@@ -282,11 +301,13 @@ def _print_summary(
     ]
     complete = True
     copied = deferred = 0
+    problems: list[str] = []
+    sources: list[str] = []
     for alias in aliases:
         copies = materialized.get(asset_key(site, alias, "orthanc_copies"))
         check = checks.get(check_name(alias))
         parts = []
-        if copies is not None:
+        if copies is not None and "cause" not in copies:
             copied += int(copies[Outcome.COPIED])
             deferred += int(copies[Outcome.DEFERRED])
             parts.append(
@@ -296,12 +317,21 @@ def _print_summary(
         if check is None:
             parts.append("not validated (the run failed)")
             complete = False
+        elif "cause" in check.metadata:
+            parts.append(
+                f"{str(check.metadata['verdict'].value).upper()}: {check.metadata['cause'].value}"
+            )
+            complete = False
         else:
-            verdict = "complete" if check.passed else "INCOMPLETE"
+            verdict = "complete" if check.passed else str(check.metadata["verdict"].value).upper()
             counts = ", ".join(f"{check.metadata[s].value} {s}" for s in INCOMPLETE)
             parts.append(f"{verdict} ({counts})")
             complete = complete and check.passed
-        print(f"{day} {site.name} {alias}: " + "; ".join(parts), flush=True)
+        line = f"{day} {site.name} {alias}: " + "; ".join(parts)
+        if check is None or not check.passed:
+            problems.append(line)
+            sources.append(alias)
+        print(line, flush=True)
     chains = checks.get(CHAIN_CHECK)
     if chains is not None:
         records = chains.metadata["records"].value
@@ -312,11 +342,35 @@ def _print_summary(
         # The chains span every source: they decide only a backup of all of them.
         if set(aliases) == set(site.sources):
             complete = complete and chains.passed
+            if not chains.passed:
+                problems.append(f"treatment chains: {chains.description}")
     for failure in failures:
         print(f"  failed step {failure}", file=sys.stderr)
     if not complete:
         _print_offending(site, day, aliases)
-    return DayResult(complete, copied, deferred)
+    problems += [f"failed step {failure}" for failure in failures]
+    return DayResult(complete, copied, deferred, tuple(problems), tuple(sources), result.run_id)
+
+
+def alert_incomplete(site: SiteConfig, day: dt.date, result: DayResult, command: str) -> None:
+    """Alert `site`'s ``[SITE.alerts]`` that `command` left `day` incomplete.
+
+    Runs of the command line are seen by no sensor (they carry no code location), and
+    departments run nightly backups from cron: the command alerts by itself. An alert
+    that cannot be delivered is said on standard error.
+    """
+    if not site.alerts.enabled:
+        return
+    message = alert_message(
+        site.name,
+        f"radonc {command} left the date incomplete",
+        day.isoformat(),
+        list(result.problems) or ["the run failed"],
+        run_url(site.alerts, result.run_id),
+        list(result.sources),
+    )
+    for problem in deliver(site, message):
+        print(f"radonc: alert not delivered: {problem}", file=sys.stderr)
 
 
 def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:

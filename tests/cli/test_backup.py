@@ -272,12 +272,41 @@ def test_an_unreachable_source_is_named_with_its_cause(
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
     assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 1
     captured = capsys.readouterr()
-    assert f"{DAY} LAB ARIA: not validated (the run failed)" in captured.out
     assert (
-        "  failed step lab__aria__backup: resources.errors.PeerUnreachableError: "
+        f"{DAY} LAB ARIA: UNREACHABLE: ARIA could not be listed: "
         f"cannot connect to 127.0.0.1:{nowhere} for LAB_ARIA"
-    ) in captured.err
+    ) in captured.out
     assert "Traceback" not in captured.err
+
+
+def test_a_source_down_leaves_the_others_copied_and_verified(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """MIM down (nothing listening): ARIA's backup contacts only ARIA and the archive and is
+    verified; the whole site's backup verifies ARIA, says MIM is unreachable, and fails."""
+    (nowhere,) = free_ports(1)
+    path = variant(lab, site_file, ports={"mim": nowhere})
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+    assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 0
+    out = capsys.readouterr().out
+    assert f"{DAY} LAB ARIA: " in out
+    assert "; complete (0 missing, 0 deferred, 0 mismatched)" in out
+    assert "MIM" not in out
+
+    assert main(["backup", "LAB", "--date", DAY]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    (aria,) = [line for line in lines if line.startswith(f"{DAY} LAB ARIA: ")]
+    assert aria.endswith("; complete (0 missing, 0 deferred, 0 mismatched)")
+    unreachable = f"{DAY} LAB MIM: UNREACHABLE: MIM could not be listed: cannot connect to 127.0.0.1:{nowhere}"
+    assert any(line.startswith(unreachable) for line in lines), lines
+    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    mim = report[report["source"] == "MIM"]
+    assert mim["status"].tolist() == ["unreachable"]
+    assert set(report[report["source"] == "ARIA"]["status"]) == {"verified"}
 
 
 def test_a_backup_with_mosaiq_writes_its_records_and_census(

@@ -5,6 +5,7 @@ temporary Dagster instance, with default signal handling, in its own process gro
 what it starts is found through ``/proc`` (:func:`descendants`).
 """
 
+import json
 import signal
 import time
 from pathlib import Path
@@ -14,8 +15,12 @@ import pytest
 
 from radonc_assets.cli.processes import descendants
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.devtools.local_servers import free_ports
 from radonc_assets.site.loading import load_site_files
-from radonc_assets.site.naming import asset_key
+from radonc_assets.site.naming import asset_key, check_name
+from radonc_assets.site.partitions import site_partitions
+from tests import alert_receivers
+from tests.alert_receivers import SmtpServer, Webhook
 from tests.conftest import SiteFileWriter, variant
 from tests.serving import (
     assert_backed_up,
@@ -26,6 +31,9 @@ from tests.serving import (
 )
 
 BACKFILL = ["2026-01-05", "2026-01-06", "2026-01-07"]
+
+smtp_server = alert_receivers.smtp_server
+webhook = alert_receivers.webhook
 
 
 def alive(pids: list[int]) -> list[int]:
@@ -113,5 +121,96 @@ def test_a_backfill_launched_as_the_ui_does_completes_with_every_check_passed(
         assert {tuple(k["path"]) for k in lineage["dependedByKeys"]} == {
             tuple(asset_key(site, "coverage").path)
         }
+    finally:
+        stop(served)
+
+
+def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
+    lab: DemoServers,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    smtp_server: SmtpServer,
+    webhook: Webhook,
+) -> None:
+    """MIM down (nothing listening) during a backfill launched as the UI does: each date's
+    ARIA is copied and its check passes, MIM's says unreachable, the dates fail, and the
+    SMTP server and the webhook each get one alert naming both dates."""
+    (nowhere,) = free_ports(1)
+    smtp_port, mailbox = smtp_server()
+    path = variant(lab, site_file, ports={"mim": nowhere})
+    path.write_text(
+        path.read_text()
+        + "[LAB.alerts]\n"
+        + 'email_to = ["physics@hospital.example"]\n'
+        + 'email_from = "radonc-backup@hospital.example"\n'
+        + f'smtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\n'
+        + f'webhook_url = "{webhook.url}/hooks/radonc"\n'
+    )
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+    (site,) = load_site_files().sites.values()
+    dates = BACKFILL[:2]
+    served = start(path.parent, tmp_path)
+    try:
+        backfill_id = launch_backfill(served, site, dates)
+        assert wait_for_backfill(served, backfill_id, timeout=300) == "COMPLETED_FAILED"
+        instance = dg.DagsterInstance.from_config(str(served.home))
+        runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
+        # One failed run per date, at once: a failed check is not retried.
+        assert sorted(run.tags["dagster/partition"] for run in runs) == dates
+        assert {run.status for run in runs} == {dg.DagsterRunStatus.FAILURE}
+        assert not [run for run in runs if "dagster/parent_run_id" in run.tags]
+        report = asset_key(site, "validation_report")
+        statuses = instance.get_status_by_partition(report, dates, site_partitions(site))
+        assert statuses == dict.fromkeys(dates, dg.AssetPartitionStatus.FAILED)
+        verdicts = {
+            (run.tags["dagster/partition"], evaluation.check_name): (
+                evaluation.passed,
+                evaluation.metadata["verdict"].value,
+            )
+            for run in runs
+            for record in instance.all_logs(
+                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+            )
+            if record.dagster_event is not None
+            and isinstance(
+                evaluation := record.dagster_event.event_specific_data, dg.AssetCheckEvaluation
+            )
+            and evaluation.check_name in (check_name("ARIA"), check_name("MIM"))
+        }
+        assert verdicts == {
+            **{(date, check_name("ARIA")): (True, "complete") for date in dates},
+            **{(date, check_name("MIM")): (False, "unreachable") for date in dates},
+        }
+
+        deadline = time.monotonic() + 150  # the backfill sensor looks every 30 s
+        while not webhook.requests and time.monotonic() < deadline:
+            time.sleep(2)
+        (posted,) = webhook.requests
+        alert = json.loads(posted.body)
+        assert alert["what"] == f"backfill {backfill_id} failed for 2 date(s)"
+        assert alert["date"] == f"{dates[0]} to {dates[1]}"
+        assert "MIM" in alert["sources"]
+        for date in dates:
+            assert any(
+                line.startswith(f"{date} mim_complete: MIM unreachable: MIM could not be listed")
+                for line in alert["details"]
+            ), alert["details"]
+        assert mailbox.received()["Subject"].startswith(
+            f"[radonc-backup] LAB: backfill {backfill_id}"
+        )
+        # The coverage follows the failed reports (no materialization of them to follow).
+        coverage = None
+        while time.monotonic() < deadline + 60:
+            records = instance.fetch_materializations(asset_key(site, "coverage"), limit=1).records
+            coverage = records[0].asset_materialization if records else None
+            if coverage is not None and coverage.metadata["unreachable"].value == len(dates):
+                break
+            time.sleep(2)
+        assert coverage is not None
+        assert coverage.metadata["unreachable"].value == len(dates)
+        # The run failure sensor leaves a backfill's runs to the backfill's alert.
+        assert len(webhook.requests) == 1
+        assert len(mailbox.envelopes) == 1
     finally:
         stop(served)

@@ -8,19 +8,26 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pytest
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
+from radonc_assets.cli.main import main
 from radonc_assets.definitions import site_definitions
-from radonc_assets.defs.automation.alerts import alert_message, deliver
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, free_ports
+from radonc_assets.site.alerts import alert_message, deliver
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import alert_sensor_name, backup_job_name, validate_job_name
+from radonc_assets.site.naming import (
+    alert_sensor_name,
+    backup_job_name,
+    drill_job_name,
+    validate_job_name,
+)
 from radonc_assets.site.resources import site_resources
 from tests import alert_receivers
 from tests.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
@@ -81,10 +88,11 @@ def alert_site(
     alerts: Alerts,
     ports: dict[str, int] | None = None,
     aets: dict[str, str] | None = None,
+    **options: Any,
 ) -> SiteConfig:
     """The site ALERT on `ports` with `alerts` as its ``[ALERT.alerts]`` table."""
     aets = {"archive": ARCHIVE_AET} | (aets or {})
-    path = site_file(SITE, ports=ports or {}, aets=aets)
+    path = site_file(SITE, ports=ports or {}, aets=aets, **options)
     table = "\n".join(f"{key} = {json.dumps(value)}" for key, value in alerts.items())
     path.write_text(path.read_text() + f"[{SITE}.alerts]\n{table}\n")
     return load_sites(path)[SITE]
@@ -197,9 +205,10 @@ def test_deliver_reports_each_failed_delivery_without_the_password(
     problems = deliver(alert_site(site_file, unreachable), message)
 
     assert problems == [
-        f"e-mail: cannot connect to SMTP server 127.0.0.1:{smtp_nowhere}: connection refused",
+        f"e-mail: cannot connect to SMTP server 127.0.0.1:{smtp_nowhere}: connection refused "
+        "(tried 3 times)",
         f"webhook: cannot reach webhook http://127.0.0.1:{hook_nowhere}/hooks/radonc: "
-        "connection refused",
+        "connection refused (tried 3 times)",
     ]
     assert not any(PASSWORD in problem for problem in [unset, *problems])
 
@@ -277,12 +286,12 @@ def test_a_failed_backup_run_is_alerted(
     (posted,) = hook.requests
     details = json.loads(posted.body)["details"]
     (line,) = details
-    assert line.startswith("alert__aria__backup: ")
-    assert "NOT_ARIA" in line
+    assert line.startswith("aria_complete: ARIA unreachable: ARIA could not be listed: NOT_ARIA@")
+    assert "rejected the association" in line
     assert_alerted(
         mailbox,
         hook,
-        what="alert_backup run failed",
+        what="validation check failed",
         date=day.isoformat(),
         sources=["ARIA"],
         details=details,
@@ -295,20 +304,46 @@ def test_a_failed_backup_run_is_alerted(
     assert len(hook.requests) == 2
     assert len(mailbox.envelopes) == 1
 
-    # A run of another job (here, assets materialized from the UI or a test) is not watched.
-    other = dg.materialize(
+
+def test_a_failed_run_of_the_sites_assets_is_alerted_whoever_launched_it(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+) -> None:
+    """Assets materialized from the UI or the automation sensor run in Dagster's own asset
+    jobs, not the site's: they are alerted too, and tagged with their origin."""
+    mailbox, hook, alerts = receivers
+    site = alert_site(site_file, alerts, ports, aets={"aria": "NOT_ARIA"})
+    day = dt.date(2026, 2, 3)
+    automation = {
+        "dagster/sensor_name": "alert_automation",
+        "dagster/from_automation_condition": "true",
+    }
+    launched = dg.materialize(
         daily_assets(site),
         instance=instance,
         partition_key=day.isoformat(),
         resources=site_resources(site),
+        selection=["alert/aria/source_studies", "alert/validation_report"],
+        tags=automation,
         raise_on_error=False,
     )
-    other_run = instance.get_run_by_id(other.run_id)
-    assert other_run is not None
-    assert other_run.status == dg.DagsterRunStatus.FAILURE
-    run_failure_sensor(site, other_run, run_end(instance, other_run), instance)
-    assert len(hook.requests) == 2
+    run = instance.get_run_by_id(launched.run_id)
+    assert run is not None
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert run.job_name.startswith("__")
+    run_failure_sensor(site, run, run_end(instance, run), instance)
+    (posted,) = hook.requests
+    assert json.loads(posted.body)["what"] == "validation check failed"
+    assert json.loads(posted.body)["date"] == day.isoformat()
     assert len(mailbox.envelopes) == 1
+    tagged = instance.get_run_by_id(run.run_id)
+    assert tagged is not None
+    assert (tagged.tags["radonc/launched_by"], tagged.tags["radonc/started_by"]) == (
+        "automation",
+        "alert_automation",
+    )
 
 
 def test_a_failed_check_is_alerted_with_its_counts(
@@ -335,6 +370,63 @@ def test_a_failed_check_is_alerted_with_its_counts(
         what="validation check failed",
         date=day.isoformat(),
         sources=["ARIA"],
-        details=["aria_complete: instances 1, missing 1"],
+        details=["aria_complete: 1 of 1 instances not verified: 1 missing"],
         run_url=f"{UI_URL}/runs/{run.run_id}",
     )
+
+
+def test_a_failed_restore_drill_is_alerted(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+) -> None:
+    """A drill with no verified backup to draw from fails, and is alerted."""
+    mailbox, hook, alerts = receivers
+    site = alert_site(site_file, alerts, ports, drill={"lookback_days": 2})
+    result = (
+        site_definitions(site)
+        .resolve_job_def(drill_job_name(site))
+        .execute_in_process(instance=instance, raise_on_error=False)
+    )
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    run_failure_sensor(site, run, run_end(instance, run), instance)
+    (posted,) = hook.requests
+    alert = json.loads(posted.body)
+    assert alert["what"] == "alert_drill run failed"
+    (line,) = alert["details"]
+    assert line.startswith("alert__recovery_drills: nothing verified in the validation reports")
+    assert len(mailbox.envelopes) == 1
+
+
+def test_a_cron_backup_that_leaves_a_date_incomplete_alerts_by_itself(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`radonc backup` as cron runs it: no sensor sees a command line's run, so the command
+    alerts; --no-alert silences one run."""
+    mailbox, hook, alerts = receivers
+    site = alert_site(site_file, alerts, ports, aets={"aria": "NOT_ARIA"})
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(site.source_file.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    day = "2026-02-05"
+    assert main(["backup", SITE, "ARIA", "--date", day]) == 1
+    (posted,) = hook.requests
+    alert = json.loads(posted.body)
+    assert alert["what"] == "radonc backup left the date incomplete"
+    assert (alert["date"], alert["sources"]) == (day, ["ARIA"])
+    (line,) = alert["details"]
+    assert line.startswith(f"{day} {SITE} ARIA: UNREACHABLE: ARIA could not be listed: NOT_ARIA@")
+    assert alert["run_url"].startswith(f"{UI_URL}/runs/")
+    assert mailbox.received()["Subject"] == (
+        f"[radonc-backup] {SITE}: radonc backup left the date incomplete for {day} (ARIA)"
+    )
+
+    assert main(["backup", SITE, "ARIA", "--date", day, "--no-alert"]) == 1
+    assert len(hook.requests) == 1
+    assert len(mailbox.envelopes) == 1

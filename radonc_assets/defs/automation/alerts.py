@@ -1,126 +1,94 @@
-"""Failure alerts: a failed run or a failed check of a site, by e-mail and webhook.
+"""Failure alerts: every failed or incomplete run of a site, by e-mail and webhook.
 
-One sensor per site with ``[SITE.alerts]`` set, on as shipped:
-``{site}_run_failure_alerts``, when a run of the site's jobs fails. The validation
-report's checks are blocking, so a failed check (something missing, deferred or
-mismatched, or an incomplete treatment chain) fails the report's step and its run:
-the alert then lists the failed checks with their counts. Each message names the site, the source, the date, what failed and the run's page in the
-UI (``alerts.ui_url``). Runs of the command line are not watched: the command reports
-its own failures. A delivery that fails is logged by the sensor, and the rest continue.
+Three sensors per site, on as shipped; they see every run of the code location,
+whoever launched it (a job, the UI's "Materialize", the partitions page, automation,
+sensors, schedules, drills, recoveries, purges), and keep those that touch the site's
+assets or jobs:
+
+- ``{site}_run_failure_alerts``: a run failed. The validation report's checks are
+  blocking and an unverified date fails its report, so the alert lists the failed
+  checks with their verdicts and causes, and the steps that failed otherwise. It also
+  gives a run that failed before any of its steps said who started it its
+  ``radonc/launched_by`` and ``radonc/started_by`` tags (:mod:`radonc_assets.defs.audit`).
+- ``{site}_check_failure_alerts``: a run succeeded with a failed check of severity
+  ERROR (a restore drill or recovery that did not restore everything intact).
+- ``{site}_backfill_failure_alerts``: a backfill finished with failed runs: one alert
+  per backfill with its failed dates, not one per date (the two sensors above leave a
+  backfill's runs to it).
+
+Each message names the site, the sources, the date, what failed and the run's page in
+the UI (``alerts.ui_url``). Runs of the command line carry no code location, so no
+sensor sees them: `radonc backup` and `radonc validate` alert by themselves
+(:func:`~radonc_assets.site.alerts.deliver`). A delivery that fails is tried again,
+then logged, and the other destinations still get the alert. Without ``[SITE.alerts]``
+only the first sensor runs, tagging runs and logging failures in its own log.
 """
+
+import json
+import logging
+from dataclasses import dataclass
 
 import dagster as dg
 
-from radonc_assets.site.config import AlertSettings, SiteConfig
-from radonc_assets.site.errors import MissingSecretError
-from radonc_assets.site.instance import failure_cause
-from radonc_assets.site.loading import read_secret
+from radonc_assets.defs.audit import run_origin
+from radonc_assets.site.alerts import alert_message, deliver, run_url
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.instance import LAUNCHED_BY_TAG, STARTED_BY_TAG, failure_cause
 from radonc_assets.site.naming import (
     CHAIN_CHECK,
     alert_sensor_name,
     asset_key,
     backup_job_name,
     check_name,
+    drill_job_name,
+    group_name,
+    recovery_job_name,
+    retention_job_name,
     validate_job_name,
 )
-from resources.alerts import (
-    AlertDeliveryError,
-    AlertMessage,
-    SmtpSettings,
-    post_webhook,
-    send_email,
-)
+from resources.alerts import AlertMessage
+
+LOGGER = logging.getLogger(__name__)
 
 PARTITION_TAG = "dagster/partition"
-# Lines of failure text an alert carries at most.
-MAX_LINES = 20
+BACKFILL_TAG = "dagster/backfill"
+# Backfills the backfill sensor looks at, newest first, each evaluation.
+RECENT_BACKFILLS = 50
+# The statuses of a backfill that launches no more runs (Dagster's BulkActionStatus).
+_FINISHED = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
-def alert_message(
-    site: str, what: str, date: str, details: list[str], run_url: str, sources: list[str]
-) -> AlertMessage:
-    """The e-mail and webhook forms of one alert.
-
-    Args:
-        site: The site's name.
-        what: What failed, in a few words ("backup run failed").
-        date: The partition date ("" when the run had none).
-        details: One line per failure (step errors, failed checks).
-        run_url: The run's page in the UI.
-        sources: The sources concerned (may be empty).
-    """
-    where = f" for {date}" if date else ""
-    about = f" ({', '.join(sources)})" if sources else ""
-    subject = f"[radonc-backup] {site}: {what}{where}{about}"
-    shown = details[:MAX_LINES]
-    more = [f"... and {len(details) - MAX_LINES} more"] if len(details) > MAX_LINES else []
-    text = "\n".join(
-        [
-            f"Site: {site}",
-            f"Date: {date or '-'}",
-            f"Sources: {', '.join(sources) or '-'}",
-            f"What failed: {what}",
-            "",
-            *shown,
-            *more,
-            "",
-            f"Run: {run_url}",
-        ]
-    )
-    payload: dict[str, object] = {
-        "site": site,
-        "date": date,
-        "sources": sources,
-        "what": what,
-        "details": shown,
-        "run_url": run_url,
+def site_jobs(site: SiteConfig) -> set[str]:
+    """The names of `site`'s own jobs."""
+    return {
+        name(site)
+        for name in (
+            backup_job_name,
+            validate_job_name,
+            recovery_job_name,
+            drill_job_name,
+            retention_job_name,
+        )
     }
-    return AlertMessage(subject=subject, text=text, payload=payload)
 
 
-def deliver(site: SiteConfig, message: AlertMessage) -> list[str]:
-    """Send `message` to every destination of `site`'s ``[SITE.alerts]``.
+def _is_site_run(site: SiteConfig, instance: dg.DagsterInstance, run: dg.DagsterRun) -> bool:
+    """Whether `run` belongs to `site`: one of its jobs, or any job over its assets.
 
-    Returns:
-        One line per delivery that failed (empty when all went through).
+    A run of selected assets (the UI's) names them; a run of an asset job built for it
+    (``dg.materialize``) names its steps, after the assets' keys, in its plan.
     """
-    alerts = site.alerts
-    problems = []
-    if alerts.email_to and alerts.smtp_host and alerts.email_from:
-        try:
-            password = (
-                read_secret(site, "alerts.smtp_password_env_var", alerts.smtp_password_env_var)
-                if alerts.smtp_password_env_var
-                else None
-            )
-            smtp = SmtpSettings(
-                host=alerts.smtp_host,
-                port=alerts.smtp_port,
-                security=alerts.smtp_security,
-                username=alerts.smtp_username,
-                password=password,
-                sender=alerts.email_from,
-                recipients=alerts.email_to,
-                timeout=alerts.timeout,
-            )
-            send_email(smtp, message)
-        except (AlertDeliveryError, MissingSecretError) as exc:
-            problems.append(f"e-mail: {exc}")
-    if alerts.webhook_url:
-        try:
-            token = (
-                read_secret(site, "alerts.webhook_token_env_var", alerts.webhook_token_env_var)
-                if alerts.webhook_token_env_var
-                else None
-            )
-            post_webhook(alerts.webhook_url, message, alerts.timeout, token)
-        except (AlertDeliveryError, MissingSecretError) as exc:
-            problems.append(f"webhook: {exc}")
-    return problems
-
-
-def _run_url(alerts: AlertSettings, run: dg.DagsterRun) -> str:
-    return f"{alerts.ui_url.rstrip('/')}/runs/{run.run_id}"
+    group = group_name(site)
+    keys = [
+        *(run.asset_selection or ()),
+        *(check.asset_key for check in run.asset_check_selection or ()),
+    ]
+    if run.job_name in site_jobs(site) or any(key.path[0] == group for key in keys):
+        return True
+    if keys or run.execution_plan_snapshot_id is None:
+        return False
+    plan = instance.get_execution_plan_snapshot(run.execution_plan_snapshot_id)
+    return any(step.key.startswith(f"{group}__") for step in plan.steps)
 
 
 def _sources_of(site: SiteConfig, keys: list[dg.AssetKey]) -> list[str]:
@@ -145,27 +113,18 @@ def _sources_of_steps(site: SiteConfig, step_keys: list[str]) -> list[str]:
 
 
 def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCheckEvaluation]:
-    """The check evaluations of a run that did not pass."""
+    """The check evaluations of a run that failed with severity ERROR."""
     failed = []
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         event = record.dagster_event
         evaluation = event.event_specific_data if event else None
-        if isinstance(evaluation, dg.AssetCheckEvaluation) and not evaluation.passed:
+        if (
+            isinstance(evaluation, dg.AssetCheckEvaluation)
+            and not evaluation.passed
+            and evaluation.severity == dg.AssetCheckSeverity.ERROR
+        ):
             failed.append(evaluation)
     return failed
-
-
-def _check_details(failed: list[dg.AssetCheckEvaluation]) -> list[str]:
-    """One line per failed check: its non-zero counts."""
-    return [
-        f"{evaluation.check_name}: "
-        + ", ".join(
-            f"{key} {entry.value}"
-            for key, entry in evaluation.metadata.items()
-            if isinstance(entry.value, int) and entry.value
-        )
-        for evaluation in failed
-    ]
 
 
 def _check_sources(site: SiteConfig, failed: list[dg.AssetCheckEvaluation]) -> set[str]:
@@ -188,60 +147,198 @@ def _is_check_failure(event: dg.DagsterEvent, report_step: str) -> bool:
     return event.step_key == report_step
 
 
-def _send(context: dg.RunStatusSensorContext, site: SiteConfig, message: AlertMessage) -> None:
+@dataclass(frozen=True)
+class RunFailures:
+    """Why a run of a site failed or is incomplete, from its event log.
+
+    Attributes:
+        what: In a few words ("validation check failed", "demo_backup run failed").
+        lines: One line per failed step (with its cause) and per failed check.
+        sources: The sources concerned.
+    """
+
+    what: str
+    lines: list[str]
+    sources: list[str]
+
+
+def run_failures(site: SiteConfig, instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunFailures:
+    """What failed in `run`: its failed steps (but those its checks failed) and checks."""
+    report_step = "__".join(asset_key(site, "validation_report").path)
+    checks = _failed_checks(instance, run.run_id)
+    failures = [
+        record.dagster_event
+        for record in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        if record.dagster_event is not None
+    ]
+    # A step failed by its checks: the checks' lines say why.
+    steps = [e for e in failures if not (checks and _is_check_failure(e, report_step))]
+    lines = [
+        *(f"{event.step_key}: {failure_cause(event)}" for event in steps),
+        *(f"{e.check_name}: {e.description or 'failed'}" for e in checks),
+    ]
+    sources = {
+        *_sources_of(site, list(run.asset_selection or [])),
+        *_sources_of_steps(site, [event.step_key or "" for event in steps]),
+        *_check_sources(site, checks),
+    }
+    job = "a run" if run.job_name.startswith("__") else f"{run.job_name} run"
+    what = "validation check failed" if checks and not steps else f"{job} failed"
+    return RunFailures(what, lines, sorted(sources))
+
+
+def _send(log: logging.Logger, site: SiteConfig, message: AlertMessage) -> None:
     for problem in deliver(site, message):
-        context.log.error("alert %r not delivered: %s", message.subject, problem)
+        log.error("alert %r not delivered: %s", message.subject, problem)
+
+
+def _tag_origin(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
+    """Give a run that failed before its steps said so its origin tags."""
+    launched_by, started_by = run_origin(run.tags)
+    missing = {
+        tag: value
+        for tag, value in ((LAUNCHED_BY_TAG, launched_by), (STARTED_BY_TAG, started_by))
+        if tag not in run.tags
+    }
+    if missing:
+        instance.add_run_tags(run.run_id, missing)
 
 
 def run_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
-    """Alerts when a run of `site`'s jobs fails: why each step failed, and the failed checks."""
+    """Alerts when a run of `site` fails (but a backfill's): why each step or check failed."""
     alerts = site.alerts
-    jobs = {backup_job_name(site), validate_job_name(site)}
-    report_step = "__".join(asset_key(site, "validation_report").path)
 
     @dg.run_failure_sensor(
         name=alert_sensor_name(site, "run_failure"),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Sends an alert when a run of {site.name} fails (see [SITE.alerts]).",
+        description=(
+            f"Sends an alert when a run of {site.name} fails, whoever launched it (see "
+            "[SITE.alerts]); a backfill's failed runs are alerted once per backfill. Gives a "
+            "run that failed before its steps its radonc/launched_by and radonc/started_by."
+        ),
     )
     def sensor(context: dg.RunFailureSensorContext) -> None:
         run = context.dagster_run
-        if run.job_name not in jobs:
+        if not _is_site_run(site, context.instance, run):
             return
-        checks = _failed_checks(context.instance, run.run_id)
-        # A step failed by its checks: the checks' lines say why.
-        steps = [
-            e
-            for e in context.get_step_failure_events()
-            if not (checks and _is_check_failure(e, report_step))
-        ]
-        failures = [
-            *(f"{event.step_key}: {failure_cause(event)}" for event in steps),
-            *_check_details(checks),
-        ] or [context.failure_event.message or "the run failed"]
-        named = {
-            *_sources_of(site, list(run.asset_selection or [])),
-            *_sources_of_steps(site, [event.step_key or "" for event in steps]),
-            *_check_sources(site, checks),
-        }
+        _tag_origin(context.instance, run)
+        if BACKFILL_TAG in run.tags:
+            return
+        failed = run_failures(site, context.instance, run)
+        message = alert_message(
+            site.name,
+            failed.what,
+            run.tags.get(PARTITION_TAG, ""),
+            failed.lines or [context.failure_event.message or "the run failed"],
+            run_url(alerts, run.run_id),
+            failed.sources,
+        )
+        if not alerts.enabled:
+            context.log.warning("%s (no [%s.alerts] to send it to)", message.subject, site.name)
+            return
+        _send(context.log, site, message)
+
+    return sensor
+
+
+def check_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
+    """Alerts when a run of `site` succeeds with a failed check of severity ERROR."""
+    alerts = site.alerts
+
+    @dg.run_status_sensor(
+        name=alert_sensor_name(site, "check_failure"),
+        run_status=dg.DagsterRunStatus.SUCCESS,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=(
+            f"Sends an alert when a run of {site.name} ends with a failed check (a restore "
+            "drill or recovery that did not restore everything intact; see [SITE.alerts])."
+        ),
+    )
+    def sensor(context: dg.RunStatusSensorContext) -> None:
+        run = context.dagster_run
+        if BACKFILL_TAG in run.tags or not _is_site_run(site, context.instance, run):
+            return
+        failed = run_failures(site, context.instance, run)
+        if not failed.lines:
+            return
         _send(
-            context,
+            context.log,
             site,
             alert_message(
                 site.name,
-                "validation check failed" if checks and not steps else f"{run.job_name} run failed",
+                "check failed",
                 run.tags.get(PARTITION_TAG, ""),
-                failures,
-                _run_url(alerts, run),
-                sorted(named),
+                failed.lines,
+                run_url(alerts, run.run_id),
+                failed.sources,
             ),
         )
 
     return sensor
 
 
+def backfill_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
+    """One alert per finished backfill of `site` with failed runs: its failed dates."""
+    alerts = site.alerts
+    group = group_name(site)
+
+    @dg.sensor(
+        name=alert_sensor_name(site, "backfill_failure"),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description=(
+            f"Sends one alert per backfill of {site.name} that finished with failed dates, "
+            "listing each date and why (see [SITE.alerts])."
+        ),
+    )
+    def sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason | None:
+        alerted = set(json.loads(context.cursor or "[]"))
+        seen = []
+        sent = 0
+        for backfill in context.instance.get_backfills(limit=RECENT_BACKFILLS):
+            if backfill.status.value not in _FINISHED:
+                continue
+            seen.append(backfill.backfill_id)
+            keys = list(backfill.asset_selection or [])
+            ours = any(key.path[0] == group for key in keys) or backfill.job_name in site_jobs(site)
+            if backfill.backfill_id in alerted or not ours:
+                continue
+            runs = context.instance.get_runs(
+                filters=dg.RunsFilter(
+                    tags={BACKFILL_TAG: backfill.backfill_id},
+                    statuses=[dg.DagsterRunStatus.FAILURE],
+                )
+            )
+            if not runs:
+                continue
+            lines, sources = [], set()
+            for run in sorted(runs, key=lambda r: r.tags.get(PARTITION_TAG, "")):
+                failed = run_failures(site, context.instance, run)
+                date = run.tags.get(PARTITION_TAG, "-")
+                lines += [f"{date} {line}" for line in failed.lines] or [f"{date}: run failed"]
+                sources |= set(failed.sources)
+            dates = sorted({run.tags.get(PARTITION_TAG, "-") for run in runs})
+            _send(
+                context.log,
+                site,
+                alert_message(
+                    site.name,
+                    f"backfill {backfill.backfill_id} failed for {len(dates)} date(s)",
+                    dates[0] if len(dates) == 1 else f"{dates[0]} to {dates[-1]}",
+                    lines,
+                    f"{alerts.ui_url.rstrip('/')}/runs/b/{backfill.backfill_id}",
+                    sorted(sources),
+                ),
+            )
+            sent += 1
+        context.update_cursor(json.dumps(sorted(seen)))
+        return None if sent else dg.SkipReason("no backfill of this site finished with failures")
+
+    return sensor
+
+
 def site_alert_sensors(site: SiteConfig) -> list[dg.SensorDefinition]:
-    """The alert sensors of `site`: none when it configures no alert."""
+    """The alert sensors of `site`: the run failure sensor alone without ``[SITE.alerts]``."""
     if not site.alerts.enabled:
-        return []
-    return [run_failure_alerts(site)]
+        return [run_failure_alerts(site)]
+    return [run_failure_alerts(site), check_failure_alerts(site), backfill_failure_alerts(site)]

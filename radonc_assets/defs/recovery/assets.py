@@ -90,12 +90,13 @@ def _restored(
     destination: DicomClient,
     rows: pd.DataFrame,
     report_name: str,
+    audit: dict[str, str],
 ) -> tuple[dict[str, Any], dg.AssetCheckResult]:
     """Restore `rows` into `destination` and verify them: metadata and the check's result.
 
-    The report file and the metadata name the run and who started it.
+    The report file and the metadata name the run and who started it (`audit`, from
+    :func:`~radonc_assets.defs.audit.run_audit`).
     """
-    audit = run_audit(context)
     done = restore(archive.dicom, destination, rows)
     uids = list(rows["sop_instance_uid"])
     altered = archive.altered_files(uids) if archive.has_rest else set()
@@ -158,6 +159,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
     def recoveries(
         context: dg.AssetExecutionContext, config: RecoveryConfig
     ) -> dg.MaterializeResult:
+        audit = run_audit(context)  # first: a run that fails says who started it too
         if config.destination not in targets:
             raise dg.Failure(
                 f"{config.destination!r} is not a restore target of {site.name} "
@@ -182,6 +184,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
                 destination.get_client(),
                 rows,
                 f"recoveries/{context.run.run_id}",
+                audit,
             )
         context.log.info(
             "%s: %d of %d instances restored intact",
@@ -224,6 +227,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
         ),
     )
     def recovery_drills(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        audit = run_audit(context)  # first: a run that fails says who started it too
         started = time.monotonic()
         today = site_today(site).date()
         days = [(today - dt.timedelta(days=n)).isoformat() for n in range(drill.lookback_days)]
@@ -245,7 +249,13 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
             leftovers = target.delete_instances(uids)
             try:
                 metadata, check = _restored(
-                    context, site, archive, target.dicom, sample, f"drills/{context.run.run_id}"
+                    context,
+                    site,
+                    archive,
+                    target.dicom,
+                    sample,
+                    f"drills/{context.run.run_id}",
+                    audit,
                 )
             finally:
                 cleaned = target.delete_instances(uids)
