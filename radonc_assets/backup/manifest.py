@@ -40,7 +40,10 @@ class Status(StrEnum):
     """What validation found for one instance.
 
     ``deferred``: not in the archive yet because the last copy left it for the
-    next run; the source's check fails until it is copied.
+    next run; the source's check fails until it is copied. ``not_converted``: a Mosaiq
+    delivery of the day that became no RT record (the row names the delivery, its
+    ``detail`` the reason); ``acknowledged``: such a delivery that a named person
+    acknowledged, listed but no failure.
     """
 
     VERIFIED = "verified"
@@ -48,10 +51,13 @@ class Status(StrEnum):
     DEFERRED = "deferred"
     MISMATCHED = "mismatched"
     EXTRA = "extra"
+    NOT_CONVERTED = "not_converted"
+    ACKNOWLEDGED = "acknowledged"
 
 
-# What fails a source's check: anything it holds that the archive does not hold as it is.
-INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED)
+# What fails a source's check: anything it holds that the archive does not hold as it is,
+# and (Mosaiq) a delivery that became no record and that nobody acknowledged.
+INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED, Status.NOT_CONVERTED)
 
 
 def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:

@@ -2,16 +2,25 @@
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
+from radonc_assets.backup.audit_files import write_frame
+from radonc_assets.backup.coverage import DayStatus, day_status
+from radonc_assets.backup.manifest import MANIFEST_COLUMNS
 from radonc_assets.backup.mosaiq.accounting import (
+    DELIVERY_REPORT_COLUMNS,
     NOT_CONVERTED_COLUMNS,
     SITE_QUERY,
     WINDOW_DELIVERY_COLUMNS,
     NotConverted,
+    day_delivery_report,
+    delivery_report,
     not_converted,
+    not_converted_file,
     not_converted_frame,
 )
 from radonc_assets.backup.mosaiq.model import (
@@ -21,6 +30,9 @@ from radonc_assets.backup.mosaiq.model import (
     parse_control_points,
     parse_deliveries,
 )
+from radonc_assets.site.acknowledgements import Acknowledgement
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.loading import load_sites
 from tests.backup.mosaiq_rows import (
     DAY,
     delivery_row,
@@ -29,6 +41,7 @@ from tests.backup.mosaiq_rows import (
     field_102_points,
     frame,
 )
+from tests.site.test_config import LEGACY_UCLA, write
 
 AT_0802 = dt.datetime.combine(DAY, dt.time(8, 2))
 FIELD_102_PROBLEM = "field FLD_ID=102 has no usable control points"
@@ -181,3 +194,98 @@ def test_the_file_names_the_record_that_lacks_the_delivery() -> None:
         },
     ]
     assert list(not_converted_frame([], {}).columns) == list(NOT_CONVERTED_COLUMNS)
+
+
+ACKNOWLEDGED = Acknowledgement(
+    dhs_id=5002, who="A. Physicist", why="setup field, no dose", when=dt.date(2026, 1, 8)
+)
+
+
+def unconverted_file(**overrides: str) -> pd.DataFrame:
+    row = {
+        "dhs_id": "5002",
+        "patient_id": "MRN-7",
+        "pat_id1": "7",
+        "treated_at": "2026-01-05 08:02:00",
+        "fld_id": "102",
+        "field": "AP",
+        "reason": FIELD_102_PROBLEM,
+        "session_record": "1.2.3.4",
+    }
+    return pd.DataFrame([row | overrides], dtype=str)
+
+
+def test_a_not_converted_delivery_is_a_report_row() -> None:
+    report = delivery_report(unconverted_file(), {})
+    assert list(report.columns) == list(DELIVERY_REPORT_COLUMNS)
+    (row,) = report.to_dict(orient="records")
+    assert row == dict.fromkeys(MANIFEST_COLUMNS, "") | {
+        "patient_id": "MRN-7",
+        "treatment_date": "20260105",
+        "dhs_id": "5002",
+        "status": "not_converted",
+        "detail": f"{FIELD_102_PROBLEM}; missing from the record of its session, 1.2.3.4",
+    }
+
+
+def test_an_acknowledged_delivery_stays_listed_with_who_and_why() -> None:
+    file = pd.concat([unconverted_file(), unconverted_file(dhs_id="5003", session_record="")])
+    report = delivery_report(file, {5002: ACKNOWLEDGED})
+    assert report[["dhs_id", "status", "detail"]].values.tolist() == [
+        [
+            "5002",
+            "acknowledged",
+            f"{FIELD_102_PROBLEM}; missing from the record of its session, 1.2.3.4; "
+            "acknowledged by A. Physicist on 2026-01-08: setup field, no dose",
+        ],
+        ["5003", "not_converted", FIELD_102_PROBLEM],
+    ]
+    unread = delivery_report(file.iloc[1:], {}, unread="ucla.acknowledgements.toml: bad")
+    assert unread["detail"].tolist() == [
+        f"{FIELD_102_PROBLEM} (acknowledgements not read: ucla.acknowledgements.toml: bad)"
+    ]
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> SiteConfig:
+    return load_sites(write(tmp_path, LEGACY_UCLA, "ucla.toml"))["UCLA"]
+
+
+def test_the_report_rows_of_a_day(site: SiteConfig) -> None:
+    (missing,) = day_delivery_report(site, "2026-01-05", "MOSAIQ_DB").to_dict(orient="records")
+    assert missing["status"] == "not_converted"
+    assert missing["detail"] == (
+        "the deliveries of the day are not accounted for: no mosaiq_db_not_converted.csv "
+        "(materialize treatment_records again)"
+    )
+
+    write_frame(unconverted_file(), not_converted_file("UCLA", "2026-01-05", "MOSAIQ_DB"))
+    acknowledgements = site.source_file.parent / "ucla.acknowledgements.toml"
+    acknowledgements.write_text(
+        '[[MOSAIQ_DB]]\ndhs_id = 5002\nwho = "A. Physicist"\nwhy = "setup field, no dose"\n'
+        "when = 2026-01-08\n"
+    )
+    (row,) = day_delivery_report(site, "2026-01-05", "MOSAIQ_DB").to_dict(orient="records")
+    assert row["status"] == "acknowledged"
+    assert row["detail"].endswith(
+        "acknowledged by A. Physicist on 2026-01-08: setup field, no dose"
+    )
+
+    acknowledgements.write_text(acknowledgements.read_text().replace("5002", '"5002"'))
+    (row,) = day_delivery_report(site, "2026-01-05", "MOSAIQ_DB").to_dict(orient="records")
+    assert row["status"] == "not_converted"
+    assert row["detail"].endswith(
+        f"(acknowledgements not read: {acknowledgements}: site UCLA: MOSAIQ_DB[1].dhs_id: "
+        'Input should be a valid integer, not the string "5002")'
+    )
+
+
+def test_a_not_converted_delivery_makes_the_day_incomplete_until_acknowledged() -> None:
+    records = pd.DataFrame({"status": ["verified", "verified"]})
+    unconverted = delivery_report(unconverted_file(), {})
+    assert day_status(pd.concat([records, unconverted])) == DayStatus.INCOMPLETE
+    acknowledged = delivery_report(unconverted_file(), {5002: ACKNOWLEDGED})
+    assert day_status(pd.concat([records, acknowledged])) == DayStatus.COMPLETE
+    deferred = pd.DataFrame({"status": ["deferred"]})
+    assert day_status(pd.concat([deferred, acknowledged])) == DayStatus.DEFERRED
+    assert day_status(pd.concat([deferred, unconverted])) == DayStatus.INCOMPLETE

@@ -9,17 +9,22 @@ linac beam...). A session that lost a beam so still makes a record of the others
 the lost delivery is listed with that record.
 
 The ``treatment_records`` asset writes the day's list (:func:`not_converted_frame`) as
-``SOURCE_not_converted.csv`` beside the records' manifest.
+``SOURCE_not_converted.csv`` beside the records' manifest; the validation report turns
+it into rows of their own (:func:`delivery_report`): ``not_converted``, which fails the
+source's check, or ``acknowledged`` when a named person acknowledged the delivery
+(:mod:`radonc_assets.site.acknowledgements`), which is listed and counted but no failure.
 """
 
 import datetime as dt
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from radonc_assets.backup.audit_files import audit_path
+from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.backup.manifest import MANIFEST_COLUMNS, Status
 from radonc_assets.backup.mosaiq.model import (
     Row,
     RowError,
@@ -34,6 +39,11 @@ from radonc_assets.backup.mosaiq.model import (
     row_records,
     row_session,
 )
+from radonc_assets.site.acknowledgements import Acknowledgement, load_acknowledgements
+from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.errors import ConfigError
+
+LOGGER = logging.getLogger(__name__)
 
 # The columns of window_deliveries.sql.
 WINDOW_DELIVERY_COLUMNS = ("DHS_ID", "Pat_ID1", "Tx_DtTm", "MRN", "FLD_ID", "TxField_ID")
@@ -48,6 +58,9 @@ NOT_CONVERTED_COLUMNS = (
     "reason",
     "session_record",
 )
+# The validation report's rows of deliveries: a manifest's columns (patient_id and
+# treatment_date filled), the delivery, its status and detail.
+DELIVERY_REPORT_COLUMNS = (*MANIFEST_COLUMNS, "dhs_id", "status", "detail")
 # Who returned a source's deliveries (the reason names it when it left one out).
 DELIVERIES_QUERY = "the deliveries query"
 SITE_QUERY = "the site's mosaiq_backup_sql_query"
@@ -182,6 +195,78 @@ def not_converted_frame(
     return pd.DataFrame(rows, columns=list(NOT_CONVERTED_COLUMNS), dtype=str)
 
 
+def delivery_report(
+    not_converted: pd.DataFrame,
+    acknowledged: Mapping[int, Acknowledgement],
+    *,
+    unread: str = "",
+) -> pd.DataFrame:
+    """The validation report's rows of a source's deliveries that became no record.
+
+    One row per delivery of the day's not-converted file: ``acknowledged`` when
+    `acknowledged` holds its DHS_ID, else ``not_converted``. ``detail`` is the reason, then
+    the record of its session that lacks it, then who acknowledged it, when and why (or,
+    with `unread`, why the acknowledgements could not be read).
+
+    Args:
+        not_converted: The day's file (:func:`not_converted_frame`, as text).
+        acknowledged: The source's acknowledgements by DHS_ID.
+        unread: Why the acknowledgements file could not be read; empty when it was.
+
+    Returns:
+        :data:`DELIVERY_REPORT_COLUMNS`; ``patient_id`` is the MRN and ``treatment_date``
+        the date of the delivery (``YYYYMMDD``, as a record's).
+    """
+    statuses, details = [], []
+    for dhs_id, reason, record in zip(
+        *(not_converted[c].astype(str).tolist() for c in ("dhs_id", "reason", "session_record")),
+        strict=True,
+    ):
+        detail = reason + (f"; missing from the record of its session, {record}" if record else "")
+        acknowledgement = acknowledged.get(int(dhs_id)) if dhs_id.isdigit() else None
+        if acknowledgement is None:
+            statuses.append(str(Status.NOT_CONVERTED))
+            details.append(detail + (f" (acknowledgements not read: {unread})" if unread else ""))
+        else:
+            statuses.append(str(Status.ACKNOWLEDGED))
+            details.append(
+                f"{detail}; acknowledged by {acknowledgement.who} on {acknowledgement.when}: "
+                f"{acknowledgement.why}"
+            )
+    report = pd.DataFrame("", index=not_converted.index, columns=list(DELIVERY_REPORT_COLUMNS))
+    report["patient_id"] = not_converted["patient_id"]
+    report["treatment_date"] = not_converted["treated_at"].str[:10].str.replace("-", "")
+    report["dhs_id"] = not_converted["dhs_id"]
+    report["status"] = statuses
+    report["detail"] = details
+    return report.reset_index(drop=True)
+
+
 def not_converted_file(site: str, day: str, alias: str) -> Path:
     """The not-converted file of the Mosaiq source `alias` of `site` for the partition `day`."""
     return audit_path(site, day, f"{alias}_not_converted")
+
+
+def day_delivery_report(site: SiteConfig, day: str, alias: str) -> pd.DataFrame:
+    """The validation report's rows of the deliveries of `alias` on `day` that made no record.
+
+    :func:`delivery_report` of the day's not-converted file and the site's
+    acknowledgements. A broken acknowledgements file acknowledges nothing: its problems
+    are logged and in the rows' detail. Without the file (records generated by an earlier
+    version, or the file deleted), one ``not_converted`` row says that the day's
+    deliveries are not accounted for.
+    """
+    path = not_converted_file(site.name, day, alias)
+    if not path.exists():
+        unaccounted = dict.fromkeys(NOT_CONVERTED_COLUMNS, "") | {
+            "reason": f"the deliveries of the day are not accounted for: no {path.name} "
+            "(materialize treatment_records again)"
+        }
+        return delivery_report(pd.DataFrame([unaccounted]), {})
+    try:
+        acknowledged = load_acknowledgements(site).get(alias, {})
+        unread = ""
+    except ConfigError as exc:
+        LOGGER.error("Acknowledgements of %s not read: %s", site.name, exc)
+        acknowledged, unread = {}, "; ".join(str(problem) for problem in exc.problems)
+    return delivery_report(read_frame(path), acknowledged, unread=unread)

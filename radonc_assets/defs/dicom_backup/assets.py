@@ -22,6 +22,7 @@ from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.manifest import Status, manifest_frame
+from radonc_assets.backup.mosaiq.accounting import day_delivery_report
 from radonc_assets.backup.source_queries import (
     KnownSeries,
     day_instances,
@@ -315,6 +316,10 @@ def validation_report_asset(
                 reports[alias] = deep_compare(
                     reports[alias], _source_client(context, site, alias), archive.dicom
                 )
+        # Mosaiq: each delivery of the day that made no record, not converted or acknowledged.
+        for alias in site.mosaiq_sources:
+            deliveries = day_delivery_report(site, day, alias)
+            reports[alias] = pd.concat([reports[alias], deliveries], ignore_index=True)
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]
             + [checked.extra.assign(source="")],

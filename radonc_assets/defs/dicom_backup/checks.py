@@ -1,7 +1,8 @@
 """Asset checks of the validation report, one per source.
 
 A check fails when anything its source holds for the day is missing from the
-archive or differs there.
+archive or differs there, or (Mosaiq) when a delivery of the day made no record
+and nobody acknowledged it.
 """
 
 import warnings
@@ -15,6 +16,9 @@ from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.manifest import INCOMPLETE, Status
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
+
+# The statuses of a report's rows that are Mosaiq deliveries, not instances.
+DELIVERY_STATUSES = (Status.NOT_CONVERTED, Status.ACKNOWLEDGED)
 
 
 def completeness_check_specs(
@@ -80,16 +84,29 @@ def chain_result(chains: pd.DataFrame) -> dg.AssetCheckResult:
 
 
 def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult:
-    """The check of one source from its rows of the validation report."""
+    """The check of one source from its rows of the validation report.
+
+    A Mosaiq source's rows are its records (instances) and its deliveries that made no
+    record (``not_converted``, ``acknowledged``): the latter fail the check unless
+    acknowledged, and are counted apart from the instances.
+    """
     bad = report[report["status"].isin(INCOMPLETE)]
     counts = {status: int((report["status"] == status).sum()) for status in INCOMPLETE}
+    deliveries = report["status"].isin(DELIVERY_STATUSES)
+    unconverted = report[report["status"] == Status.NOT_CONVERTED]
     metadata: dict[str, Any] = {
-        "instances": len(report),
+        "instances": int((~deliveries).sum()),
         **{str(status): count for status, count in counts.items()},
+        str(Status.ACKNOWLEDGED): int((report["status"] == Status.ACKNOWLEDGED).sum()),
         "offending_uids": dg.MetadataValue.json(
-            list(bad["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
+            list(bad.loc[~deliveries, "sop_instance_uid"][:MAX_UIDS_IN_METADATA])
         ),
     }
+    if not unconverted.empty:
+        metadata["offending_deliveries"] = dg.MetadataValue.json(
+            [f"DHS_ID={dhs_id}" for dhs_id in unconverted["dhs_id"][:MAX_UIDS_IN_METADATA]]
+        )
+    what = "instances and deliveries" if deliveries.any() else "instances"
     return dg.AssetCheckResult(
         check_name=check_name(alias),
         passed=bad.empty,
@@ -97,11 +114,17 @@ def completeness_result(alias: str, report: pd.DataFrame) -> dg.AssetCheckResult
         metadata=metadata,
         description=None
         if bad.empty
-        else f"{len(bad)} of {len(report)} instances not verified: "
+        else f"{len(bad)} of {len(report)} {what} not verified: "
         + ", ".join(f"{count} {status}" for status, count in counts.items() if count)
         + (
             " (deferred: max_uids_per_run was reached; the next run continues)"
             if counts[Status.DEFERRED]
+            else ""
+        )
+        + (
+            " (not_converted: Mosaiq deliveries that made no record, named in the report "
+            "with their reason; acknowledge them in the site's acknowledgements file)"
+            if counts[Status.NOT_CONVERTED]
             else ""
         ),
     )

@@ -50,9 +50,11 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
             f"Every date of {site.name} from backfill_start to today with the status its "
             "validation report gives: complete (everything verified), deferred (what is "
             "lacking was only left for the next run by max_uids_per_run), incomplete "
-            "(something missing or mismatched) or not_run (no report), with the report's "
-            "counts. Written as a CSV file and shown per month and per date (newest first); "
-            "updated after each validation report by the automation sensor."
+            "(something missing or mismatched, or a Mosaiq delivery that made no record and "
+            "is not acknowledged) or not_run (no report), with the report's counts "
+            "(acknowledged deliveries among them). Written as a CSV file and shown per month "
+            "and per date (newest first); updated after each validation report by the "
+            "automation sensor."
         ),
     )
     def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

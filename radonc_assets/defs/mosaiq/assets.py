@@ -60,7 +60,8 @@ def treatment_records_asset(
             "manifest. Rows that cannot make a record are listed with their reason; every "
             "delivery (Dose_Hst) of the day that is in no record is written to "
             f"{alias}_not_converted.csv with its patient, time, field, reason and the record "
-            "of its session that lacks it."
+            "of its session that lacks it (the validation report fails on them unless "
+            "acknowledged)."
         ),
     )
     def treatment_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
