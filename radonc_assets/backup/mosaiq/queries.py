@@ -118,10 +118,10 @@ def fetch_deliveries(
 def fetch_window_deliveries(
     db: MosaiqDatabase, window: Window, *, mrn: str | None = None
 ) -> pd.DataFrame:
-    """Every ``Dose_Hst`` delivery of a window, everyone's or one patient's (``window_deliveries.sql``).
+    """Every ``Dose_Hst`` delivery of a window, everyone's or one patient's.
 
-    Whatever else Mosaiq holds of them: the deliveries a window's records account for
-    (:mod:`.accounting`).
+    ``window_deliveries.sql``, whatever else Mosaiq holds of them: the deliveries a
+    window's records account for (:mod:`.accounting`).
     """
     return db.query(load_sql("window_deliveries"), (*window, mrn, mrn))
 
@@ -206,7 +206,7 @@ def read_sessions(
 
     Every ``Dose_Hst`` delivery of the window is accounted for: in a session, or listed
     as not converted. The window's deliveries are listed first, so that a delivery
-    recorded while the other queries run is in a session or in neither list.
+    recorded while the other queries run is never taken for one they did not return.
 
     Args:
         db: The Mosaiq database.
