@@ -3,7 +3,9 @@
 One verdict (:func:`verdict`) decides a source's check, a date's report, the coverage
 and the sensors' retries, from the statuses of the report's rows (docs/assets.md):
 ``complete`` when every row is verified (extra rows aside); ``incomplete`` when
-anything is missing or mismatched; ``unreachable`` when a source could not be listed;
+anything is missing, mismatched or damaged, or a Mosaiq delivery made no record and
+nobody acknowledged it (``not_converted``; ``acknowledged`` deliveries are counted, and
+no failure); ``unreachable`` when a source could not be listed;
 ``not_run`` when a source has no listing that can decide the day, or the date no report;
 ``deferred`` when what is lacking was only left for the next run (``max_uids_per_run``).
 The coverage asset lists every date so; the sensors request the dates left incomplete,

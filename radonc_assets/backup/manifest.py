@@ -43,6 +43,9 @@ class Status(StrEnum):
     next run; the source's check fails until it is copied. ``unreachable`` and
     ``not_run`` are about a source, in a row of their own without an instance: it
     could not be listed, or its listing cannot decide the day (:mod:`.listing`).
+    ``not_converted``: a Mosaiq delivery of the day that became no RT record (the row
+    names the delivery, its ``detail`` the reason); ``acknowledged``: such a delivery
+    that a named person acknowledged, listed but no failure.
     """
 
     VERIFIED = "verified"
@@ -50,12 +53,15 @@ class Status(StrEnum):
     DEFERRED = "deferred"
     MISMATCHED = "mismatched"
     EXTRA = "extra"
+    NOT_CONVERTED = "not_converted"
+    ACKNOWLEDGED = "acknowledged"
     UNREACHABLE = "unreachable"
     NOT_RUN = "not_run"
 
 
-# What fails a source's check: anything it holds that the archive does not hold as it is.
-INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED)
+# What fails a source's check: anything it holds that the archive does not hold as it is,
+# and (Mosaiq) a delivery that became no record and that nobody acknowledged.
+INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED, Status.NOT_CONVERTED)
 # What fails it about the source as a whole: no listing that can decide the day.
 UNLISTED = (Status.UNREACHABLE, Status.NOT_RUN)
 

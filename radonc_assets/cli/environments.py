@@ -1,8 +1,8 @@
 """`radonc environments check|workspace`: validate site files; write the Dagster workspace.
 
 `check` also shows what the keys of a site of the earlier system became, recommends
-the ``_env_var`` form for a secret placeholder, and warns about an ODBC driver that is
-not installed here.
+the ``_env_var`` form for a secret placeholder, warns about an ODBC driver that is
+not installed here, and validates each site's acknowledgements file.
 """
 
 import argparse
@@ -13,8 +13,9 @@ from typing import Any
 
 from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
+from radonc_assets.site.acknowledgements import load_acknowledgements
 from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig
-from radonc_assets.site.errors import ConfigError
+from radonc_assets.site.errors import ConfigError, Problem
 from radonc_assets.site.loading import load_site_files, read_document
 from radonc_assets.site.migration import earlier_key_readings, placeholder_notes
 from radonc_assets.site.odbc_drivers import driver_warnings
@@ -52,6 +53,7 @@ def _check(args: argparse.Namespace) -> int:
     loaded = load_site_files(path)
     # The files that loaded, as written: what the earlier system's keys became.
     documents = {file: read_document(file) for file in loaded.files if file not in loaded.failed}
+    unread: list[Problem] = []
     for site in loaded.sites.values():
         print(f"{site.name}: {site.description} ({site.source_file})")
         print(
@@ -78,12 +80,22 @@ def _check(args: argparse.Namespace) -> int:
         ]
         print_table(rows)
         _print_migration(site, documents)
+        try:
+            acknowledged = load_acknowledgements(site)
+        except ConfigError as exc:
+            unread += exc.problems
+        else:
+            for alias, deliveries in acknowledged.items():
+                print(f"{alias}: {len(deliveries)} delivery(ies) acknowledged")
         print()
     print(f"{len(loaded.sites)} site(s) OK in {path}")
     if loaded.failed:
         print(f"{len(loaded.failed)} file(s) did not load")
+    if unread:
+        print(f"{len({p.file for p in unread})} acknowledgements file(s) did not load")
+    if loaded.failed or unread:
         # main prints them, one line per problem, and exits 1.
-        raise ConfigError(loaded.problems)
+        raise ConfigError([*loaded.problems, *unread])
     return 0
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import sqlalchemy.exc
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
-from radonc_assets.backup.manifest import INCOMPLETE, Outcome
+from radonc_assets.backup.manifest import INCOMPLETE, Outcome, Status
 from radonc_assets.backup.recovery import RestoreStatus
 from radonc_assets.definitions import site_definitions
 from radonc_assets.site.alerts import alert_message, deliver, run_url
@@ -384,10 +384,12 @@ def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> 
             (report["source"] == alias) & report["status"].isin([str(s) for s in INCOMPLETE])
         ]
         for row in bad.head(LISTED_UIDS).itertuples(index=False):
-            print(
-                f"  {alias} {row.status}: {row.sop_instance_uid} ({row.modality}, series "
-                f"{row.series_instance_uid}): {row.detail}"
+            what = (  # a Mosaiq delivery that made no record has a DHS_ID, no UID
+                f"Dose_Hst DHS_ID={row.dhs_id}"
+                if row.status == Status.NOT_CONVERTED
+                else f"{row.sop_instance_uid} ({row.modality}, series {row.series_instance_uid})"
             )
+            print(f"  {alias} {row.status}: {what}: {row.detail}")
         if len(bad) > LISTED_UIDS:
             print(f"  {alias}: {len(bad) - LISTED_UIDS} more")
     print(f"  report: {path}")

@@ -23,11 +23,14 @@ from pydantic_core import ErrorDetails
 
 from radonc_assets.site.config import NAME_PATTERN, NetworkNode, OrthancTarget, SiteConfig
 from radonc_assets.site.errors import ConfigError, MissingSecretError, Problem
-from radonc_assets.site.paths import environments_dir
+from radonc_assets.site.paths import ACKNOWLEDGEMENTS_SUFFIX, environments_dir
 
 
 def site_files(path: Path | None = None) -> list[Path]:
     """The site files of a folder (its ``*.toml``, sorted), or the one file `path` names.
+
+    A folder's acknowledgements files (``*.acknowledgements.toml``,
+    :mod:`radonc_assets.site.acknowledgements`) are no site files.
 
     Args:
         path: A TOML file or a folder; default :func:`environments_dir`.
@@ -36,7 +39,11 @@ def site_files(path: Path | None = None) -> list[Path]:
         ConfigError: When the folder holds no site file.
     """
     path = path or environments_dir()
-    files = sorted(path.glob("*.toml")) if path.is_dir() else [path]
+    files = (
+        sorted(f for f in path.glob("*.toml") if not f.name.endswith(ACKNOWLEDGEMENTS_SUFFIX))
+        if path.is_dir()
+        else [path]
+    )
     if not files:
         raise ConfigError([Problem(path, None, None, "no site files (*.toml) found")])
     return files
@@ -217,7 +224,7 @@ def _load_file(file: Path) -> dict[str, SiteConfig]:
                 context={"base_dir": file.parent},
             )
         except ValidationError as exc:
-            problems.extend(Problem(file, name, *_describe(err)) for err in exc.errors())
+            problems.extend(Problem(file, name, *describe_error(err)) for err in exc.errors())
             continue
         site_problems = [Problem(file, name, key, msg) for key, msg in _cross_checks(site)]
         if site_problems:
@@ -242,12 +249,12 @@ def _redefined(
     return tuple(problems)
 
 
-# What strict numbers and booleans report ("Input should be a valid integer"); the
+# What strict numbers, booleans and dates report ("Input should be a valid integer"); the
 # message then adds what the file has.
-_STRICT_TYPE_ERRORS = {"int_type", "float_type", "bool_type"}
+_STRICT_TYPE_ERRORS = {"int_type", "float_type", "bool_type", "date_type"}
 
 
-def _describe(error: ErrorDetails) -> tuple[str | None, str]:
+def describe_error(error: ErrorDetails) -> tuple[str | None, str]:
     """The key (`sources.ARIA_MAIN.port`) and message of a pydantic error."""
     tags = {"aria", "mim", "mosaiq", "orthanc", "dicom_scp"}
     parts = [str(p) for i, p in enumerate(error["loc"]) if not (i == 2 and p in tags)]

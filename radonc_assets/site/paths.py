@@ -23,11 +23,21 @@ DEFAULT_ENVIRONMENTS_DIR = Path(__file__).resolve().parents[2] / "environments"
 LOCAL_STATE_DIR = Path(".radonc")
 # The instance settings radonc ships (run queue, pools, run monitoring, run retries).
 SHIPPED_SETTINGS = Path(__file__).with_name("dagster.yaml")
+# Beside a site file, a site's acknowledged Mosaiq deliveries (site.acknowledgements).
+ACKNOWLEDGEMENTS_SUFFIX = ".acknowledgements.toml"
 
 
 def environments_dir() -> Path:
     """The folder of site files: ``$RADONC_ENVIRONMENTS`` or the project's `environments/`."""
     return Path(os.environ.get(ENVIRONMENTS_VARIABLE) or DEFAULT_ENVIRONMENTS_DIR)
+
+
+def acknowledgements_file(site_file: Path, site: str) -> Path:
+    """The acknowledgements file of the site `site` of `site_file`: ``ucla.acknowledgements.toml``.
+
+    Beside the site file, named by the site in lower case; not a site file itself.
+    """
+    return site_file.with_name(f"{site.lower()}{ACKNOWLEDGEMENTS_SUFFIX}")
 
 
 def local_state_dir() -> Path:

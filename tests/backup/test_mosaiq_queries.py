@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from radonc_assets.backup.mosaiq import queries
+from radonc_assets.backup.mosaiq.accounting import WINDOW_DELIVERY_COLUMNS
 from radonc_assets.backup.mosaiq.model import (
     APPOINTMENT_COLUMNS,
     CONTROL_POINT_COLUMNS,
@@ -25,6 +26,7 @@ from radonc_assets.backup.mosaiq.queries import (
     fetch_control_points,
     fetch_deliveries,
     fetch_treatment_summary,
+    fetch_window_deliveries,
     load_sql,
     read_sessions,
 )
@@ -93,6 +95,7 @@ def test_every_query_is_a_package_file() -> None:
         "deliveries",
         "new_deliveries",
         "treatment_summary",
+        "window_deliveries",
     ]
 
 
@@ -152,6 +155,19 @@ def test_deliveries_of_a_day_include_its_midnight_and_not_the_next(mosaiq: Mosai
     assert first["Study_UID"].endswith(".1002")
     assert first["Machine_Name"] == "LINAC1"
     assert first["Institution"] == "TEST CLINIC"
+
+
+def test_the_window_deliveries_are_every_dose_hst_row(mosaiq: MosaiqDatabase) -> None:
+    found = fetch_window_deliveries(mosaiq, day_window(DAY))
+    assert list(found.columns) == list(WINDOW_DELIVERY_COLUMNS)
+    assert found[["DHS_ID", "MRN", "FLD_ID", "TxField_ID"]].values.tolist() == [
+        [5003, "MRN-7", 101, 101],
+        [5001, "MRN-7", 101, 101],
+        [6001, "O'BRIEN", 101, 101],
+        [5002, "MRN-7", 102, 102],
+    ]
+    mine = fetch_window_deliveries(mosaiq, day_window(DAY), mrn="O'BRIEN")
+    assert mine["DHS_ID"].tolist() == [6001]
 
 
 def test_control_points_come_back_with_their_leaf_records(mosaiq: MosaiqDatabase) -> None:
@@ -240,6 +256,7 @@ def test_treatment_summary_per_site(mosaiq: MosaiqDatabase) -> None:
 def test_sessions_of_a_day(mosaiq: MosaiqDatabase) -> None:
     parsed = read_sessions(mosaiq, day_window(DAY))
     assert parsed.skipped == ()
+    assert parsed.not_converted == ()
     # By date, then Pat_ID1 (7 before 8).
     assert [[d.dhs_id for d in s.deliveries] for s in parsed.items] == [[5003, 5001, 5002], [6001]]
     mine = parsed.items[0]
@@ -265,6 +282,41 @@ def test_rows_that_cannot_be_used_are_reported_not_raised(tmp_path: Path) -> Non
         ("TxFieldPoint", "FLD_ID=102"),
         ("Dose_Hst", "DHS_ID=5002"),
     ]
+    assert [(n.dhs_id, n.reason, n.session) for n in parsed.not_converted] == [
+        (
+            "5002",
+            "field FLD_ID=102 has no usable control points: "
+            "the first control point has no Gantry_Ang",
+            parsed.items[0].key,
+        )
+    ]
+
+
+def test_every_delivery_of_the_window_is_accounted_for(tmp_path: Path) -> None:
+    """Field 102 has no control points; delivery 7001's field is not in TxField, so the
+    deliveries query (an INNER JOIN) does not return it: both are listed, 5002 with the
+    session whose record then has one beam."""
+    tables = tables_of([delivery_row(), field_102_delivery()], field_101_points())
+    tables["Dose_Hst"].append({**tables["Dose_Hst"][0], "DHS_ID": 7001, "FLD_ID": 999})
+    mosaiq = MosaiqDatabase("SQLite3", str(database(tmp_path / "lost.db", tables)))
+    parsed = read_sessions(mosaiq, day_window(DAY))
+    assert [[d.dhs_id for d in s.deliveries] for s in parsed.items] == [[5001]]
+    assert [(n.dhs_id, n.mrn, n.fld_id, n.field, n.reason) for n in parsed.not_converted] == [
+        (
+            "7001",
+            "MRN-7",
+            "999",
+            "",
+            "not returned by the deliveries query: TxField has no field FLD_ID=999",
+        ),
+        ("5002", "MRN-7", "102", "AP", "field FLD_ID=102 has no usable control points"),
+    ]
+    assert [n.treated_at for n in parsed.not_converted] == [at(8), at(8, 2)]
+    assert parsed.not_converted[1].session == parsed.items[0].key
+    assert [(s.table, s.key) for s in parsed.skipped] == [
+        ("Dose_Hst", "DHS_ID=5002"),
+        ("Dose_Hst", "DHS_ID=7001"),
+    ]
 
 
 # --- a site's own query --------------------------------------------------------------------------
@@ -282,6 +334,14 @@ def test_site_query_replaces_the_deliveries_query(mosaiq: MosaiqDatabase) -> Non
     )
     parsed = read_sessions(mosaiq, day_window(DAY), site_query=site_sql)
     assert len(parsed.items) == 2
+    assert parsed.not_converted == ()
+    elsewhere = validate_site_query(site_sql.replace("= 900", "= 901"))
+    parsed = read_sessions(mosaiq, day_window(DAY), site_query=elsewhere)
+    assert parsed.items == ()
+    assert {n.reason for n in parsed.not_converted} == {
+        "not returned by the site's mosaiq_backup_sql_query"
+    }
+    assert [n.dhs_id for n in parsed.not_converted] == ["5003", "5001", "6001", "5002"]
     with pytest.raises(ValueError, match="not with an MRN"):
         read_sessions(mosaiq, day_window(DAY), mrn="MRN-7", site_query=site_sql)
 

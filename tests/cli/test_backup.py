@@ -149,7 +149,7 @@ def test_backup_runs_again_until_nothing_is_deferred(
     out = capsys.readouterr().out.splitlines()
     runs = [line for line in out if line.startswith(f"{day} LAB ARIA:")]
     assert len(runs) == -(-(len(manifest) - 10) // 10)  # ten more per run
-    assert runs[-1].endswith("complete (0 missing, 0 deferred, 0 mismatched)")
+    assert runs[-1].endswith("complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)")
     assert out[-1] == "1 date(s) backed up; 0 incomplete"
 
 
@@ -294,13 +294,13 @@ def test_a_source_down_leaves_the_others_copied_and_verified(
     assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 0
     out = capsys.readouterr().out
     assert f"{DAY} LAB ARIA: " in out
-    assert "; complete (0 missing, 0 deferred, 0 mismatched)" in out
+    assert "; complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)" in out
     assert "MIM" not in out
 
     assert main(["backup", "LAB", "--date", DAY]) == 1
     lines = capsys.readouterr().out.splitlines()
     (aria,) = [line for line in lines if line.startswith(f"{DAY} LAB ARIA: ")]
-    assert aria.endswith("; complete (0 missing, 0 deferred, 0 mismatched)")
+    assert aria.endswith("; complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)")
     unreachable = f"{DAY} LAB MIM: UNREACHABLE: MIM could not be listed: cannot connect to 127.0.0.1:{nowhere}"
     assert any(line.startswith(unreachable) for line in lines), lines
     report = read_frame(audit_path("LAB", DAY, "validation_report"))
@@ -324,6 +324,50 @@ def test_a_backup_with_mosaiq_writes_its_records_and_census(
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if line.startswith("2026-01-07 LAB MOSAIQ: ")]
     assert line.startswith("2026-01-07 LAB MOSAIQ: 2 instances: ")  # a record per session
-    assert line.endswith("0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched)")
+    assert line.endswith(
+        "0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)"
+    )
     census = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_active_courses"))
     assert set(census["status"]) == {"on_treatment"}
+
+
+def test_a_mosaiq_delivery_that_made_no_record_fails_the_backup_until_acknowledged(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The second beam of the first session of 2026-01-07 (Dose_Hst 5000005, of field
+    4000002: keys are deterministic) loses its control points."""
+    database = tmp_path / "mosaiq.db"
+    write_mosaiq_database(LAB_WEEK, database)
+    with sqlite3.connect(database) as db:
+        db.execute("DELETE FROM TxFieldPoint WHERE FLD_ID = 4000002")
+        (mrn,) = db.execute(
+            "SELECT IDA FROM Ident JOIN Dose_Hst ON Dose_Hst.Pat_ID1 = Ident.Pat_Id1 "
+            "WHERE DHS_ID = 5000005"
+        ).fetchone()
+    site_path = variant(lab, site_file, mosaiq=database)
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(site_path.parent))
+
+    assert main(["backup", "LAB", "MOSAIQ", "--date", "2026-01-07"]) == 1
+    out = capsys.readouterr().out.splitlines()
+    (line,) = [line for line in out if line.startswith("2026-01-07 LAB MOSAIQ: ")]
+    assert line.endswith("INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 1 not_converted)")
+    manifest = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_treatment_records"))
+    (record,) = manifest[manifest["patient_id"] == mrn]["sop_instance_uid"]
+    assert (
+        "  MOSAIQ not_converted: Dose_Hst DHS_ID=5000005: field FLD_ID=4000002 has no usable "
+        f"control points; missing from the record of its session, {record}"
+    ) in out
+
+    site_path.with_name("lab.acknowledgements.toml").write_text(
+        '[[MOSAIQ]]\ndhs_id = 5000005\nwho = "A. Physicist"\nwhy = "Field 2 re-imported"\n'
+        "when = 2026-01-08\n"
+    )
+    assert main(["validate", "LAB", "MOSAIQ", "--date", "2026-01-07"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "2026-01-07 LAB MOSAIQ: complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)"
+    )

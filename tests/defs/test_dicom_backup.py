@@ -358,7 +358,10 @@ def test_cli_backup_validate_and_query(
         "2026-01-08 LAB",
     ]
     sources = [line for line in out[-9:-1] if "chains" not in line and "run" not in line]
-    assert all(line.endswith("complete (0 missing, 0 deferred, 0 mismatched)") for line in sources)
+    assert all(
+        line.endswith("complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)")
+        for line in sources
+    )
     assert out[-3].startswith("2026-01-08 LAB treatment chains: complete (")
     # Each date names its run, which names who ran it and how.
     assert out[-6] == f"2026-01-07 LAB: run {runs[1].run_id}"
@@ -375,7 +378,7 @@ def test_cli_backup_validate_and_query(
     captured = capsys.readouterr()
     report = audit_path("LAB", DAY, "validation_report")
     assert captured.out.splitlines() == [
-        f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched)",
+        f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched, 0 not_converted)",
         f"{DAY} LAB treatment chains: INCOMPLETE (1 of 3 treatment records lack part of "
         f"their chain, e.g. RT Plan {lost} is not in the archive)",
         f"  ARIA missing: {lost} (RTPLAN, series {manifest[manifest['sop_instance_uid'] == lost]['series_instance_uid'].iloc[0]}): not in the archive",

@@ -5,13 +5,20 @@ the records it gives reference plans the archive holds after ARIA's backup.
 """
 
 import datetime as dt
+import shutil
+import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 
 import dagster as dg
+import pandas as pd
 import pytest
+from pydicom import dcmread
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, records_dir
+from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.defs.dicom_backup.assets import site_assets as dicom_assets
+from radonc_assets.defs.dicom_backup.checks import completeness_result
 from radonc_assets.defs.mosaiq.assets import site_assets as mosaiq_assets
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.synthetic import SyntheticSpec
@@ -83,3 +90,138 @@ def test_records_are_generated_archived_and_validated(
     assert archive.archived_uids(set(manifest["study_instance_uid"])) == held
     regenerated = read_frame(audit_path("LAB", day, "MOSAIQ_treatment_records"))
     assert regenerated["sop_instance_uid"].tolist() == manifest["sop_instance_uid"].tolist()
+
+
+# --- every delivery accounted for ----------------------------------------------------------------
+
+
+def test_the_check_counts_deliveries_apart_from_instances() -> None:
+    report = pd.DataFrame(
+        {
+            "sop_instance_uid": ["1.2.1", "1.2.2", "", "", ""],
+            "dhs_id": ["", "", "5002", "5003", "5004"],
+            "status": ["verified", "missing", "not_converted", "not_converted", "acknowledged"],
+        }
+    )
+    result = completeness_result("MOSAIQ", report)
+    assert not result.passed
+    assert result.description == (
+        "3 of 5 instances and deliveries not verified: 1 missing, 2 not_converted "
+        "(not_converted: Mosaiq deliveries that made no record, named in the report with "
+        "their reason; acknowledge them in the site's acknowledgements file)"
+    )
+    metadata = {key: value.value for key, value in result.metadata.items()}
+    assert metadata["instances"] == 2
+    assert metadata["acknowledged"] == 1
+    assert metadata["offending_uids"] == ["1.2.2"]
+    assert metadata["offending_deliveries"] == ["DHS_ID=5002", "DHS_ID=5003"]
+    assert completeness_result("MOSAIQ", report.iloc[[0, 4]]).passed  # verified, acknowledged
+
+
+LOST_DAY = "2026-01-07"
+
+
+class Delivered(NamedTuple):
+    dhs_id: str
+    fld_id: str
+    mrn: str
+
+
+@pytest.fixture(scope="module")
+def lost_beam(tmp_path_factory: pytest.TempPathFactory, mosaiq_db: Path) -> tuple[Path, Delivered]:
+    """The lab's week with the control points of one field deleted: the second beam of the
+    first session of LOST_DAY (a session of three beams) cannot become part of a record."""
+    path = tmp_path_factory.mktemp("mosaiq") / "lost_beam.db"
+    shutil.copy(mosaiq_db, path)
+    with sqlite3.connect(path) as db:
+        row = db.execute(
+            "SELECT Dose_Hst.DHS_ID, COALESCE(FLD_HST.FLD_ID, Dose_Hst.FLD_ID), Ident.IDA "
+            "FROM Dose_Hst LEFT JOIN FLD_HST ON FLD_HST.DHS_ID = Dose_Hst.DHS_ID "
+            "JOIN Ident ON Ident.Pat_Id1 = Dose_Hst.Pat_ID1 "
+            "WHERE Dose_Hst.Tx_DtTm >= ? AND Dose_Hst.Tx_DtTm < ? "
+            "ORDER BY Dose_Hst.Tx_DtTm LIMIT 1 OFFSET 1",
+            (LOST_DAY, "2026-01-08"),
+        ).fetchone()
+        db.execute("DELETE FROM TxFieldPoint WHERE FLD_ID = ?", (row[1],))
+    return path, Delivered(*(str(value) for value in row))
+
+
+@pytest.mark.usefixtures("lab_courses_planned")
+def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
+    lab: DemoServers, site_file: SiteFileWriter, lost_beam: tuple[Path, Delivered]
+) -> None:
+    database, lost = lost_beam
+    site = load_sites(variant(lab, site_file, mosaiq=database))["LAB"]
+
+    first = run(site, LOST_DAY)
+
+    # The session's record holds its other two beams; the lost one is listed with it.
+    manifest = read_frame(audit_path("LAB", LOST_DAY, "MOSAIQ_treatment_records"))
+    (record,) = manifest[manifest["patient_id"] == lost.mrn]["sop_instance_uid"]
+    beams = dcmread(records_dir("LAB", LOST_DAY, "MOSAIQ") / f"{record}.dcm")
+    assert len(beams.TreatmentSessionBeamSequence) == 2
+    reason = f"field FLD_ID={lost.fld_id} has no usable control points"
+    (listed,) = read_frame(audit_path("LAB", LOST_DAY, "MOSAIQ_not_converted")).to_dict("records")
+    assert listed["dhs_id"] == lost.dhs_id
+    assert listed["patient_id"] == lost.mrn
+    assert listed["treated_at"].startswith(f"{LOST_DAY} ")
+    assert listed["fld_id"] == lost.fld_id
+    assert listed["field"] != ""
+    assert listed["reason"] == reason
+    assert listed["session_record"] == record
+    records = metadata(first, "lab/mosaiq/treatment_records")
+    assert records["not_converted"] == 1
+    (shown,) = records["not_converted_deliveries"]
+    assert shown["dhs_id"] == lost.dhs_id
+    assert "patient_id" not in shown  # no PHI without phi_in_metadata
+
+    # The day is incomplete for MOSAIQ only: the check, the report, the coverage.
+    checks = {e.check_name: e for e in first.get_asset_check_evaluations()}
+    assert checks[check_name("ARIA")].passed
+    assert checks[check_name("MIM")].passed
+    mosaiq = checks[check_name("MOSAIQ")]
+    assert not mosaiq.passed
+    assert mosaiq.description is not None
+    assert mosaiq.description.startswith(
+        f"1 of {len(manifest) + 1} instances and deliveries not verified: 1 not_converted"
+    )
+    assert mosaiq.metadata["offending_deliveries"].value == [f"DHS_ID={lost.dhs_id}"]
+    report = read_frame(audit_path("LAB", LOST_DAY, "validation_report"))
+    (row,) = report[report["dhs_id"] == lost.dhs_id][
+        ["source", "patient_id", "treatment_date", "status", "detail"]
+    ].to_dict("records")
+    assert row == {
+        "source": "MOSAIQ",
+        "patient_id": lost.mrn,
+        "treatment_date": LOST_DAY.replace("-", ""),
+        "status": "not_converted",
+        "detail": f"{reason}; missing from the record of its session, {record}",
+    }
+    day = dt.date.fromisoformat(LOST_DAY)
+    coverage = day_coverage("LAB", day, "MOSAIQ")
+    assert coverage.status == DayStatus.INCOMPLETE
+    assert coverage.counts["not_converted"] == 1
+    assert day_coverage("LAB", day, "ARIA").status == DayStatus.COMPLETE
+
+    # A physicist acknowledges it: the day is complete, the delivery still listed.
+    acknowledgements = site.source_file.with_name("lab.acknowledgements.toml")
+    acknowledgements.write_text(
+        f'[[MOSAIQ]]\ndhs_id = {lost.dhs_id}\nwho = "A. Physicist"\n'
+        'why = "Field re-imported without control points: the beam was delivered as planned"\n'
+        "when = 2026-01-08\n"
+    )
+    again = run(site, LOST_DAY)
+    checks = {e.check_name: e for e in again.get_asset_check_evaluations()}
+    assert checks[check_name("MOSAIQ")].passed
+    assert checks[check_name("MOSAIQ")].metadata["acknowledged"].value == 1
+    report = read_frame(audit_path("LAB", LOST_DAY, "validation_report"))
+    (row,) = report[report["dhs_id"] == lost.dhs_id][["status", "detail"]].to_dict("records")
+    assert row == {
+        "status": "acknowledged",
+        "detail": f"{reason}; missing from the record of its session, {record}; acknowledged "
+        "by A. Physicist on 2026-01-08: Field re-imported without control points: the beam "
+        "was delivered as planned",
+    }
+    coverage = day_coverage("LAB", day, "MOSAIQ")
+    assert coverage.status == DayStatus.COMPLETE
+    assert coverage.counts["acknowledged"] == 1

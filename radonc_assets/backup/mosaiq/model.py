@@ -168,6 +168,11 @@ class SkippedRow:
     reason: str
 
 
+def row_key(column: str, value: object) -> str:
+    """The :attr:`SkippedRow.key` of a row whose key `column` holds `value`: ``DHS_ID=12``."""
+    return f"{column}={value}"
+
+
 @dataclass(frozen=True)
 class Patient:
     """A patient: ``Patient`` and its MRN (``Ident.IDA``); names stripped of Mosaiq's padding."""
@@ -369,6 +374,44 @@ class Appointment:
     description: str
 
 
+# What makes deliveries one session: the date of their Tx_DtTm, the patient (Pat_ID1), the
+# plan (Plan.key) and the machine's Staff_ID (as text, "None" when unknown).
+SessionKey = tuple[dt.date, int, str, str]
+
+
+def _session_key(
+    treated_at: dt.datetime, pat_id1: int, plan: Plan, machine_staff_id: int | None
+) -> SessionKey:
+    return treated_at.date(), pat_id1, plan.key, str(machine_staff_id)
+
+
+def delivery_session(delivery: Delivery) -> SessionKey:
+    """The session `delivery` belongs to."""
+    return _session_key(
+        delivery.treated_at,
+        delivery.patient.pat_id1,
+        delivery.plan,
+        delivery.field.machine.staff_id,
+    )
+
+
+def row_session(row: Row) -> SessionKey | None:
+    """The session a row of the deliveries query would belong to, as a delivery.
+
+    For a row that made no delivery: the session it would have been part of. None when
+    its date, patient, plan or machine cannot be read.
+    """
+    try:
+        return _session_key(
+            required(cell_timestamp(row, "Tx_DtTm"), "Tx_DtTm"),
+            required(cell_integer(row, "Pat_ID1"), "Pat_ID1"),
+            _plan(row),
+            cell_integer(row, "Machine_Staff_ID"),
+        )
+    except RowError:
+        return None
+
+
 @dataclass(frozen=True)
 class Session:
     """The deliveries of one patient and plan on one date (on one machine): one RT record.
@@ -397,6 +440,11 @@ class Session:
     def machine(self) -> Machine:
         """The machine used."""
         return self.deliveries[0].field.machine
+
+    @property
+    def key(self) -> SessionKey:
+        """What its deliveries share (:func:`group_sessions`)."""
+        return delivery_session(self.deliveries[0])
 
 
 @dataclass(frozen=True)
@@ -563,7 +611,7 @@ def parse_control_points(
             fld_id = required(cell_integer(rows[0], "FLD_ID"), "FLD_ID")
             points[fld_id] = field_control_points(rows)
         except (RowError, LeafRecordError) as exc:
-            skipped.append(SkippedRow("TxFieldPoint", f"FLD_ID={key}", str(exc)))
+            skipped.append(SkippedRow("TxFieldPoint", row_key("FLD_ID", key), str(exc)))
     return points, tuple(skipped)
 
 
@@ -677,7 +725,7 @@ def parse_deliveries(
         try:
             items.append(_delivery(row, control_points))
         except RowError as exc:
-            skipped.append(SkippedRow("Dose_Hst", f"DHS_ID={key}", str(exc)))
+            skipped.append(SkippedRow("Dose_Hst", row_key("DHS_ID", key), str(exc)))
     return Parsed(tuple(items), tuple(skipped))
 
 
@@ -690,8 +738,7 @@ def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) 
     radiation_type = required(
         enums.radiation_type(modality), f"a radiation type for Modality_Enum={modality}"
     )
-    sit_set_id = cell_integer(row, "Sit_Set_ID")
-    study_uid = _uid(cell_text(row, "Study_UID"), "DCMStudy.StudyInstanceUID")
+    plan = _plan(row)
     birth = cell_timestamp(row, "Birth_DtTm")
     projected = _number(row, "Dose_Addtl_Projected")
     planned_fractions = cell_integer(row, "Fractions_Planned")
@@ -709,25 +756,11 @@ def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) 
             sex=_sex(cell_text(row, "Sex")),
             birth_date=birth.date() if birth else None,
         ),
-        plan=Plan(
-            uid=_uid(cell_text(row, "Plan_UID"), "TxField.OriginalPlanUID"),
-            label=cell_text(row, "Plan_Label"),
-            study=Study(
-                uid=study_uid,
-                study_id=cell_text(row, "Study_ID"),
-                description=cell_text(row, "Study_Description"),
-                started=cell_timestamp(row, "Study_DtTm"),
-            )
-            if study_uid
-            else None,
-            sit_set_id=sit_set_id,
-        ),
+        plan=plan,
         field=Field(
             fld_id=fld_id,
             beam_number=cell_integer(row, "Beam_Number"),
-            beam_name=cell_text(row, "Beam_Name")
-            or cell_text(row, "Field_Label")
-            or cell_text(row, "Field_Name"),
+            beam_name=beam_name(row),
             description=cell_text(row, "Field_Name"),
             delivery_type=enums.delivery_type(cell_integer(row, "Type_Enum")),
             radiation_type=radiation_type,
@@ -735,7 +768,7 @@ def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) 
             source_axis_distance=sad,
             first_treatment=cell_timestamp(row, "Field_Start_DtTm"),
             site=Site(
-                sit_set_id=sit_set_id,
+                sit_set_id=plan.sit_set_id,
                 name=cell_text(row, "Site_Name"),
                 setup_note=cell_text(row, "Setup_Note"),
                 fractions_planned=planned_fractions,
@@ -756,6 +789,31 @@ def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) 
         verification_status=enums.verification_status(
             cell_integer(row, "Verification_Status_Enum")
         ),
+    )
+
+
+def beam_name(row: Row) -> str:
+    """The beam name of a deliveries query row: ``OriginalBeamName``, else the field's label or name."""
+    return (
+        cell_text(row, "Beam_Name") or cell_text(row, "Field_Label") or cell_text(row, "Field_Name")
+    )
+
+
+def _plan(row: Row) -> Plan:
+    """The plan of a deliveries query row, its study when Mosaiq has it."""
+    study_uid = _uid(cell_text(row, "Study_UID"), "DCMStudy.StudyInstanceUID")
+    return Plan(
+        uid=_uid(cell_text(row, "Plan_UID"), "TxField.OriginalPlanUID"),
+        label=cell_text(row, "Plan_Label"),
+        study=Study(
+            uid=study_uid,
+            study_id=cell_text(row, "Study_ID"),
+            description=cell_text(row, "Study_Description"),
+            started=cell_timestamp(row, "Study_DtTm"),
+        )
+        if study_uid
+        else None,
+        sit_set_id=cell_integer(row, "Sit_Set_ID"),
     )
 
 
@@ -781,7 +839,7 @@ def parse_appointments(frame: pd.DataFrame) -> Parsed[Appointment]:
                 )
             )
         except RowError as exc:
-            skipped.append(SkippedRow("Schedule", f"Sch_Id={row['Sch_Id']}", str(exc)))
+            skipped.append(SkippedRow("Schedule", row_key("Sch_Id", row["Sch_Id"]), str(exc)))
     return Parsed(tuple(items), tuple(skipped))
 
 
@@ -797,15 +855,9 @@ def group_sessions(
     Returns:
         Sessions ordered by date, patient, plan and machine; deliveries by time and ``DHS_ID``.
     """
-    groups: dict[tuple[dt.date, int, str, str], list[Delivery]] = defaultdict(list)
+    groups: dict[SessionKey, list[Delivery]] = defaultdict(list)
     for delivery in deliveries:
-        key = (
-            delivery.treated_at.date(),
-            delivery.patient.pat_id1,
-            delivery.plan.key,
-            str(delivery.field.machine.staff_id),
-        )
-        groups[key].append(delivery)
+        groups[delivery_session(delivery)].append(delivery)
     by_patient_day: dict[tuple[int, dt.date], list[Appointment]] = defaultdict(list)
     for appointment in appointments:
         by_patient_day[(appointment.pat_id1, appointment.at.date())].append(appointment)

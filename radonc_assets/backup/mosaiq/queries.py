@@ -29,6 +29,12 @@ from importlib import resources
 
 import pandas as pd
 
+from radonc_assets.backup.mosaiq.accounting import (
+    DELIVERIES_QUERY,
+    SITE_QUERY,
+    NotConverted,
+    not_converted,
+)
 from radonc_assets.backup.mosaiq.model import (
     CONTROL_POINT_COLUMNS,
     DELIVERY_COLUMNS,
@@ -47,6 +53,7 @@ from radonc_assets.backup.mosaiq.model import (
     parse_deliveries,
     require_columns,
     required,
+    row_key,
     row_records,
     treatment_summary,
 )
@@ -106,6 +113,17 @@ def fetch_deliveries(
     if sql is not None:
         return db.query(sql, window)
     return db.query(load_sql("deliveries"), (*window, mrn, mrn))
+
+
+def fetch_window_deliveries(
+    db: MosaiqDatabase, window: Window, *, mrn: str | None = None
+) -> pd.DataFrame:
+    """Every ``Dose_Hst`` delivery of a window, everyone's or one patient's.
+
+    ``window_deliveries.sql``, whatever else Mosaiq holds of them: the deliveries a
+    window's records account for (:mod:`.accounting`).
+    """
+    return db.query(load_sql("window_deliveries"), (*window, mrn, mrn))
 
 
 def fetch_appointments(
@@ -169,10 +187,26 @@ def fetch_treatment_summary(db: MosaiqDatabase, mrn: str, window: Window) -> pd.
     return treatment_summary(db.query(load_sql("treatment_summary"), (mrn, *window)))
 
 
+@dataclass(frozen=True)
+class Sessions(Parsed[Session]):
+    """The sessions of a window, the rows left out, and the deliveries in no session.
+
+    Attributes:
+        not_converted: Every delivery of the window in no session, with its reason
+            (:func:`.accounting.not_converted`); each is also among ``skipped``.
+    """
+
+    not_converted: tuple[NotConverted, ...]
+
+
 def read_sessions(
     db: MosaiqDatabase, window: Window, *, mrn: str | None = None, site_query: str | None = None
-) -> Parsed[Session]:
+) -> Sessions:
     """The treatment sessions of a window, everyone's or one patient's (`mrn`).
+
+    Every ``Dose_Hst`` delivery of the window is accounted for: in a session, or listed
+    as not converted. The window's deliveries are listed first, so that a delivery
+    recorded while the other queries run is never taken for one they did not return.
 
     Args:
         db: The Mosaiq database.
@@ -182,7 +216,8 @@ def read_sessions(
             ``deliveries.sql`` (not with `mrn`).
 
     Returns:
-        The sessions, and every row left out (deliveries, control points, appointments).
+        The sessions, every row left out (deliveries, control points, appointments) and
+        the deliveries in no session.
 
     Raises:
         ValueError: Both `mrn` and `site_query`, or a query without its contract columns.
@@ -190,6 +225,7 @@ def read_sessions(
     """
     if mrn is not None and site_query is not None:
         raise ValueError("a site query selects its own deliveries: not with an MRN")
+    window_frame = fetch_window_deliveries(db, window, mrn=mrn)
     deliveries_frame = fetch_deliveries(db, window, mrn=mrn, sql=site_query)
     appointments_frame = fetch_appointments(db, window, mrn=mrn)
     require_columns(deliveries_frame, DELIVERY_COLUMNS, "deliveries")
@@ -198,16 +234,30 @@ def read_sessions(
     deliveries = parse_deliveries(deliveries_frame, points)
     appointments = parse_appointments(appointments_frame)
     sessions = group_sessions(deliveries.items, appointments.items)
-    skipped = skipped_points + deliveries.skipped + appointments.skipped
+    missing = not_converted(
+        window_frame,
+        deliveries_frame,
+        sessions,
+        skipped_points + deliveries.skipped,
+        query=DELIVERIES_QUERY if site_query is None else SITE_QUERY,
+    )
+    returned = {row.key for row in deliveries.skipped}
+    unreturned = tuple(
+        SkippedRow("Dose_Hst", key, item.reason)
+        for item in missing
+        if (key := row_key("DHS_ID", item.dhs_id)) not in returned
+    )
+    skipped = skipped_points + deliveries.skipped + unreturned + appointments.skipped
     LOGGER.info(
-        "%d sessions from %d deliveries in [%s, %s); %d rows skipped",
+        "%d sessions from %d deliveries in [%s, %s); %d rows skipped, %d deliveries in no session",
         len(sessions),
         len(deliveries.items),
         window[0],
         window[1],
         len(skipped),
+        len(missing),
     )
-    return Parsed(sessions, skipped)
+    return Sessions(sessions, skipped, missing)
 
 
 # --- The census of active courses -----------------------------------------------------------------
@@ -377,7 +427,7 @@ def active_courses(frame: pd.DataFrame, day: dt.date) -> Parsed[ActiveCourse]:
         try:
             delivery = _course_delivery(row)
         except RowError as exc:
-            skipped.append(SkippedRow("Dose_Hst", f"DHS_ID={key}", str(exc)))
+            skipped.append(SkippedRow("Dose_Hst", row_key("DHS_ID", key), str(exc)))
             continue
         if delivery.treated_at.date() <= day:
             by_course[(delivery.pat_id1, delivery.sit_set_id)].append(delivery)

@@ -24,6 +24,7 @@ from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.coverage import day_status, verdict
 from radonc_assets.backup.listing import Listing, listing_path, read_listing, unlisted
 from radonc_assets.backup.manifest import UNLISTED, Status, manifest_frame, source_row
+from radonc_assets.backup.mosaiq.accounting import day_delivery_report
 from radonc_assets.backup.source_queries import (
     UndatedRecordsError,
     day_instances,
@@ -282,6 +283,10 @@ def validation_report_asset(
                 reports[alias] = deep_compare(
                     reports[alias], _source_client(context, site, alias), archive.dicom
                 )
+        # Mosaiq: each delivery of the day that made no record, not converted or acknowledged.
+        for alias in (a for a in site.mosaiq_sources if a in manifests):
+            deliveries = day_delivery_report(site, day, alias)
+            reports[alias] = pd.concat([reports[alias], deliveries], ignore_index=True)
         reports = {alias: reports[alias] for alias in sources}
         report = pd.concat(
             [r.assign(source=alias) for alias, r in reports.items()]

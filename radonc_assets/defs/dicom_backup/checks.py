@@ -1,7 +1,8 @@
 """Asset checks of the validation report, one per source.
 
 A check fails when anything its source holds for the day is missing from the
-archive or differs there.
+archive or differs there, or (Mosaiq) when a delivery of the day made no record
+and nobody acknowledged it.
 """
 
 import warnings
@@ -16,6 +17,9 @@ from radonc_assets.backup.coverage import DayStatus, verdict
 from radonc_assets.backup.manifest import INCOMPLETE, UNLISTED, Status
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
+
+# The statuses of a report's rows that are Mosaiq deliveries, not instances.
+DELIVERY_STATUSES = (Status.NOT_CONVERTED, Status.ACKNOWLEDGED)
 
 
 def completeness_check_specs(
@@ -87,7 +91,10 @@ def completeness_result(
 
     It passes only when the verdict is complete
     (:func:`~radonc_assets.backup.coverage.verdict`). A source of a day not over yet
-    that has not been listed (``not_run``) fails as a warning: the day is undecided.
+    that has not been listed (``not_run``) fails as a warning: the day is undecided. A
+    Mosaiq source's rows are its records (instances) and its deliveries that made no
+    record (``not_converted``, ``acknowledged``): the latter fail the check unless
+    acknowledged, and are counted apart from the instances.
 
     Args:
         alias: The source.
@@ -96,16 +103,23 @@ def completeness_result(
     """
     status = verdict(report["status"].tolist())
     instances = report[report["sop_instance_uid"] != ""]
+    deliveries = report[report["status"].isin(DELIVERY_STATUSES)]
     bad = instances[instances["status"].isin(INCOMPLETE)]
-    counts = {s: int((instances["status"] == s).sum()) for s in INCOMPLETE}
+    counts = {s: int((report["status"] == s).sum()) for s in INCOMPLETE}
+    unconverted = deliveries[deliveries["status"] == Status.NOT_CONVERTED]
     metadata: dict[str, Any] = {
         "verdict": str(status),
         "instances": len(instances),
         **{str(s): count for s, count in counts.items()},
+        str(Status.ACKNOWLEDGED): int((deliveries["status"] == Status.ACKNOWLEDGED).sum()),
         "offending_uids": dg.MetadataValue.json(
             list(bad["sop_instance_uid"][:MAX_UIDS_IN_METADATA])
         ),
     }
+    if not unconverted.empty:
+        metadata["offending_deliveries"] = dg.MetadataValue.json(
+            [f"DHS_ID={dhs_id}" for dhs_id in unconverted["dhs_id"][:MAX_UIDS_IN_METADATA]]
+        )
     unlisted = report[report["status"].isin(UNLISTED)]
     if not unlisted.empty:
         metadata["cause"] = str(unlisted["detail"].iloc[0])
@@ -117,22 +131,34 @@ def completeness_result(
         metadata=metadata,
         description=None
         if status == DayStatus.COMPLETE
-        else _verdict_line(alias, status, len(instances), counts, metadata.get("cause", "")),
+        else _verdict_line(alias, status, len(instances), len(deliveries), counts, metadata),
     )
 
 
 def _verdict_line(
-    alias: str, status: DayStatus, instances: int, counts: dict[Status, int], cause: str
+    alias: str,
+    status: DayStatus,
+    instances: int,
+    deliveries: int,
+    counts: dict[Status, int],
+    metadata: dict[str, Any],
 ) -> str:
     """Why a source's check failed, in one line."""
     if status in (DayStatus.UNREACHABLE, DayStatus.NOT_RUN):
-        return f"{alias} {status}: {cause}"
+        return f"{alias} {status}: {metadata['cause']}"
+    what = "instances and deliveries" if deliveries else "instances"
     return (
-        f"{sum(counts.values())} of {instances} instances not verified: "
+        f"{sum(counts.values())} of {instances + deliveries} {what} not verified: "
         + ", ".join(f"{count} {s}" for s, count in counts.items() if count)
         + (
             " (deferred: max_uids_per_run was reached; the next run continues)"
             if counts[Status.DEFERRED]
+            else ""
+        )
+        + (
+            " (not_converted: Mosaiq deliveries that made no record, named in the report "
+            "with their reason; acknowledge them in the site's acknowledgements file)"
+            if counts[Status.NOT_CONVERTED]
             else ""
         )
     )

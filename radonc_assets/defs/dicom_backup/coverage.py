@@ -55,9 +55,10 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
             "mismatched, damaged or not converted), unreachable (a source could not be "
             "listed), not_run (no report, or a source without a listing that can decide the "
             "date) or deferred (what is lacking was only left for the next run by "
-            "max_uids_per_run), with the report's counts. Written as a CSV file and shown "
-            "per month and per date (newest first); updated by the automation sensor after "
-            "each validation report, passed or failed, and every 10 minutes."
+            "max_uids_per_run), with the report's counts (acknowledged deliveries among "
+            "them). Written as a CSV file and shown per month and per date (newest first); "
+            "updated by the automation sensor after each validation report, passed or "
+            "failed, and every 10 minutes."
         ),
     )
     def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:

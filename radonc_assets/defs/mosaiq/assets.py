@@ -17,6 +17,8 @@ import pandas as pd
 from radonc_assets.backup.audit_files import audit_path, records_dir, write_frame
 from radonc_assets.backup.listing import Listing
 from radonc_assets.backup.manifest import manifest_frame
+from radonc_assets.backup.mosaiq.accounting import not_converted_file, not_converted_frame
+from radonc_assets.backup.mosaiq.model import SessionKey
 from radonc_assets.backup.mosaiq.queries import (
     ACTIVE_DAYS,
     RECENT_DAYS,
@@ -57,7 +59,11 @@ def treatment_records_asset(
             f"RT Beams Treatment Records of the day generated from {alias}'s delivery history "
             f"({source.db_database} via {source.odbc_driver}): one per patient, plan and "
             "treatment session, with deterministic UIDs, written as DICOM files with their "
-            "manifest. Rows that cannot make a record are listed with their reason."
+            "manifest. Rows that cannot make a record are listed with their reason; every "
+            "delivery (Dose_Hst) of the day that is in no record is written to "
+            f"{alias}_not_converted.csv with its patient, time, field, reason and the record "
+            "of its session that lacks it (the validation report fails on them unless "
+            "acknowledged)."
         ),
     )
     def treatment_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -81,13 +87,24 @@ def treatment_records_asset(
         settings = record_settings(site)
         folder = private_dir(records_dir(site.name, day, alias))
         records = []
+        by_session: dict[SessionKey, str] = {}
         for session in parsed.items:
             record = encode_record(session, settings)
             write_private(folder / f"{record.uids.instance}.dcm", record.data)
             ds = record.dataset()
             records.append(instance_record(ds, ds, ds))  # one dataset answers every level
+            by_session[session.key] = record.uids.instance
         manifest = manifest_frame(records)
         path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
+        unconverted = not_converted_frame(parsed.not_converted, by_session)
+        unconverted_path = write_frame(unconverted, not_converted_file(site.name, day, alias))
+        if not unconverted.empty:
+            context.log.warning(
+                "%d Mosaiq deliveries of %s are in no record: %s",
+                len(unconverted),
+                day,
+                unconverted_path,
+            )
         skipped = pd.DataFrame(
             [vars(row) for row in parsed.skipped], columns=["table", "key", "reason"]
         )
@@ -105,6 +122,11 @@ def treatment_records_asset(
                 "skipped": dg.MetadataValue.json(
                     skipped.head(MAX_UIDS_IN_METADATA).to_dict(orient="records")
                 ),
+                "not_converted": len(unconverted),
+                "not_converted_deliveries": dg.MetadataValue.json(
+                    not_converted_rows(unconverted, show_patient=site.phi_in_metadata)
+                ),
+                "not_converted_file": dg.MetadataValue.path(str(unconverted_path)),
                 "seconds": round(seconds, 2),
                 "records_per_second": rate(len(manifest), seconds),
                 "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
@@ -114,6 +136,20 @@ def treatment_records_asset(
         )
 
     return treatment_records
+
+
+def not_converted_rows(
+    unconverted: pd.DataFrame, *, show_patient: bool, limit: int = MAX_UIDS_IN_METADATA
+) -> list[dict[str, str]]:
+    """The first `limit` rows of a not-converted file for metadata.
+
+    The patient (MRN and ``Pat_ID1``) only when `show_patient` (the site's ``phi_in_metadata``).
+    """
+    shown = unconverted if show_patient else unconverted.drop(columns=["patient_id", "pat_id1"])
+    return [
+        {str(column): str(value) for column, value in row.items()}
+        for row in shown.head(limit).to_dict(orient="records")
+    ]
 
 
 def records_copies_asset(
