@@ -66,6 +66,11 @@ def validate_job_name(site: SiteConfig) -> str:
     return f"{group_name(site)}_validate"
 
 
+def coverage_job_name(site: SiteConfig) -> str:
+    """The job refreshing the coverage after a failed report: ``{site}_coverage``."""
+    return f"{group_name(site)}_coverage"
+
+
 def recovery_job_name(site: SiteConfig) -> str:
     """The job restoring from the archive: ``{site}_recovery``."""
     return f"{group_name(site)}_recovery"

@@ -12,13 +12,17 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pydicom import dcmread
 
 from radonc_assets.cli.processes import descendants
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import free_ports
-from radonc_assets.site.loading import load_site_files
+from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.clients import dicom_client
+from radonc_assets.site.loading import load_site_files, load_sites
 from radonc_assets.site.naming import asset_key, check_name
-from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.partitions import site_partitions, site_today
+from resources.orthanc import OrthancClient
 from tests import alert_receivers
 from tests.alert_receivers import SmtpServer, Webhook
 from tests.conftest import SiteFileWriter, variant
@@ -135,12 +139,22 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
 ) -> None:
     """MIM down (nothing listening) during a backfill launched as the UI does: each date's
     ARIA is copied and its check passes, MIM's says unreachable, the dates fail, and the
-    SMTP server and the webhook each get one alert naming both dates."""
+    SMTP server and the webhook each get one alert naming both dates. Meanwhile a new
+    study of today in ARIA is copied by ARIA's sensor and verified by the report that
+    follows, though MIM has nothing: today stays undecided, ARIA's check passes."""
     (nowhere,) = free_ports(1)
     smtp_port, mailbox = smtp_server()
     path = variant(lab, site_file, ports={"mim": nowhere})
+    site = load_sites(path)["LAB"]
+    today = site_today(site).date()
+    files = write(
+        SyntheticSpec(start=today, end=today, patients=1, seed=77, ct_slices=4), tmp_path / "today"
+    )
+    aria = dicom_client(site, "ARIA")
+    assert all(outcome.ok for outcome in aria.store(files))
     path.write_text(
         path.read_text()
+        + '[LAB.automation]\nsensors = "running"\nsensor_interval = 30\nretry_days = 0\n'
         + "[LAB.alerts]\n"
         + 'email_to = ["physics@hospital.example"]\n'
         + 'email_from = "radonc-backup@hospital.example"\n'
@@ -148,19 +162,34 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
         + f'webhook_url = "{webhook.url}/hooks/radonc"\n'
     )
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
-    (site,) = load_site_files().sites.values()
     dates = BACKFILL[:2]
     served = start(path.parent, tmp_path)
+    started = time.time()
     try:
         backfill_id = launch_backfill(served, site, dates)
-        assert wait_for_backfill(served, backfill_id, timeout=300) == "COMPLETED_FAILED"
         instance = dg.DagsterInstance.from_config(str(served.home))
+        verified = None
+        while verified is None and time.time() < started + 240:
+            verified = today_verified(instance, today.isoformat())
+            time.sleep(1)
+        assert verified is not None, "ARIA's check of today never passed"
+        print(f"\na new study of today verified {verified - started:.0f} s after the start")
+        # MIM has nothing of today: the date is undecided, neither materialized nor failed.
+        report = asset_key(site, "validation_report")
+        undecided = instance.get_status_by_partition(
+            report, [today.isoformat()], site_partitions(site)
+        )
+        assert undecided is not None
+        assert undecided[today.isoformat()] not in (
+            dg.AssetPartitionStatus.MATERIALIZED,
+            dg.AssetPartitionStatus.FAILED,
+        )
+        assert wait_for_backfill(served, backfill_id, timeout=300) == "COMPLETED_FAILED"
         runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/backfill": backfill_id}))
         # One failed run per date, at once: a failed check is not retried.
         assert sorted(run.tags["dagster/partition"] for run in runs) == dates
         assert {run.status for run in runs} == {dg.DagsterRunStatus.FAILURE}
         assert not [run for run in runs if "dagster/parent_run_id" in run.tags]
-        report = asset_key(site, "validation_report")
         statuses = instance.get_status_by_partition(report, dates, site_partitions(site))
         assert statuses == dict.fromkeys(dates, dg.AssetPartitionStatus.FAILED)
         verdicts = {
@@ -214,3 +243,25 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
         assert len(mailbox.envelopes) == 1
     finally:
         stop(served)
+        OrthancClient(aria, lab.servers["ARIA"].url).delete_instances(
+            [str(dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
+        )
+
+
+def today_verified(instance: dg.DagsterInstance, today: str) -> float | None:
+    """When ARIA's check of `today` first passed (a wall-clock time), None before."""
+    runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": today}))
+    times = [
+        record.timestamp
+        for run in runs
+        for record in instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+        if record.dagster_event is not None
+        and isinstance(
+            evaluation := record.dagster_event.event_specific_data, dg.AssetCheckEvaluation
+        )
+        and evaluation.check_name == check_name("ARIA")
+        and evaluation.passed
+    ]
+    return min(times, default=None)

@@ -257,14 +257,14 @@ def run_end(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterEvent
 
 def run_failure_sensor(
     site: SiteConfig, run: dg.DagsterRun, event: dg.DagsterEvent, instance: dg.DagsterInstance
-) -> None:
-    """Evaluate the run failure alert sensor of `site` for `run`, ended by `event`."""
+) -> object:
+    """Evaluate the run failure alert sensor of `site` for `run`, ended by `event`; its result."""
     name = alert_sensor_name(site, "run_failure")
     sensor = site_definitions(site).resolve_sensor_def(name)
     context = dg.build_run_status_sensor_context(
         sensor_name=name, dagster_event=event, dagster_instance=instance, dagster_run=run
     )
-    sensor(context.for_run_failure())
+    return sensor(context.for_run_failure())
 
 
 def test_a_failed_backup_run_is_alerted(
@@ -362,7 +362,10 @@ def test_a_failed_check_is_alerted_with_its_counts(
     # The checks are blocking: the report's step fails, and so does the run.
     assert ended.event_type == dg.DagsterEventType.RUN_FAILURE
 
-    run_failure_sensor(site, run, ended, instance)
+    refresh = run_failure_sensor(site, run, ended, instance)
+    # A failed report is no materialization for the coverage to follow: the sensor asks.
+    assert isinstance(refresh, dg.RunRequest)
+    assert refresh.run_key == f"coverage after {run.run_id}"
 
     assert_alerted(
         mailbox,

@@ -13,12 +13,16 @@ pytestmark = pytest.mark.usefixtures("lab_courses_planned")
 
 
 def materialize(
-    lab: DemoServers, instance: dg.DagsterInstance, *names: str, passes: bool = True
+    lab: DemoServers,
+    instance: dg.DagsterInstance,
+    *names: str,
+    passes: bool = True,
+    day: str = DAY,
 ) -> None:
     definitions = site_definitions(lab.site)
     result = dg.materialize(
         list(definitions.assets or []),  # type: ignore[arg-type]
-        partition_key=DAY,
+        partition_key=day,
         resources=site_resources(lab.site),
         selection=list(names),
         instance=instance,
@@ -79,3 +83,23 @@ def test_the_report_of_a_day_follows_each_sources_copy(lab: DemoServers) -> None
     )
     assert fourth.get_num_requested(report) == 0
     assert fourth.get_requested_partitions(coverage) == {None}  # a report was updated
+
+    # A run whose report fails (MIM never listed for that day) is not followed by another
+    # report: a failure that another try cannot change is not retried.
+    other = "2026-01-06"
+    materialize(
+        lab,
+        instance,
+        "lab/aria/source_studies",
+        "lab/aria/orthanc_copies",
+        "lab/validation_report",
+        passes=False,
+        day=other,
+    )
+    fifth = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=fourth.cursor
+    )
+    sixth = dg.evaluate_automation_conditions(
+        defs=definitions, instance=instance, cursor=fifth.cursor
+    )
+    assert fifth.get_num_requested(report) == sixth.get_num_requested(report) == 0

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import dagster as dg
 
 from radonc_assets.defs.audit import run_origin
+from radonc_assets.defs.dicom_backup.jobs import coverage_job
 from radonc_assets.site.alerts import alert_message, deliver, run_url
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.instance import LAUNCHED_BY_TAG, STARTED_BY_TAG, failure_cause
@@ -205,25 +206,37 @@ def _tag_origin(instance: dg.DagsterInstance, run: dg.DagsterRun) -> None:
 
 
 def run_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
-    """Alerts when a run of `site` fails (but a backfill's): why each step or check failed."""
+    """Alerts when a run of `site` fails (but a backfill's): why each step or check failed.
+
+    It also refreshes the coverage after a run whose report failed, and tags runs that
+    failed before their steps with their origin.
+    """
     alerts = site.alerts
+    report_step = "__".join(asset_key(site, "validation_report").path)
 
     @dg.run_failure_sensor(
         name=alert_sensor_name(site, "run_failure"),
         default_status=dg.DefaultSensorStatus.RUNNING,
+        request_job=coverage_job(site),
         description=(
             f"Sends an alert when a run of {site.name} fails, whoever launched it (see "
-            "[SITE.alerts]); a backfill's failed runs are alerted once per backfill. Gives a "
-            "run that failed before its steps its radonc/launched_by and radonc/started_by."
+            "[SITE.alerts]); a backfill's failed runs are alerted once per backfill. Refreshes "
+            "the coverage after a failed validation report. Gives a run that failed before "
+            "its steps its radonc/launched_by and radonc/started_by."
         ),
     )
-    def sensor(context: dg.RunFailureSensorContext) -> None:
+    def sensor(context: dg.RunFailureSensorContext) -> dg.RunRequest | None:
         run = context.dagster_run
         if not _is_site_run(site, context.instance, run):
-            return
+            return None
         _tag_origin(context.instance, run)
+        refresh = (
+            dg.RunRequest(run_key=f"coverage after {run.run_id}")
+            if any(e.step_key == report_step for e in context.get_step_failure_events())
+            else None
+        )
         if BACKFILL_TAG in run.tags:
-            return
+            return refresh
         failed = run_failures(site, context.instance, run)
         message = alert_message(
             site.name,
@@ -235,8 +248,9 @@ def run_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
         )
         if not alerts.enabled:
             context.log.warning("%s (no [%s.alerts] to send it to)", message.subject, site.name)
-            return
-        _send(context.log, site, message)
+        else:
+            _send(context.log, site, message)
+        return refresh
 
     return sensor
 

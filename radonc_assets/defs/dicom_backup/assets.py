@@ -64,13 +64,22 @@ def _source_client(context: dg.AssetExecutionContext, site: SiteConfig, alias: s
 
 
 # The report of a date follows its copies: requested by the automation sensor after a
-# copy of that date is updated (a sensor's run of one source, a copy run from the UI), once
-# none is running, whether or not every source's copy of the date exists (a source not
-# listed yet leaves today undecided, and makes a past date not_run). As eager() without
-# in_latest_time_window(): any date, not only today's. A run that updates the copies and
-# the report together handles it.
+# copy of that date is updated by a run that did not run the report too (a sensor's run of
+# one source, a copy run from the UI), once none is running, whether or not every
+# source's copy of the date exists (a source not listed yet leaves today undecided, and
+# makes a past date not_run). A run of the report (requested, in progress, materialized,
+# or newly failed) handles what was copied before it: a backfill's run whose report fails
+# is not followed by another report (Dagster's any_deps_updated() tells runs that also ran
+# the report only by each asset's latest materialization, whatever its date). As eager()
+# without in_latest_time_window(): any date, not only today's.
+_REPORT_RAN: dg.AutomationCondition = (
+    dg.AutomationCondition.newly_requested()
+    | dg.AutomationCondition.newly_updated()
+    | dg.AutomationCondition.in_progress()
+    | dg.AutomationCondition.execution_failed().newly_true()
+)
 REPORT_FOLLOWS_COPIES: dg.AutomationCondition = (
-    dg.AutomationCondition.any_deps_updated().since_last_handled()
+    dg.AutomationCondition.any_deps_updated().since(_REPORT_RAN)
     & ~dg.AutomationCondition.any_deps_in_progress()
     & ~dg.AutomationCondition.in_progress()
 )

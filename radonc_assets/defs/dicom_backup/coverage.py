@@ -15,15 +15,13 @@ from radonc_assets.site.partitions import site_partitions
 
 # Dates the table in the UI shows at most, newest first; the CSV holds them all.
 SHOWN_DATES = 366
-# Materialized once, then after any date's report, whether it passed (a materialization)
-# or failed (a report of an unverified date fails its step so that the date shows
-# failed: no materialization, so the failure is watched for itself), and every 10
-# minutes. Not AutomationCondition.eager(): it waits for every parent partition to
-# exist, and the dates never backed up never do.
+# Materialized once, then after any date's report and every 10 minutes. A report that
+# fails (an unverified date) is no materialization to follow: the run failure sensor
+# requests the coverage then ({site}_coverage). Not AutomationCondition.eager(): it waits
+# for every parent partition to exist, and the dates never backed up never do.
 _UPDATES: dg.AutomationCondition = (
     dg.AutomationCondition.missing()
     | dg.AutomationCondition.any_deps_updated()
-    | dg.AutomationCondition.any_deps_match(dg.AutomationCondition.execution_failed().newly_true())
     | dg.AutomationCondition.cron_tick_passed("*/10 * * * *")
 )
 UPDATED_AFTER_ANY_REPORT = _UPDATES.since_last_handled() & ~dg.AutomationCondition.in_progress()

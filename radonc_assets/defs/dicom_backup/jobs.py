@@ -10,6 +10,7 @@ from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.naming import (
     asset_key,
     backup_job_name,
+    coverage_job_name,
     manifest_name,
     validate_job_name,
 )
@@ -32,6 +33,19 @@ def backup_assets(site: SiteConfig) -> list[dg.AssetKey]:
     if site.sources:
         keys.append(asset_key(site, "validation_report"))
     return keys
+
+
+def coverage_job(site: SiteConfig) -> "dg.UnresolvedAssetJobDefinition":
+    """The coverage of `site` refreshed: requested after a failed report.
+
+    A report that fails (an unverified date) is no materialization for the coverage's
+    automation condition to follow; the run failure sensor requests this job instead.
+    """
+    return dg.define_asset_job(
+        name=coverage_job_name(site),
+        selection=dg.AssetSelection.assets(asset_key(site, "coverage")),
+        description=f"Refresh the coverage of {site.name} (every date's verdict).",
+    )
 
 
 def site_jobs(site: SiteConfig) -> dg.Definitions:
