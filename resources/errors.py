@@ -56,3 +56,7 @@ class OrthancError(Exception):
 
 class MosaiqDatabaseError(Exception):
     """The Mosaiq database could not be reached or a query failed."""
+
+
+class MosaiqQueryError(MosaiqDatabaseError):
+    """The Mosaiq database was reached but refused or could not finish a query."""

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import pyodbc
 
-from resources.errors import MosaiqDatabaseError
+from resources.errors import MosaiqDatabaseError, MosaiqQueryError
 from resources.mosaiq_sql import SQLITE_DRIVER, driver_name, is_sqlite
 
 LOGGER = logging.getLogger(__name__)
@@ -105,7 +105,12 @@ class MosaiqDatabase:
             connection.close()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-        """Run a parameterised query (``?`` markers) and return its rows."""
+        """Run a parameterised query (``?`` markers) and return its rows.
+
+        Raises:
+            MosaiqDatabaseError: The database cannot be reached.
+            MosaiqQueryError: It refused the query or did not finish it in time.
+        """
         with self.connect() as connection:
             try:
                 cursor = connection.cursor()
@@ -113,6 +118,6 @@ class MosaiqDatabase:
                 columns = [column[0] for column in cursor.description]
                 rows = [tuple(row) for row in cursor.fetchall()]
             except pyodbc.Error as exc:
-                raise MosaiqDatabaseError(f"query on {self.description} failed: {exc}") from exc
+                raise MosaiqQueryError(f"query on {self.description} failed: {exc}") from exc
         LOGGER.debug("%d rows from %s", len(rows), self.description)
         return pd.DataFrame.from_records(rows, columns=columns)

@@ -1,10 +1,13 @@
 """What the site files say of Mosaiq's SQL, checked without a database driver.
 
-The ODBC driver names (the SQLite3 driver of the simulated Mosaiq) and the check of a
-site's own deliveries query, used when a site file loads: no pandas, no pyodbc.
+The ODBC driver names (the SQLite3 driver of the simulated Mosaiq) and the static check
+of a site's own deliveries query (``mosaiq_backup_sql_query``), which
+:mod:`radonc_assets.backup.mosaiq.deliveries_query` uses to decide whether the records
+read it: no pandas, no pyodbc.
 """
 
 import re
+from collections.abc import Sequence
 
 SQLITE_DRIVER = "SQLite3"
 
@@ -73,8 +76,8 @@ class SiteQueryError(ValueError):
     """A site-provided query (``mosaiq_backup_sql_query``) that is not one parameterised SELECT."""
 
 
-def validate_site_query(sql: str, parameters: int = 2) -> str:
-    """Check a site's whole query (``mosaiq_backup_sql_query``) when the site file loads.
+def validate_site_query(sql: str, parameters: int = 2, columns: Sequence[str] = ()) -> str:
+    """Check a site's whole query (``mosaiq_backup_sql_query``) without running it.
 
     What is checked, in order (identifiers in ``[brackets]`` are set aside first):
 
@@ -84,14 +87,17 @@ def validate_site_query(sql: str, parameters: int = 2) -> str:
       (SQL Server reads double quotes as strings when QUOTED_IDENTIFIER is off);
     - brackets are balanced and ``@`` (variables) is absent;
     - the first word is SELECT, and none of :data:`_FORBIDDEN_WORDS` appears as a word;
-    - exactly `parameters` ``?`` markers (the window start and end, for the deliveries query).
+    - exactly `parameters` ``?`` markers (the window start and end, for the deliveries query);
+    - unless it selects ``*``, every one of `columns` appears in it as a word (in any case,
+      bracketed or not): a column the text never names cannot be in its result.
 
-    The columns it returns are checked when it runs (the deliveries contract of
-    :mod:`radonc_assets.backup.mosaiq.model`).
+    The columns it returns are checked again when it runs: a name in the text does not
+    make it a column of the result.
 
     Args:
         sql: The query as the site file gives it.
         parameters: How many ``?`` markers the caller binds.
+        columns: The columns its result must have.
 
     Returns:
         The query without surrounding whitespace.
@@ -127,4 +133,9 @@ def validate_site_query(sql: str, parameters: int = 2) -> str:
     markers = bare.count("?")
     if markers != parameters:
         raise SiteQueryError(f"the query has {markers} ? markers, not {parameters}")
+    if "*" not in text:
+        named = {word.upper() for word in _WORD.findall(text)}
+        missing = [column for column in columns if column.upper() not in named]
+        if missing:
+            raise SiteQueryError(f"the query names no column {', '.join(missing)}")
     return text

@@ -2,7 +2,8 @@
 
 `check` also shows what the keys of a site of the earlier system became, recommends
 the ``_env_var`` form for a secret placeholder, warns about an ODBC driver that is
-not installed here, and validates each site's acknowledgements file.
+not installed here, says whether the Mosaiq records read the site's own deliveries
+query (``mosaiq_backup_sql_query``), and validates each site's acknowledgements file.
 """
 
 import argparse
@@ -11,6 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from radonc_assets.backup.mosaiq.deliveries_query import SETTING, USED_NOTE, deliveries_query
 from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
 from radonc_assets.site.acknowledgements import load_acknowledgements
@@ -100,7 +102,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _print_migration(site: SiteConfig, documents: Mapping[Path, Mapping[str, Any]]) -> None:
-    """What the keys of the earlier system became, placeholder notes and driver warnings."""
+    """What the earlier keys became; placeholder, driver and deliveries query lines."""
     table = documents[site.source_file][site.name]
     readings = earlier_key_readings(site, table)
     if readings is not None:
@@ -110,6 +112,16 @@ def _print_migration(site: SiteConfig, documents: Mapping[Path, Mapping[str, Any
         print(f"note: {note}")
     for warning in driver_warnings(site):
         print(f"warning: {warning.key}: {warning.message}")
+    if site.settings.mosaiq_backup_sql_query is not None:
+        print(_site_query_line(site))
+
+
+def _site_query_line(site: SiteConfig) -> str:
+    """One line: whether the Mosaiq records read the site's own deliveries query."""
+    if not site.mosaiq_sources:
+        return f"note: {SETTING} is not read: the site has no Mosaiq source"
+    query = deliveries_query(site.settings.mosaiq_backup_sql_query)
+    return f"warning: {query.warning}" if query.warning else f"note: {USED_NOTE}"
 
 
 def _workspace(args: argparse.Namespace) -> int:

@@ -21,7 +21,6 @@ from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.private_files import private_dir, write_private
-from resources.errors import MosaiqDatabaseError
 
 # Mosaiq keeps metersets to 3 decimals; doses in Gy have 4 (cGy to 2).
 _DECIMALS = 4
@@ -67,19 +66,21 @@ def read_mosaiq_sessions(
 ) -> Parsed[Session]:
     """The sessions of `window` in the Mosaiq source `alias` of `site`, and the rows left out.
 
-    Everyone's, through the site's own deliveries query when it has one; or one patient's
-    (`mrn`, a plain value that is never part of the SQL text) through ``deliveries.sql``.
+    Everyone's, through the site's own deliveries query when the records can read it (as
+    the ``treatment_records`` asset reads them: :func:`.read_sessions`), a ``warning:``
+    line saying why when it is set but not read; or one patient's (`mrn`, a plain value
+    that is never part of the SQL text) through ``deliveries.sql``.
 
     Raises:
         ConfigError: `alias` is not a Mosaiq source, its driver is missing, its password unset.
-        MosaiqDatabaseError: The database cannot be read, or the site's query lacks a column.
+        MosaiqDatabaseError: The database cannot be read.
     """
     db = mosaiq_database(site, alias)
     site_query = site.settings.mosaiq_backup_sql_query if mrn is None else None
-    try:
-        return read_sessions(db, window, mrn=mrn, site_query=site_query)
-    except ValueError as exc:  # the site's own query without a column of the contract
-        raise MosaiqDatabaseError(f"{alias} ({db.description}): {exc}") from exc
+    sessions = read_sessions(db, window, mrn=mrn, site_query=site_query)
+    if sessions.query.warning:
+        print(f"warning: {sessions.query.warning}")
+    return sessions
 
 
 def print_skipped(skipped: Sequence[SkippedRow]) -> None:

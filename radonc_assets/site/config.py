@@ -39,7 +39,7 @@ from resources.dicom.node import (
     DEFAULT_TIMEOUT,
     DicomNode,
 )
-from resources.mosaiq_sql import SQLITE_DRIVER, driver_name, is_sqlite, validate_site_query
+from resources.mosaiq_sql import SQLITE_DRIVER, driver_name, is_sqlite
 from resources.tls import TlsSettings
 
 # Site names and aliases: letters, digits and _, starting with a letter.
@@ -334,16 +334,13 @@ class SiteSettings(BaseModel):
     mosaiq_private_creator: (
         Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[^\\]+$")] | None
     ) = None
-    # A site's own deliveries query: one parameterised SELECT (see docs/mosaiq.md).
+    # A site's own deliveries query (the earlier system's setting). It never stops the site
+    # from loading: the records read it only when they can, else the shipped query
+    # (backup.mosaiq.deliveries_query; docs/mosaiq.md).
     mosaiq_backup_sql_query: str | None = None
     # Days the data folder keeps a date's files (manifests, reports, records, restore
     # reports); older ones are deleted by the daily retention schedule. None: kept.
     retention_days: Annotated[StrictInt, Field(ge=1)] | None = None
-
-    @field_validator("mosaiq_backup_sql_query")
-    @classmethod
-    def _one_select(cls, value: str | None) -> str | None:
-        return None if value is None else validate_site_query(value)
 
 
 _LOCAL_TIME = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")

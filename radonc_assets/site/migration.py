@@ -27,9 +27,9 @@ from radonc_assets.site.loading import toml_literal
 _NODE_KEYS = frozenset({"type", "aet", "ip", "port"})
 # The keys of the earlier system's site format by table (its README and its
 # environments.toml); sources and targets by type. db_password was written as a
-# placeholder in its README, db_password_env_var in its later files. Its settings
-# other than max_uids_per_run (mosaiq_backup_sql_query) are kept and not used, so any
-# setting radonc-backup does not define is one of them.
+# placeholder in its README, db_password_env_var in its later files. Its settings are
+# max_uids_per_run and mosaiq_backup_sql_query (read when the records can read it); any
+# setting radonc-backup does not define is kept and not used, as one of the earlier system's.
 EARLIER_KEYS: Mapping[str, frozenset[str]] = {
     "site": frozenset(
         {
@@ -197,4 +197,6 @@ def _mosaiq_meaning(source: MosaiqSource, key: str) -> str:
 def _setting_meaning(name: str) -> str:
     if name == "max_uids_per_run":
         return "most instances per backup run; the rest waits for the next run"
+    if name == "mosaiq_backup_sql_query":
+        return "the Mosaiq records' deliveries query if they can read it: see the line below"
     return "kept; not used by radonc-backup"

@@ -1,4 +1,5 @@
-"""The Mosaiq SQL through the real unixODBC SQLite3 driver, and the check of a site's query."""
+"""The Mosaiq SQL through the real unixODBC SQLite3 driver, and the check of a site's query:
+which deliveries query the records read (the shipped one or the site's) and why."""
 
 import datetime as dt
 import re
@@ -12,10 +13,15 @@ import pytest
 
 from radonc_assets.backup.mosaiq import queries
 from radonc_assets.backup.mosaiq.accounting import WINDOW_DELIVERY_COLUMNS
+from radonc_assets.backup.mosaiq.deliveries_query import (
+    DELIVERY_COLUMNS,
+    SETTING,
+    DeliveriesQuery,
+    deliveries_query,
+)
 from radonc_assets.backup.mosaiq.model import (
     APPOINTMENT_COLUMNS,
     CONTROL_POINT_COLUMNS,
-    DELIVERY_COLUMNS,
     SUMMARY_COLUMNS,
 )
 from radonc_assets.backup.mosaiq.queries import (
@@ -30,6 +36,7 @@ from radonc_assets.backup.mosaiq.queries import (
     load_sql,
     read_sessions,
 )
+from resources.errors import MosaiqDatabaseError
 from resources.mosaiq_db import MosaiqDatabase
 from resources.mosaiq_sql import SiteQueryError, validate_site_query
 from tests.backup.mosaiq_rows import (
@@ -322,21 +329,29 @@ def test_every_delivery_of_the_window_is_accounted_for(tmp_path: Path) -> None:
 # --- a site's own query --------------------------------------------------------------------------
 
 
+# The shipped query without its comments and its MRN condition: what a site's query adapts.
+SHIPPED_FOR_THE_WINDOW = "\n".join(
+    line for line in load_sql("deliveries").splitlines() if not line.startswith("--")
+).replace(" AND (? IS NULL OR Ident.IDA = ?)", "")
+# The earlier system's shape: one marker (the date) and a string literal.
+EARLIER_SHAPE = "SELECT * FROM Dose_Hst WHERE CONVERT(date, Tx_DtTm) = ? AND Edit_ID <> 'QA'"
+# Two markers, no literal, every column named, so it passes without a database; its
+# result, Dose_Hst's own columns, lacks most of those of the records.
+DOSE_HST_ONLY = "SELECT * FROM Dose_Hst WHERE Tx_DtTm >= ? AND Tx_DtTm < ?"
+
+
 def test_site_query_replaces_the_deliveries_query(mosaiq: MosaiqDatabase) -> None:
     # The shipped query for everyone, restricted to one machine: one SELECT, two markers.
-    shipped = "\n".join(
-        line for line in load_sql("deliveries").splitlines() if not line.startswith("--")
-    )
-    site_sql = validate_site_query(
-        shipped.replace(" AND (? IS NULL OR Ident.IDA = ?)", "").replace(
-            "WHERE Dose_Hst.Tx_DtTm", "WHERE TxField.Machine_ID_Staff_ID = 900 AND Dose_Hst.Tx_DtTm"
-        )
+    site_sql = SHIPPED_FOR_THE_WINDOW.replace(
+        "WHERE Dose_Hst.Tx_DtTm", "WHERE TxField.Machine_ID_Staff_ID = 900 AND Dose_Hst.Tx_DtTm"
     )
     parsed = read_sessions(mosaiq, day_window(DAY), site_query=site_sql)
     assert len(parsed.items) == 2
     assert parsed.not_converted == ()
-    elsewhere = validate_site_query(site_sql.replace("= 900", "= 901"))
-    parsed = read_sessions(mosaiq, day_window(DAY), site_query=elsewhere)
+    assert parsed.query == DeliveriesQuery(site_sql=site_sql.strip())
+    assert (parsed.query.name, parsed.query.warning) == (SETTING, None)
+    other_machine = site_sql.replace("= 900 AND", "= 901 AND")
+    parsed = read_sessions(mosaiq, day_window(DAY), site_query=other_machine)
     assert parsed.items == ()
     assert {n.reason for n in parsed.not_converted} == {
         "not returned by the site's mosaiq_backup_sql_query"
@@ -346,10 +361,108 @@ def test_site_query_replaces_the_deliveries_query(mosaiq: MosaiqDatabase) -> Non
         read_sessions(mosaiq, day_window(DAY), mrn="MRN-7", site_query=site_sql)
 
 
-def test_site_query_missing_columns_is_a_clear_error(mosaiq: MosaiqDatabase) -> None:
-    sql = validate_site_query("SELECT DHS_ID FROM Dose_Hst WHERE Tx_DtTm >= ? AND Tx_DtTm < ?")
-    with pytest.raises(ValueError, match="the deliveries query returned no column Pat_ID1"):
-        read_sessions(mosaiq, day_window(DAY), site_query=sql)
+def test_without_a_site_query_the_shipped_one_is_read(mosaiq: MosaiqDatabase) -> None:
+    parsed = read_sessions(mosaiq, day_window(DAY))
+    assert parsed.query == DeliveriesQuery()
+    assert (parsed.query.name, parsed.query.warning) == ("deliveries.sql", None)
+
+
+@pytest.mark.parametrize(
+    ("sql", "problem"),
+    [
+        (EARLIER_SHAPE, """the query holds a quote ("'")"""),
+        (EARLIER_SHAPE.replace(" AND Edit_ID <> 'QA'", ""), "the query has 1 ? markers, not 2"),
+        (
+            "DELETE FROM Dose_Hst WHERE Tx_DtTm >= ? AND Tx_DtTm < ?",
+            "the query must be a single SELECT",
+        ),
+        (
+            "SELECT DHS_ID, Pat_ID1 FROM Dose_Hst WHERE Tx_DtTm >= ? AND Tx_DtTm < ?",
+            "the query names no column " + ", ".join(DELIVERY_COLUMNS[3:]),  # Tx_DtTm: WHERE
+        ),
+        (
+            SHIPPED_FOR_THE_WINDOW.replace("AS Fraction_Number,", "AS Fraction_No,"),
+            "the query names no column Fraction_Number",
+        ),
+    ],
+)
+def test_a_query_the_records_cannot_read_is_not_used(sql: str, problem: str) -> None:
+    query = deliveries_query(sql)
+    assert query.site_sql is None
+    assert query.problem is not None
+    assert query.problem.startswith(problem)
+    assert query.name == "deliveries.sql"
+    assert query.warning == (
+        f"{SETTING} is not used ({query.problem}): the Mosaiq records read the shipped "
+        "deliveries query instead; one they can read is a single SELECT with exactly 2 ? "
+        "markers (the start and end of the day), no quotes, returning the 41 columns of "
+        "deliveries.sql (docs/mosaiq.md)"
+    )
+    assert "\n" not in query.warning
+
+
+def test_the_docs_show_the_warning() -> None:
+    warning = deliveries_query("SELECT * FROM Dose_Hst WHERE Tx_DtTm >= ?").warning
+    docs = Path(__file__).resolve().parents[2] / "docs" / "mosaiq.md"
+    assert f"\n    warning: {warning}\n" in docs.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        SHIPPED_FOR_THE_WINDOW,
+        SHIPPED_FOR_THE_WINDOW.lower(),  # names in any case: the result is checked when read
+        DOSE_HST_ONLY,  # * : the result decides when it is read
+        None,
+    ],
+)
+def test_a_query_the_records_can_read_is_used(sql: str | None) -> None:
+    query = deliveries_query(sql)
+    assert query == DeliveriesQuery(site_sql=sql.strip() if sql else None)
+    assert query.warning is None
+
+
+def test_a_site_query_whose_result_lacks_columns_falls_back_to_the_shipped_one(
+    mosaiq: MosaiqDatabase,
+) -> None:
+    assert deliveries_query(DOSE_HST_ONLY).site_sql == DOSE_HST_ONLY  # it passes statically
+
+    parsed = read_sessions(mosaiq, day_window(DAY), site_query=DOSE_HST_ONLY)
+
+    shipped = read_sessions(mosaiq, day_window(DAY))
+    assert (parsed.items, parsed.skipped) == (shipped.items, shipped.skipped)
+    assert len(parsed.items) == 2
+    dose_hst = set(fetch_deliveries(mosaiq, day_window(DAY)).columns) & set(
+        mosaiq.query(DOSE_HST_ONLY, day_window(DAY)).columns
+    )
+    missing = [column for column in DELIVERY_COLUMNS if column not in dose_hst]
+    assert "Fraction_Number" in missing
+    assert "DHS_ID" not in missing
+    assert parsed.query == DeliveriesQuery(problem=f"its result has no column {', '.join(missing)}")
+    assert parsed.query.warning is not None
+    assert parsed.query.warning.startswith(
+        f"{SETTING} is not used (its result has no column {missing[0]}, "
+    )
+
+
+def test_a_site_query_the_database_refuses_falls_back_to_the_shipped_one(
+    mosaiq: MosaiqDatabase,
+) -> None:
+    sql = "SELECT * FROM Earlier_Deliveries WHERE Tx_DtTm >= ? AND Tx_DtTm < ?"
+    parsed = read_sessions(mosaiq, day_window(DAY), site_query=sql)
+    assert len(parsed.items) == 2
+    assert parsed.query.site_sql is None
+    assert parsed.query.problem is not None
+    assert parsed.query.problem.startswith(
+        f"the database refused it: query on {mosaiq.description} failed: "
+    )
+    assert "Earlier_Deliveries" in parsed.query.problem
+
+
+def test_an_unreachable_database_is_not_a_refused_query(tmp_path: Path) -> None:
+    missing = MosaiqDatabase("SQLite3", str(tmp_path / "none.db"))
+    with pytest.raises(MosaiqDatabaseError, match="cannot connect"):
+        read_sessions(missing, day_window(DAY), site_query=DOSE_HST_ONLY)
 
 
 @pytest.mark.parametrize(
@@ -390,6 +503,18 @@ def test_site_query_accepted(sql: str) -> None:
 def test_site_query_refused(sql: str, reason: str) -> None:
     with pytest.raises(SiteQueryError, match=re.escape(reason)):
         validate_site_query(sql)
+
+
+def test_the_columns_a_query_must_name() -> None:
+    columns = ("DHS_ID", "Fraction_Number")
+    for sql in (
+        "SELECT DHS_ID, Fractions_Tx AS [Fraction_Number] FROM Dose_Hst WHERE a >= ? AND a < ?",
+        "SELECT dhs_id, fractions_tx AS fraction_number FROM Dose_Hst WHERE a >= ? AND a < ?",
+        "SELECT d.* FROM Dose_Hst d WHERE a >= ? AND a < ?",
+    ):
+        assert validate_site_query(sql, columns=columns) == sql
+    with pytest.raises(SiteQueryError, match=r"^the query names no column Fraction_Number$"):
+        validate_site_query("SELECT DHS_ID FROM Dose_Hst WHERE a >= ? AND a < ?", columns=columns)
 
 
 def test_bracketed_identifiers_may_hold_any_word() -> None:

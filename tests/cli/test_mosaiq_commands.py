@@ -31,6 +31,11 @@ from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.resources import site_resources
+from tests.backup.test_mosaiq_queries import (
+    DOSE_HST_ONLY,
+    EARLIER_SHAPE,
+    SHIPPED_FOR_THE_WINDOW,
+)
 from tests.conftest import SiteFileWriter
 
 SPEC = SyntheticSpec(
@@ -51,9 +56,10 @@ HOSTILE_MRNS = ["x' OR '1'='1", "'; DROP TABLE Dose_Hst; --", 'SYN03-0001" OR 1=
 
 
 class SiteUser(Protocol):
-    """Writes the site LAB, its MOSAIQ reading `mosaiq` (none if None), for `radonc` to read."""
+    """Writes the site LAB, its MOSAIQ reading `mosaiq` (none if None), for `radonc` to read;
+    `query`: its own deliveries query (``mosaiq_backup_sql_query``)."""
 
-    def __call__(self, mosaiq: Path | None) -> Path: ...
+    def __call__(self, mosaiq: Path | None, query: str | None = None) -> Path: ...
 
 
 @dataclass(frozen=True)
@@ -92,8 +98,9 @@ def mosaiq_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def use_site(site_file: SiteFileWriter, monkeypatch: pytest.MonkeyPatch) -> SiteUser:
-    def write(mosaiq: Path | None) -> Path:
-        path = site_file("LAB", mosaiq=mosaiq, settings=SETTINGS)
+    def write(mosaiq: Path | None, query: str | None = None) -> Path:
+        query_setting = {"mosaiq_backup_sql_query": query} if query is not None else {}
+        path = site_file("LAB", mosaiq=mosaiq, settings=SETTINGS | query_setting)
         monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
         return path
 
@@ -166,25 +173,106 @@ def test_records_of_a_date(
         assert line.split()[-2:] == [str(BEAMS[ds.PatientID]), ds.SOPInstanceUID]
 
 
-def test_records_are_those_the_asset_makes(
-    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    day = "2026-01-08"
+def asset_records(day: str) -> tuple[dict[str, object], dict[str, bytes]]:
+    """The metadata and the files of the LAB site's ``treatment_records`` of `day`."""
     site = load_site("LAB")
     key = node_key(site, "MOSAIQ")
     asset = treatment_records_asset(
         site, "MOSAIQ", site.mosaiq_sources["MOSAIQ"], site_partitions(site)
     )
-    assert dg.materialize(
-        [asset], partition_key=day, resources={key: site_resources(site)[key]}
-    ).success
-    made = {f.name: f.read_bytes() for f in records_dir("LAB", day, "MOSAIQ").glob("*.dcm")}
+    result = dg.materialize([asset], partition_key=day, resources={key: site_resources(site)[key]})
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    metadata = {k: v.value for k, v in event.materialization.metadata.items()}
+    return metadata, files_of(records_dir("LAB", day, "MOSAIQ"))
+
+
+def files_of(folder: Path) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in folder.glob("*.dcm")}
+
+
+def test_records_are_those_the_asset_makes(
+    lab: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = "2026-01-08"
+    metadata, made = asset_records(day)
 
     out = tmp_path / "records"
     assert radonc(capsys, "records", "LAB", "MOSAIQ", "--date", day, "--out", str(out)).status == 0
 
     assert len(made) == 2  # SYN03-0001 and SYN03-0002
-    assert {f.name: f.read_bytes() for f in out.glob("*.dcm")} == made
+    assert files_of(out) == made
+    assert metadata["deliveries_query"] == "deliveries.sql"
+    assert "deliveries_query_warning" not in metadata
+
+
+@pytest.mark.parametrize(
+    ("query", "problem"),
+    [
+        (EARLIER_SHAPE, """(the query holds a quote ("'")"""),  # decided when read from the file
+        (DOSE_HST_ONLY, "(its result has no column Fraction_Number, "),  # decided by the result
+    ],
+)
+def test_a_site_query_the_records_cannot_read_gives_the_shipped_ones_records(
+    use_site: SiteUser,
+    mosaiq_db: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    query: str,
+    problem: str,
+) -> None:
+    day = "2026-01-07"
+    use_site(mosaiq_db)
+    shipped = tmp_path / "shipped"
+    assert radonc(capsys, "records", "LAB", "--date", day, "--out", str(shipped)).status == 0
+    use_site(mosaiq_db, query)
+    out = tmp_path / "records"
+
+    outcome = radonc(capsys, "records", "LAB", "--date", day, "--out", str(out))
+    metadata, made = asset_records(day)
+
+    assert outcome.status == 0, outcome.err
+    warning = outcome.out.splitlines()[0]
+    assert warning.startswith(f"warning: settings.mosaiq_backup_sql_query is not used {problem}")
+    assert "the Mosaiq records read the shipped deliveries query instead" in warning
+    assert len(files_of(out)) == 2
+    assert files_of(out) == files_of(shipped) == made
+    # The asset decides as the command does, and says it in its metadata.
+    assert metadata["deliveries_query"] == "deliveries.sql"
+    assert metadata["deliveries_query_warning"] == warning.removeprefix("warning: ")
+    # `radonc query` of the day's deliveries reads them as the records do.
+    listed = radonc(capsys, "query", "LAB", "MOSAIQ", "--treatment-date", day)
+    assert listed.status == 0, listed.err
+    assert listed.out.splitlines()[0] == warning
+
+
+def test_records_read_a_site_query_they_can_read(
+    use_site: SiteUser, mosaiq_db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    day = "2026-01-07"
+    use_site(mosaiq_db)
+    shipped = tmp_path / "shipped"
+    assert radonc(capsys, "records", "LAB", "--date", day, "--out", str(shipped)).status == 0
+    with closing(sqlite3.connect(mosaiq_db)) as db:
+        (pat_id1,) = db.execute("SELECT Pat_Id1 FROM Ident WHERE IDA = 'SYN03-0002'").fetchone()
+    # The shipped query for one patient: the site's own selection, values written as numbers.
+    use_site(
+        mosaiq_db,
+        SHIPPED_FOR_THE_WINDOW.replace("WHERE ", f"WHERE Dose_Hst.Pat_ID1 = {pat_id1} AND ", 1),
+    )
+    out = tmp_path / "records"
+
+    outcome = radonc(capsys, "records", "LAB", "--date", day, "--out", str(out))
+    metadata, made = asset_records(day)
+
+    assert outcome.status == 0, outcome.err
+    assert "warning" not in outcome.out
+    (record,) = files_of(out).items()
+    assert dcmread(out / record[0]).PatientID == "SYN03-0002"
+    assert files_of(shipped)[record[0]] == record[1]  # the same record as the shipped query's
+    assert made == dict([record])
+    assert metadata["deliveries_query"] == "settings.mosaiq_backup_sql_query"
+    assert "deliveries_query_warning" not in metadata
 
 
 def test_records_list_the_rows_left_out(

@@ -17,6 +17,7 @@ from pydicom import dcmread
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, records_dir
 from radonc_assets.backup.coverage import DayStatus, day_coverage
+from radonc_assets.backup.mosaiq.queries import day_window, read_sessions
 from radonc_assets.defs.dicom_backup.assets import site_assets as dicom_assets
 from radonc_assets.defs.dicom_backup.checks import completeness_result
 from radonc_assets.defs.mosaiq.assets import site_assets as mosaiq_assets
@@ -28,6 +29,8 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
 from radonc_assets.site.resources import site_resources
+from resources.mosaiq_db import MosaiqDatabase
+from tests.backup.test_mosaiq_queries import EARLIER_SHAPE
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
 
 # The lab's week, as load_synthetic_week writes it.
@@ -225,3 +228,33 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
     coverage = day_coverage("LAB", day, "MOSAIQ")
     assert coverage.status == DayStatus.COMPLETE
     assert coverage.counts["acknowledged"] == 1
+
+
+@pytest.mark.usefixtures("lab_courses_planned")
+def test_an_earlier_site_query_stops_no_source(
+    lab: DemoServers, site_file: SiteFileWriter, mosaiq_db: Path
+) -> None:
+    """The earlier system's query shape loads; every source backs up and the day is
+    verified, Mosaiq's records read through the shipped query, which their metadata says."""
+    day = "2026-01-07"
+    path = variant(
+        lab, site_file, mosaiq=mosaiq_db, settings={"mosaiq_backup_sql_query": EARLIER_SHAPE}
+    )
+    site = load_sites(path)["LAB"]
+
+    result = run(site, day)
+
+    assert result.success
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert all(checks[check_name(alias)] for alias in ("ARIA", "MIM", "MOSAIQ"))
+    for alias in ("aria", "mim", "mosaiq"):
+        copies = metadata(result, f"lab/{alias}/orthanc_copies")
+        assert copies["failed"] == copies["deferred"] == 0
+    records = metadata(result, "lab/mosaiq/treatment_records")
+    shipped = read_sessions(
+        MosaiqDatabase("SQLite3", str(mosaiq_db)), day_window(dt.date(2026, 1, 7))
+    )
+    assert records["records"] == len(shipped.items) > 0
+    assert records["deliveries_query"] == "deliveries.sql"
+    warning = str(records["deliveries_query_warning"])
+    assert warning.startswith("settings.mosaiq_backup_sql_query is not used (the query holds")

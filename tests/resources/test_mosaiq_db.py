@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from resources.errors import MosaiqDatabaseError
+from resources.errors import MosaiqDatabaseError, MosaiqQueryError
 from resources.mosaiq_db import MosaiqDatabase, connection_string, odbc_value
 
 
@@ -43,13 +43,14 @@ def test_missing_database_file_is_a_clear_error(tmp_path: Path) -> None:
     db = MosaiqDatabase("SQLite3", str(tmp_path / "absent" / "mosaiq.db"))
     with pytest.raises(
         MosaiqDatabaseError, match=r"cannot connect to .*absent/mosaiq\.db via SQLite3"
-    ):
+    ) as info:
         db.query("SELECT 1")
+    assert not isinstance(info.value, MosaiqQueryError)  # not reached: no query was refused
 
 
 def test_bad_sql_is_a_clear_error(database: Path) -> None:
     db = MosaiqDatabase("SQLite3", str(database))
-    with pytest.raises(MosaiqDatabaseError, match=r"query on .* failed: .*no such table"):
+    with pytest.raises(MosaiqQueryError, match=r"query on .* failed: .*no such table"):
         db.query("SELECT * FROM Dose_Hst")
 
 

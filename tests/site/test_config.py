@@ -301,10 +301,6 @@ def test_max_uids_per_run_defaults_to_no_bound(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        (
-            'mosaiq_backup_sql_query = "DELETE FROM Dose_Hst WHERE DHS_ID > ? AND DHS_ID < ?"',
-            "settings.mosaiq_backup_sql_query: Value error, the query must be a single SELECT",
-        ),
         ('uid_root = "1.2.03"', "settings.uid_root: String should match pattern"),
         (
             'mosaiq_private_creator = "A\\\\B"',
@@ -319,6 +315,23 @@ def test_mosaiq_record_settings_are_checked_at_load(
     (problem,) = problems(write(tmp_path, text))
     assert message in problem
     assert problem.startswith(f"{tmp_path / 'site.toml'}: site UCLA: ")
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DELETE FROM Dose_Hst WHERE DHS_ID > ? AND DHS_ID < ?",
+        "SELECT * FROM Dose_Hst WHERE CONVERT(date, Tx_DtTm) = ? AND Edit_ID <> 'QA'",
+        "",
+    ],
+)
+def test_a_site_query_never_stops_the_site_loading(tmp_path: Path, query: str) -> None:
+    """Whether the records read it is decided apart (backup.mosaiq.deliveries_query)."""
+    setting = f'mosaiq_backup_sql_query = "{query}"'
+    text = LEGACY_UCLA.replace("max_uids_per_run = 100\n", f"max_uids_per_run = 100\n{setting}\n")
+    site = load_sites(write(tmp_path, text))["UCLA"]
+    assert site.settings.mosaiq_backup_sql_query == query  # kept as written
+    assert set(site.sources) == {"ARIA_MAIN", "MIM", "MOSAIQ_DB"}
 
 
 def test_malformed_toml_reports_the_line(tmp_path: Path) -> None:

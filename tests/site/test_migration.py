@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from radonc_assets.backup.mosaiq.deliveries_query import USED_NOTE
 from radonc_assets.cli.main import main
 from radonc_assets.site.config import MosaiqSource, OrthancTarget
 from radonc_assets.site.errors import ConfigError
@@ -22,6 +23,10 @@ EARLIER_README_EXAMPLE = (
 )
 DOCS = REPO_ENVIRONMENTS.parent / "docs" / "configuration.md"
 PLACEHOLDER = 'db_password = "__UCLA_DB_PASSWORD__"'
+# The README example's settings end with its query commented out; a site of the earlier
+# system wrote one in its shape: the date as the one marker, and a string literal.
+COMMENTED_QUERY = '# mosaiq_backup_sql_query = "SELECT ..."'
+EARLIER_QUERY = "SELECT * FROM Dose_Hst WHERE CONVERT(date, Tx_DtTm) = ? AND Edit_ID <> 'QA'"
 
 
 def check(path: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
@@ -44,9 +49,16 @@ def key_table(lines: list[str]) -> dict[str, tuple[str, str]]:
     return rows
 
 
+def with_query(tmp_path: Path, query: str, text: str | None = None) -> Path:
+    """The README example (or `text`) whose settings set `query` as its own deliveries query."""
+    text = text or EARLIER_README_EXAMPLE.read_text(encoding="utf-8")
+    return write(tmp_path, text.replace(COMMENTED_QUERY, f'mosaiq_backup_sql_query = "{query}"'))
+
+
 def test_the_readme_example_is_the_earlier_system_s_verbatim() -> None:
     text = EARLIER_README_EXAMPLE.read_text(encoding="utf-8")
     assert PLACEHOLDER in text
+    assert COMMENTED_QUERY in text
     assert 'odbc_driver = "DefaultDriver"' in text
     assert "db_password_env_var" not in text
 
@@ -190,6 +202,55 @@ def test_a_site_written_for_radonc_shows_no_key_table(
     assert not any(line.startswith("keys of the earlier") for line in check(path, capsys))
     tju = check(REPO_ENVIRONMENTS / "examples" / "tju.toml", capsys)
     assert not any(line.startswith(("keys of the earlier", "note:", "warning:")) for line in tju)
+
+
+def test_an_earlier_site_query_never_stops_the_site(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = with_query(tmp_path, EARLIER_QUERY)
+
+    site = load_sites(path)["UCLA"]
+    assert set(site.sources) == {"ARIA_MAIN", "MOSAIQ_DB"}  # ARIA loads with it
+    assert site.settings.mosaiq_backup_sql_query == EARLIER_QUERY
+    lines = check(path, capsys)  # exit 0
+    assert key_table(lines)["settings.mosaiq_backup_sql_query"] == (
+        f'"{EARLIER_QUERY}"',
+        "the Mosaiq records' deliveries query if they can read it: see the line below",
+    )
+    (warning,) = [line for line in lines if "mosaiq_backup_sql_query is" in line]
+    assert warning == (
+        "warning: settings.mosaiq_backup_sql_query is not used (the query holds a quote "
+        '("\'"): pass values as ? parameters, and quote identifiers with [brackets]): the '
+        "Mosaiq records read the shipped deliveries query instead; one they can read is a "
+        "single SELECT with exactly 2 ? markers (the start and end of the day), no quotes, "
+        "returning the 41 columns of deliveries.sql (docs/mosaiq.md)"
+    )
+    assert lines[-1] == f"1 site(s) OK in {path}"
+    assert f"\n    {warning}\n" in DOCS.read_text(encoding="utf-8")  # the docs show it
+
+
+def test_check_says_which_deliveries_query_the_records_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def query_lines(path: Path) -> list[str]:
+        return [line for line in check(path, capsys) if "mosaiq_backup_sql_query is" in line]
+
+    (line,) = query_lines(with_query(tmp_path, "SELECT DHS_ID FROM Dose_Hst WHERE ? < ? "))
+    assert line.startswith(
+        "warning: settings.mosaiq_backup_sql_query is not used (the query names no column "
+        "Pat_ID1, Tx_DtTm, Fraction_Number, "
+    )
+    compatible = "SELECT * FROM Deliveries_Of_The_Site WHERE Tx_DtTm >= ? AND Tx_DtTm < ?"
+    assert query_lines(with_query(tmp_path, compatible)) == [f"note: {USED_NOTE}"]
+    assert USED_NOTE.startswith("settings.mosaiq_backup_sql_query is used: ")
+    no_mosaiq = "\n".join(
+        line
+        for line in EARLIER_README_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if not line.startswith("MOSAIQ_DB")
+    ).replace(', staging_target_alias = "UCLA_MOSAIQ_STAGE"', "")
+    assert query_lines(with_query(tmp_path, compatible, no_mosaiq)) == [
+        "note: settings.mosaiq_backup_sql_query is not read: the site has no Mosaiq source"
+    ]
 
 
 def test_the_docs_map_every_earlier_key_and_command() -> None:

@@ -4,8 +4,10 @@ Mosaiq keeps no DICOM for deliveries; the backup generates standard records from
 its SQL Server database:
 
 - :mod:`.queries`: the SQL files in ``sql/`` run with ``?`` parameters over
-  :class:`resources.mosaiq_db.MosaiqDatabase`, date windows, the check of a site's
-  own query, and :func:`.queries.read_sessions`, which reads one window's sessions.
+  :class:`resources.mosaiq_db.MosaiqDatabase`, date windows, and
+  :func:`.queries.read_sessions`, which reads one window's sessions.
+- :mod:`.deliveries_query`: the deliveries' columns, and whether the records read a
+  site's own query (``mosaiq_backup_sql_query``) or the shipped one.
 - :mod:`.model`: frozen dataclasses of what the queries return and the pure functions
   that build them from the query DataFrames (rows that cannot be used are returned as
   :class:`.model.SkippedRow`, never raised).

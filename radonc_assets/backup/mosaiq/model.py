@@ -1,11 +1,12 @@
 """The typed model of what the Mosaiq queries return, built from their DataFrames by pure functions.
 
 The queries (:mod:`.queries`) return one DataFrame each; the ``*_COLUMNS`` tuples here
-are their contract, and a whole site query (``mosaiq_backup_sql_query``) must return
-:data:`DELIVERY_COLUMNS` too. Parsing never raises on a row: NULLs become ``None`` or
-empty text, odd values either still make a valid record or the row is left out with
-a :class:`SkippedRow` saying why (for the asset's metadata). Only a frame missing a
-contract column raises, because that is a broken query, not odd data.
+are their contract, and :data:`.deliveries_query.DELIVERY_COLUMNS` that of the
+deliveries, which the shipped query and a site's own query share. Parsing never raises
+on a row: NULLs become ``None`` or empty text, odd values either still make a valid
+record or the row is left out with a :class:`SkippedRow` saying why (for the asset's
+metadata). Only a frame missing a contract column raises, because that is a broken
+query, not odd data.
 
 Units become DICOM's on the way in (cm -> mm, cGy -> Gy); enumerations become DICOM
 terms through :mod:`.enums`; a field's control points become :class:`ControlPoint`
@@ -28,6 +29,7 @@ import pandas as pd
 from pydicom.uid import RE_VALID_UID
 
 from radonc_assets.backup.mosaiq import enums
+from radonc_assets.backup.mosaiq.deliveries_query import DELIVERY_COLUMNS
 from radonc_assets.backup.mosaiq.mlc import (
     MM_PER_CM,
     LeafPositions,
@@ -43,49 +45,6 @@ _CGY_PER_GY = 100.0
 _DEGREES = 360.0
 _UID_LENGTH = 64
 
-DELIVERY_COLUMNS = (
-    "DHS_ID",
-    "Pat_ID1",
-    "Tx_DtTm",
-    "Fraction_Number",
-    "Delivered_Meterset",
-    "Dose_Addtl_Projected",
-    "Termination_Code",
-    "Termination_Status_Enum",
-    "Verification_Status_Enum",
-    "MRN",
-    "Last_Name",
-    "First_Name",
-    "Middle_Name",
-    "Suffix",
-    "Sex",
-    "Birth_DtTm",
-    "FLD_ID",
-    "Sit_Set_ID",
-    "Plan_UID",
-    "Beam_Name",
-    "Beam_Number",
-    "Field_Name",
-    "Field_Label",
-    "Field_Start_DtTm",
-    "Planned_Meterset",
-    "Sad",
-    "Modality_Enum",
-    "Type_Enum",
-    "Machine_Staff_ID",
-    "Site_Name",
-    "Fractions_Planned",
-    "Setup_Note",
-    "Plan_Label",
-    "Study_UID",
-    "Study_ID",
-    "Study_Description",
-    "Study_DtTm",
-    "Machine_Name",
-    "Machine_Source_Name",
-    "Machine_Model",
-    "Institution",
-)
 CONTROL_POINT_COLUMNS = (
     "FLD_ID",
     "Point",
@@ -570,13 +529,18 @@ def _sex(value: str) -> str:
     return initial if initial in ("M", "F", "O") else ""
 
 
+def missing_columns(frame: pd.DataFrame, columns: Sequence[str]) -> list[str]:
+    """The `columns` a query's frame lacks, in their order."""
+    return [column for column in columns if column not in frame.columns]
+
+
 def require_columns(frame: pd.DataFrame, columns: Sequence[str], query: str) -> None:
     """Check that a query's frame has its contract columns.
 
     Raises:
-        ValueError: Naming the missing columns (a broken or incomplete site query).
+        ValueError: Naming the missing columns (a broken query).
     """
-    missing = [column for column in columns if column not in frame.columns]
+    missing = missing_columns(frame, columns)
     if missing:
         raise ValueError(f"the {query} query returned no column {', '.join(missing)}")
 

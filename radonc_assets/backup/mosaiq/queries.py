@@ -14,6 +14,10 @@ midnight and take one at the next midnight; a ``date`` is bound as ``'2026-01-05
 which orders correctly against stored date-times, and SQL Server converts a date
 parameter compared with a datetime column to that day's midnight.
 
+The deliveries come from ``deliveries.sql`` or from the site's own query when the records
+can read it (:mod:`.deliveries_query`); :func:`read_sessions` decides, once for the
+``treatment_records`` asset and the commands.
+
 The census of active courses (``active_courses.sql``, :func:`active_courses`) is here too:
 the query selects the candidate courses, a pure function decides which are active.
 """
@@ -35,9 +39,13 @@ from radonc_assets.backup.mosaiq.accounting import (
     NotConverted,
     not_converted,
 )
+from radonc_assets.backup.mosaiq.deliveries_query import (
+    DELIVERY_COLUMNS,
+    DeliveriesQuery,
+    deliveries_query,
+)
 from radonc_assets.backup.mosaiq.model import (
     CONTROL_POINT_COLUMNS,
-    DELIVERY_COLUMNS,
     Parsed,
     Row,
     RowError,
@@ -48,6 +56,7 @@ from radonc_assets.backup.mosaiq.model import (
     cell_timestamp,
     display_name,
     group_sessions,
+    missing_columns,
     parse_appointments,
     parse_control_points,
     parse_deliveries,
@@ -57,6 +66,7 @@ from radonc_assets.backup.mosaiq.model import (
     row_records,
     treatment_summary,
 )
+from resources.errors import MosaiqQueryError
 from resources.mosaiq_db import MosaiqDatabase
 
 LOGGER = logging.getLogger(__name__)
@@ -103,15 +113,11 @@ def date_window(first: dt.date | None = None, last: dt.date | None = None) -> Wi
     return first or _EARLIEST, end
 
 
-def fetch_deliveries(
-    db: MosaiqDatabase, window: Window, *, mrn: str | None = None, sql: str | None = None
-) -> pd.DataFrame:
+def fetch_deliveries(db: MosaiqDatabase, window: Window, *, mrn: str | None = None) -> pd.DataFrame:
     """The deliveries of a window, everyone's or one patient's (`mrn`, a plain value).
 
-    ``deliveries.sql``, or instead a site's validated query, which takes the window only.
+    ``deliveries.sql``, the shipped query.
     """
-    if sql is not None:
-        return db.query(sql, window)
     return db.query(load_sql("deliveries"), (*window, mrn, mrn))
 
 
@@ -124,6 +130,32 @@ def fetch_window_deliveries(
     window's records account for (:mod:`.accounting`).
     """
     return db.query(load_sql("window_deliveries"), (*window, mrn, mrn))
+
+
+def fetch_site_deliveries(
+    db: MosaiqDatabase, window: Window, query: DeliveriesQuery
+) -> tuple[pd.DataFrame, DeliveriesQuery]:
+    """The deliveries of a window through `query`, and the query that read them.
+
+    The site's query when `query` has one and it gives :data:`DELIVERY_COLUMNS`; otherwise
+    the shipped one, with the reason when the site's was set: the static one of `query`,
+    the database refusing it, or the columns its result lacks.
+
+    Raises:
+        MosaiqDatabaseError: The database cannot be reached, or refused the shipped query.
+    """
+    if query.site_sql is None:
+        return fetch_deliveries(db, window), query
+    try:
+        frame = db.query(query.site_sql, window)
+    except MosaiqQueryError as exc:
+        fallback = DeliveriesQuery(problem=f"the database refused it: {exc}")
+    else:
+        missing = missing_columns(frame, DELIVERY_COLUMNS)
+        if not missing:
+            return frame, query
+        fallback = DeliveriesQuery(problem=f"its result has no column {', '.join(missing)}")
+    return fetch_deliveries(db, window), fallback
 
 
 def fetch_appointments(
@@ -189,14 +221,16 @@ def fetch_treatment_summary(db: MosaiqDatabase, mrn: str, window: Window) -> pd.
 
 @dataclass(frozen=True)
 class Sessions(Parsed[Session]):
-    """The sessions of a window, the rows left out, and the deliveries in no session.
+    """The sessions of a window, what was left out, and the deliveries query read.
 
     Attributes:
         not_converted: Every delivery of the window in no session, with its reason
             (:func:`.accounting.not_converted`); each is also among ``skipped``.
+        query: The deliveries query read, with why a site's own was not.
     """
 
     not_converted: tuple[NotConverted, ...]
+    query: DeliveriesQuery
 
 
 def read_sessions(
@@ -208,25 +242,32 @@ def read_sessions(
     as not converted. The window's deliveries are listed first, so that a delivery
     recorded while the other queries run is never taken for one they did not return.
 
+    The one reading of the ``treatment_records`` asset and of the commands, so that they
+    decide alike which deliveries query to read (:func:`fetch_site_deliveries`).
+
     Args:
         db: The Mosaiq database.
         window: From :func:`day_window` or :func:`date_window`.
         mrn: Only this patient's sessions.
-        site_query: The site's validated ``mosaiq_backup_sql_query``, replacing
-            ``deliveries.sql`` (not with `mrn`).
+        site_query: The site's ``mosaiq_backup_sql_query`` as its file gives it, read
+            instead of ``deliveries.sql`` when the records can read it (not with `mrn`).
 
     Returns:
-        The sessions, every row left out (deliveries, control points, appointments) and
-        the deliveries in no session.
+        The sessions, every row left out (deliveries, control points, appointments), the
+        deliveries in no session, and the deliveries query read, with why a site's query
+        was not.
 
     Raises:
-        ValueError: Both `mrn` and `site_query`, or a query without its contract columns.
+        ValueError: Both `mrn` and `site_query`.
         MosaiqDatabaseError: The database could not be read.
     """
     if mrn is not None and site_query is not None:
         raise ValueError("a site query selects its own deliveries: not with an MRN")
     window_frame = fetch_window_deliveries(db, window, mrn=mrn)
-    deliveries_frame = fetch_deliveries(db, window, mrn=mrn, sql=site_query)
+    if mrn is None:
+        deliveries_frame, query = fetch_site_deliveries(db, window, deliveries_query(site_query))
+    else:
+        deliveries_frame, query = fetch_deliveries(db, window, mrn=mrn), DeliveriesQuery()
     appointments_frame = fetch_appointments(db, window, mrn=mrn)
     require_columns(deliveries_frame, DELIVERY_COLUMNS, "deliveries")
     field_ids = pd.to_numeric(deliveries_frame["FLD_ID"], errors="coerce").dropna()
@@ -239,7 +280,7 @@ def read_sessions(
         deliveries_frame,
         sessions,
         skipped_points + deliveries.skipped,
-        query=DELIVERIES_QUERY if site_query is None else SITE_QUERY,
+        query=DELIVERIES_QUERY if query.site_sql is None else SITE_QUERY,
     )
     returned = {row.key for row in deliveries.skipped}
     unreturned = tuple(
@@ -249,15 +290,17 @@ def read_sessions(
     )
     skipped = skipped_points + deliveries.skipped + unreturned + appointments.skipped
     LOGGER.info(
-        "%d sessions from %d deliveries in [%s, %s); %d rows skipped, %d deliveries in no session",
+        "%d sessions from %d deliveries in [%s, %s) read through %s; %d rows skipped, "
+        "%d deliveries in no session",
         len(sessions),
         len(deliveries.items),
         window[0],
         window[1],
+        query.name,
         len(skipped),
         len(missing),
     )
-    return Sessions(sessions, skipped, missing)
+    return Sessions(sessions, skipped, missing, query)
 
 
 # --- The census of active courses -----------------------------------------------------------------

@@ -110,6 +110,8 @@ def treatment_records_asset(
         )
         if not skipped.empty:
             context.log.warning("%d Mosaiq rows left out of the records of %s", len(skipped), day)
+        if parsed.query.warning:
+            context.log.warning(parsed.query.warning)
         listed = record_listing(context, site, alias, listing)
         seconds = time.monotonic() - started
         return dg.MaterializeResult(
@@ -132,6 +134,12 @@ def treatment_records_asset(
                 "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
                 "manifest": dg.MetadataValue.path(str(path)),
                 "records_folder": dg.MetadataValue.path(str(folder)),
+                "deliveries_query": parsed.query.name,
+                **(
+                    {"deliveries_query_warning": parsed.query.warning}
+                    if parsed.query.warning
+                    else {}
+                ),
             }
         )
 
