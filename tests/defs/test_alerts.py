@@ -26,6 +26,7 @@ from radonc_assets.site.naming import (
     alert_sensor_name,
     backup_job_name,
     drill_job_name,
+    recovery_job_name,
     validate_job_name,
 )
 from radonc_assets.site.resources import site_resources
@@ -432,4 +433,40 @@ def test_a_cron_backup_that_leaves_a_date_incomplete_alerts_by_itself(
 
     assert main(["backup", SITE, "ARIA", "--date", day, "--no-alert"]) == 1
     assert len(hook.requests) == 1
+    assert len(mailbox.envelopes) == 1
+
+
+def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+) -> None:
+    """A recovery launched from the UI with a destination that is no restore target fails
+    before restoring anything: its run carries radonc/launched_by and radonc/started_by
+    all the same, and the failure is alerted with its cause."""
+    mailbox, hook, alerts = receivers
+    site = alert_site(site_file, alerts, ports)
+    job = site_definitions(site).resolve_job_def(recovery_job_name(site))
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={
+            "ops": {"alert__recoveries": {"config": {"destination": "NOPE", "patient_id": "X"}}}
+        },
+        tags={"user": "physicist@hospital.example"},
+    )
+    run = instance.get_run_by_id(result.run_id)
+    assert run is not None
+    assert run.status == dg.DagsterRunStatus.FAILURE
+    assert (run.tags["radonc/launched_by"], run.tags["radonc/started_by"]) == (
+        "ui",
+        "physicist@hospital.example",
+    )
+    run_failure_sensor(site, run, run_end(instance, run), instance)
+    (posted,) = hook.requests
+    (line,) = json.loads(posted.body)["details"]
+    assert line == (
+        "alert__recoveries: 'NOPE' is not a restore target of ALERT (dicom_scp targets: RESTORE)"
+    )
     assert len(mailbox.envelopes) == 1
