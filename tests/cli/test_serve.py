@@ -8,6 +8,7 @@ what it starts is found through ``/proc`` (:func:`descendants`).
 import json
 import signal
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -197,15 +198,8 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
                 evaluation.passed,
                 evaluation.metadata["verdict"].value,
             )
-            for run in runs
-            for record in instance.all_logs(
-                run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-            )
-            if record.dagster_event is not None
-            and isinstance(
-                evaluation := record.dagster_event.event_specific_data, dg.AssetCheckEvaluation
-            )
-            and evaluation.check_name in (check_name("ARIA"), check_name("MIM"))
+            for run, _, evaluation in check_evaluations(instance, runs)
+            if evaluation.check_name in (check_name("ARIA"), check_name("MIM"))
         }
         assert verdicts == {
             **{(date, check_name("ARIA")): (True, "complete") for date in dates},
@@ -248,20 +242,25 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
         )
 
 
+def check_evaluations(
+    instance: dg.DagsterInstance, runs: Sequence[dg.DagsterRun]
+) -> Iterator[tuple[dg.DagsterRun, float, dg.AssetCheckEvaluation]]:
+    """Each check evaluation of `runs`: its run, when it was recorded, the evaluation."""
+    for run in runs:
+        for record in instance.all_logs(
+            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        ):
+            event = record.dagster_event
+            if event is not None and isinstance(event.event_specific_data, dg.AssetCheckEvaluation):
+                yield run, record.timestamp, event.event_specific_data
+
+
 def today_verified(instance: dg.DagsterInstance, today: str) -> float | None:
     """When ARIA's check of `today` first passed (a wall-clock time), None before."""
     runs = instance.get_runs(filters=dg.RunsFilter(tags={"dagster/partition": today}))
     times = [
-        record.timestamp
-        for run in runs
-        for record in instance.all_logs(
-            run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-        )
-        if record.dagster_event is not None
-        and isinstance(
-            evaluation := record.dagster_event.event_specific_data, dg.AssetCheckEvaluation
-        )
-        and evaluation.check_name == check_name("ARIA")
-        and evaluation.passed
+        at
+        for _, at, evaluation in check_evaluations(instance, runs)
+        if evaluation.check_name == check_name("ARIA") and evaluation.passed
     ]
     return min(times, default=None)

@@ -130,14 +130,9 @@ def not_converted(
             continue
         # parse_deliveries read the first row of each DHS_ID and skipped it for this reason.
         reason = reasons[("Dose_Hst", row_key("DHS_ID", row["DHS_ID"]))]
-        fld_id = cell_text(row, "FLD_ID")
-        unusable = reasons.get(("TxFieldPoint", row_key("FLD_ID", fld_id)))
-        found[dhs_id] = NotConverted(
-            dhs_id=dhs_id,
-            mrn=cell_text(row, "MRN"),
-            pat_id1=cell_text(row, "Pat_ID1"),
-            treated_at=_timestamp(row),
-            fld_id=fld_id,
+        unusable = reasons.get(("TxFieldPoint", row_key("FLD_ID", cell_text(row, "FLD_ID"))))
+        found[dhs_id] = _delivery(
+            row,
             field=beam_name(row),
             reason=f"{reason}: {unusable}" if unusable else reason,
             session=row_session(row),
@@ -148,18 +143,28 @@ def not_converted(
             continue
         fld_id = cell_text(row, "FLD_ID")
         no_field = cell_text(row, "TxField_ID") == ""
-        found[dhs_id] = NotConverted(
-            dhs_id=dhs_id,
-            mrn=cell_text(row, "MRN"),
-            pat_id1=cell_text(row, "Pat_ID1"),
-            treated_at=_timestamp(row),
-            fld_id=fld_id,
+        found[dhs_id] = _delivery(
+            row,
             field="",
             reason=f"not returned by {query}"
             + (f": TxField has no field FLD_ID={fld_id}" if no_field else ""),
             session=None,
         )
     return tuple(sorted(found.values(), key=lambda n: (n.treated_at or dt.datetime.min, n.dhs_id)))
+
+
+def _delivery(row: Row, *, field: str, reason: str, session: SessionKey | None) -> NotConverted:
+    """The delivery of `row` (a Dose_Hst row) as not converted, for `reason`."""
+    return NotConverted(
+        dhs_id=cell_text(row, "DHS_ID"),
+        mrn=cell_text(row, "MRN"),
+        pat_id1=cell_text(row, "Pat_ID1"),
+        treated_at=_timestamp(row),
+        fld_id=cell_text(row, "FLD_ID"),
+        field=field,
+        reason=reason,
+        session=session,
+    )
 
 
 def _timestamp(row: Row) -> dt.datetime | None:
