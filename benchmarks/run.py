@@ -17,11 +17,8 @@ date, generated on every core, loaded by DCMTK storescu):
   instance across sizes is the cost growth; where the command's time went is read from
   the Dagster instance (each step, and the process outside the run).
 - Re-run of a complete day (the ARIA day nearest 2,000 instances): the same command
-  again, nothing to copy, validation included.
-- A changed day (the largest ARIA day, once a new study of about 100 instances is
-  stored into ARIA): its backup listing only the series whose counts changed, vs the
-  same after another new study with the day's manifest removed (the whole day listed
-  again); both copy their study.
+  again, the day listed in full (as every run lists it), nothing to copy, validation
+  included.
 - MIM relay: the C-GET relay of a day's manifest into the archive, in a process of its
   own (time and peak memory, also for the first quarter of the day), vs DCMTK getscu to
   disk then storescu into the archive.
@@ -80,7 +77,6 @@ HELP_SECONDS = 0.3
 CHECK_SECONDS = 0.6
 RERUN_SECONDS = 2.0
 RERUN_SIZE = 2000
-CHANGED_INSTANCES = 100  # about: a planning study of a day that changed after its backup
 BACKFILL_SECONDS_PER_DAY = 1.0
 VALIDATION_SIZE = 100_000
 VALIDATION_SECONDS = 5.0
@@ -214,8 +210,6 @@ def bench_aria(
         reference.append(timed(lambda: movescu(site, day)))
         assert archived(archive, day) == day.instances, "movescu left instances behind"
         settle(archive, day)
-        # A first backup of the day: without its manifest, the source is enumerated.
-        audit_path(site.name, day.key, "ARIA_source_studies").unlink(missing_ok=True)
         ours.append(radonc.run("backup", site.name, "ARIA", "--date", day.key))
     best = min(ours, key=lambda finished: finished.seconds)
     return {
@@ -232,7 +226,10 @@ def bench_aria(
 
 
 def bench_rerun(radonc: Radonc, site: SiteConfig, day: Day, repeats: int) -> dict[str, Any]:
-    """The backup of a day already complete in the archive, whole command; best of `repeats`."""
+    """The backup of a day already complete in the archive, whole command; best of `repeats`.
+
+    The day is listed in full again, as every run lists it; nothing is copied.
+    """
     runs = [radonc.run("backup", site.name, "ARIA", "--date", day.key) for _ in range(repeats)]
     best = min(runs, key=lambda finished: finished.seconds)
     assert "0 copied" in best.output, best.output
@@ -241,41 +238,6 @@ def bench_rerun(radonc: Radonc, site: SiteConfig, day: Day, repeats: int) -> dic
         "seconds": best.seconds,
         "runs_s": [finished.seconds for finished in runs],
         "breakdown_s": breakdown(radonc, best),
-    }
-
-
-def bench_changed(radonc: Radonc, site: SiteConfig, day: Day, work: Path) -> dict[str, Any]:
-    """The backup of `day` after it gained a study: its changed series listed, or all of it.
-
-    Two new patients' planning studies of about `CHANGED_INSTANCES` instances, dated
-    `day`, are stored into ARIA one after the other. The first is backed up with the
-    day's manifest removed, so the whole day is listed again (what every change cost
-    before series counts were compared); the second with it, so only the series whose
-    counts changed are listed. Both copy their new study.
-    """
-    added = [
-        Day(
-            day.date, CHANGED_INSTANCES, 1, day.first_seed + 998 + n, day.image_size, work / f"n{n}"
-        )
-        for n in range(2)
-    ]
-    timed_runs: list[Finished] = []
-    for n, study in enumerate(added):
-        generate_and_load([(site.node("ARIA").dicom_node, [study])])
-        if n == 0:
-            audit_path(site.name, day.key, "ARIA_source_studies").unlink()
-        finished = radonc.run("backup", site.name, "ARIA", "--date", day.key)
-        assert f"{study.instances} copied" in finished.output, finished.output
-        timed_runs.append(finished)
-    full, changed = timed_runs
-    return {
-        "instances": day.instances,
-        "added": added[1].instances,
-        "changed_s": changed.seconds,
-        "full_s": full.seconds,
-        "ratio": changed.seconds / full.seconds,
-        "breakdown_s": breakdown(radonc, changed),
-        "full_breakdown_s": breakdown(radonc, full),
     }
 
 
@@ -444,24 +406,12 @@ def rows(results: dict[str, Any]) -> list[Row]:
     rerun = results["rerun"]
     table.append(
         Row(
-            f"re-run of a complete {rerun['instances']:,}-instance day",
+            f"re-run of a complete {rerun['instances']:,}-instance day, listed in full",
             f"{rerun['seconds']:.1f} s",
             "",
             "",
             f"<= {RERUN_SECONDS} s",
             verdict(rerun["seconds"] <= RERUN_SECONDS),
-        )
-    )
-    changed = results["changed"]
-    table.append(
-        Row(
-            f"a {changed['instances']:,}-instance day +{changed['added']} (a new study): "
-            "changed series listed / whole day listed",
-            f"{changed['changed_s']:.1f} s",
-            f"{changed['full_s']:.1f} s",
-            f"{changed['ratio']:.2f}x",
-            "(the source's load)",
-            "",
         )
     )
     fill = results["backfill"]
@@ -585,11 +535,6 @@ def print_details(results: dict[str, Any]) -> None:
     for label, measured in [
         *((f"backup {a['instances']:,}", a) for a in results["aria"]),
         (f"re-run {results['rerun']['instances']:,}", results["rerun"]),
-        ("changed day, series listed", results["changed"]),
-        (
-            "changed day, whole day listed",
-            {"breakdown_s": results["changed"]["full_breakdown_s"]},
-        ),
     ]:
         parts = ", ".join(f"{k} {v:.2f}" for k, v in measured["breakdown_s"].items())
         print(f"  {label}: {parts}")
@@ -741,11 +686,6 @@ def main() -> int:
             ]
             results["validation"] = phase(
                 "validation", lambda: bench_validation(site, archived_days, work)
-            )
-            # After the validation, which measures the days as generated.
-            largest = max(aria_days, key=lambda d: d.instances)
-            results["changed"] = phase(
-                "changed", lambda: bench_changed(radonc, site, largest, work)
             )
             results["backfill"] = phase(
                 "backfill", lambda: bench_backfill(radonc, site, args.backfill_days, work)
