@@ -121,7 +121,6 @@ def _manifest(
             "modalities": ", ".join(sorted(set(manifest["modality"]) - {""})),
             "seconds": round(seconds, 2),
             "instances_per_second": rate(len(manifest), seconds),
-            "study_digest": state.digest,
             "studies_table": studies_table(manifest, show_patient_id=site.phi_in_metadata),
             "manifest": dg.MetadataValue.path(str(path)),
         },
