@@ -1,8 +1,9 @@
 """What each date's backup came to, from its validation report file: the coverage.
 
-A date is ``complete`` when its report lists nothing missing, deferred or mismatched,
-``deferred`` when what it lacks was only left for the next run (``max_uids_per_run``),
-``incomplete`` when anything is missing or mismatched, and ``not_run`` without a report.
+A date is ``complete`` when its report lists nothing that fails a source's check
+(:data:`~radonc_assets.backup.manifest.INCOMPLETE`), ``deferred`` when what it lacks was
+only left for the next run (``max_uids_per_run``), ``incomplete`` when anything else fails
+(missing, mismatched, altered in the archive), and ``not_run`` without a report.
 The coverage asset lists every date so; the sensors request the dates left incomplete
 or deferred again.
 """
@@ -15,7 +16,7 @@ from enum import StrEnum
 import pandas as pd
 
 from radonc_assets.backup.audit_files import REPORT, SUMMARY, audit_path, read_frame, summary_rows
-from radonc_assets.backup.manifest import Status
+from radonc_assets.backup.manifest import INCOMPLETE, Status
 
 
 class DayStatus(StrEnum):
@@ -48,7 +49,7 @@ class DayCoverage:
 def day_status(report: pd.DataFrame) -> DayStatus:
     """The status of a date whose validation report is `report`."""
     statuses = set(report["status"])
-    if statuses & {Status.MISSING, Status.MISMATCHED}:
+    if statuses & (set(INCOMPLETE) - {Status.DEFERRED}):
         return DayStatus.INCOMPLETE
     if Status.DEFERRED in statuses:
         return DayStatus.DEFERRED

@@ -40,18 +40,22 @@ class Status(StrEnum):
     """What validation found for one instance.
 
     ``deferred``: not in the archive yet because the last copy left it for the
-    next run; the source's check fails until it is copied.
+    next run; the source's check fails until it is copied. ``altered_in_archive``: in
+    the archive, but its stored file is no longer the one the archive stored (bit rot,
+    an edit of its storage: :mod:`radonc_assets.backup.integrity`); the next copy
+    stores it again.
     """
 
     VERIFIED = "verified"
     MISSING = "missing"
     DEFERRED = "deferred"
     MISMATCHED = "mismatched"
+    ALTERED_IN_ARCHIVE = "altered_in_archive"
     EXTRA = "extra"
 
 
 # What fails a source's check: anything it holds that the archive does not hold as it is.
-INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED)
+INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED, Status.ALTERED_IN_ARCHIVE)
 
 
 def manifest_frame(records: Iterable[InstanceRecord]) -> pd.DataFrame:

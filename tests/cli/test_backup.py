@@ -149,7 +149,7 @@ def test_backup_runs_again_until_nothing_is_deferred(
     out = capsys.readouterr().out.splitlines()
     runs = [line for line in out if line.startswith(f"{day} LAB ARIA:")]
     assert len(runs) == -(-(len(manifest) - 10) // 10)  # ten more per run
-    assert runs[-1].endswith("complete (0 missing, 0 deferred, 0 mismatched)")
+    assert runs[-1].endswith("complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive)")
     assert out[-1] == "1 date(s) backed up; 0 incomplete"
 
 
@@ -295,6 +295,8 @@ def test_a_backup_with_mosaiq_writes_its_records_and_census(
     out = capsys.readouterr().out
     (line,) = [line for line in out.splitlines() if line.startswith("2026-01-07 LAB MOSAIQ: ")]
     assert line.startswith("2026-01-07 LAB MOSAIQ: 2 instances: ")  # a record per session
-    assert line.endswith("0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched)")
+    assert line.endswith(
+        "0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive)"
+    )
     census = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_active_courses"))
     assert set(census["status"]) == {"on_treatment"}
