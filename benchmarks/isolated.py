@@ -9,7 +9,8 @@ the validation report of one date does, without Dagster, over the manifests of e
 ``ALIAS:DATE`` given as if they were one day's: the archive listed for their studies,
 each manifest compared with it and explained by its copies file, the extra instances,
 the treatment chains, the report written. The site comes from ``RADONC_ENVIRONMENTS``,
-the manifests from ``RADONC_DATA_DIR``.
+the manifests from ``RADONC_DATA_DIR``. Also gives how the archive's files were checked
+and that check's seconds (``integrity``, ``integrity_s``).
 
 Prints the step's seconds, the peak resident memory of the process and that peak before
 the step (the imports) as one line of JSON. The peak is the kernel's ``VmHWM``: not
@@ -65,7 +66,12 @@ def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     verified = int((report["status"] == Status.VERIFIED).sum())
     if verified != len(report):
         raise RuntimeError(f"{len(report) - verified} of {len(report)} instances not verified")
-    return {"instances": verified, "studies": checked.studies}
+    return {
+        "instances": verified,
+        "studies": checked.studies,
+        "integrity": str(checked.integrity),
+        "integrity_s": checked.integrity_seconds,
+    }
 
 
 def main() -> None:

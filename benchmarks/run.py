@@ -549,7 +549,8 @@ def print_details(results: dict[str, Any]) -> None:
     )
     print(
         f"validation: {check['instances']:,} instances in {check['studies']} studies, "
-        f"{check['seconds']:.1f} s, peak {check['peak_mib']:.0f} MB; every day but the "
+        f"{check['seconds']:.1f} s (the archive integrity check, {check['integrity']}: "
+        f"{check['integrity_s']:.1f} s), peak {check['peak_mib']:.0f} MB; every day but the "
         f"largest, {check['part']['instances']:,} instances in {check['part']['studies']} "
         f"studies, {check['part']['seconds']:.1f} s, peak {check['part']['peak_mib']:.0f} MB; "
         f"the process held {check['before_mib']:.0f} MB before validating"

@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,16 @@ from resources.errors import OrthancError
 from resources.tls import describe_tls_error, trusted
 
 LOGGER = logging.getLogger(__name__)
+
+# Instances whose files are checked (verify-md5) at once by default: measured in
+# docs/benchmarks.md ("Archive integrity").
+VERIFY_WORKERS = 4
+# Identities handed to the pool at a time.
+_VERIFY_BATCH = 1000
+# What Orthanc answers of a file it cannot read (OrthancStatus of its HTTP 500): inexistent
+# file, corrupted file, not a regular file (a file deleted from its storage, in 1.10.1).
+_UNREADABLE_FILE = frozenset({13, 20, 2006})
+_GONE = "not in the archive any more (deleted since it was listed)"
 
 _REST_LEVELS = {
     QueryLevel.PATIENT: "Patient",
@@ -330,25 +341,82 @@ class OrthancClient:
         """
         return self.archived_files(study_uids) if self.has_rest else {}
 
-    def altered_files(self, sop_instance_uids: Iterable[str]) -> set[str]:
-        """The instances whose stored file no longer has the MD5 recorded when it arrived.
+    def altered_files(
+        self, expected: Iterable[Sequence[str]], *, workers: int = VERIFY_WORKERS
+    ) -> dict[str, str]:
+        """The instances whose stored file is no longer the one the archive stored, and why.
 
-        `POST /instances/{id}/attachments/dicom/verify-md5` for each instance (REST only):
-        Orthanc hashes the file on its disk again and answers 400 when it differs from the
-        MD5 it recorded at storage (``StoreMD5ForAttachments``, on by default). Orthanc
-        1.10 serves recently read files from its storage cache (``MaximumStorageCacheSize``,
-        128 MB by default): a change on disk is seen once the cached copy is evicted, at
-        once with a cache size of 0.
+        `POST /instances/{id}/attachments/dicom/verify-md5` for each instance (REST only),
+        `workers` requests in flight: Orthanc reads the file from its storage again and
+        compares its MD5 with the one it recorded when it stored it
+        (``StoreMD5ForAttachments``, on by default). Orthanc 1.10.1 answers 200 when they
+        agree, 400 when they differ or when it recorded none (``/attachments/dicom/info``
+        tells which), 500 when it cannot read the file (gone from its storage). An
+        instance is named by its Orthanc identifier (:func:`orthanc_id`); one the archive
+        holds under another PatientID, by its SOPInstanceUID (``/tools/lookup``).
+
+        Orthanc serves the files it stored or read lately from its storage cache
+        (``MaximumStorageCacheSize``, 128 MB by default): a change on disk is seen once
+        the cached copy is evicted or Orthanc restarted, at once with a cache size of 0.
+
+        Args:
+            expected: PatientID, StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID
+                of each instance to check.
+            workers: Requests in flight at once.
+
+        Returns:
+            By SOPInstanceUID, what is wrong with each instance whose file is not the one
+            stored (an instance deleted since it was listed included).
+
+        Raises:
+            OrthancError: No REST API, or Orthanc failed otherwise.
         """
-        altered = set()
-        for uid in sop_instance_uids:
-            for resource in self.lookup(uid):
-                if resource["Type"] != "Instance":
-                    continue
-                path = f"/instances/{resource['ID']}/attachments/dicom/verify-md5"
-                if self._request("POST", path, answers=(400,)).status_code == 400:
-                    altered.add(uid)
+        altered: dict[str, str] = {}
+        remaining = iter(expected)
+        with ThreadPoolExecutor(workers, "verify-md5") as pool:
+            # In batches: a future per instance of a large day would hold memory for nothing.
+            while batch := list(islice(remaining, _VERIFY_BATCH)):
+                for identity, problem in zip(
+                    batch, pool.map(self._file_problem, batch), strict=True
+                ):
+                    if problem:
+                        altered[identity[-1]] = problem
         return altered
+
+    def _file_problem(self, identity: Sequence[str]) -> str | None:
+        """What is wrong with the stored file of the instance `identity` names; None: intact."""
+        problem = self._verified(orthanc_id(*identity))
+        if problem != _GONE:
+            return problem
+        held = [r["ID"] for r in self.lookup(identity[-1]) if r["Type"] == "Instance"]
+        return next((p for p in map(self._verified, held) if p), None) if held else _GONE
+
+    def _verified(self, instance_id: str) -> str | None:
+        """Orthanc's MD5 check of the file of `instance_id`: what is wrong, or None."""
+        path = f"/instances/{instance_id}/attachments/dicom"
+        response = self._request("POST", f"{path}/verify-md5", answers=(400, 404, 500))
+        if response.ok:
+            return None
+        if response.status_code == 404:
+            return _GONE
+        if response.status_code == 500:
+            try:
+                error = dict(response.json())
+            except ValueError:
+                error = {}
+            if error.get("OrthancStatus") not in _UNREADABLE_FILE:
+                raise OrthancError(f"POST {path}/verify-md5 -> HTTP 500: {response.text[:200]}")
+            return f"the archive cannot read its stored file: {error.get('Details', '')}"
+        info = self._rest("GET", f"{path}/info")
+        if not info.get("UncompressedMD5"):
+            return (
+                "the archive recorded no MD5 of its file (StoreMD5ForAttachments is off): "
+                "it cannot tell whether the file is the one it stored"
+            )
+        return (
+            f"the archive's file {info['Uuid']} changed after it was stored (its MD5 is no "
+            "longer the one the archive recorded then)"
+        )
 
     @contextmanager
     def uploader(self) -> Iterator[Callable[[bytes], UploadResult]]:

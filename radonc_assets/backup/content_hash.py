@@ -9,6 +9,9 @@ as its encoded bytes, so a compressed image that was transcoded does not match.
 
 import hashlib
 import io
+from collections.abc import Callable, Mapping
+from functools import partial
+from pathlib import Path
 
 import pandas as pd
 from pydicom import dcmread
@@ -19,6 +22,10 @@ from radonc_assets.backup.transfers import get_requests, retrieve_requests
 from resources.dicom.client import DicomClient
 
 _PIXEL_DATA = 0x7FE00010
+
+# A source's content hash (:func:`content_hash`) of each instance of manifest rows it can
+# give, by SOPInstanceUID.
+SourceContent = Callable[[pd.DataFrame], Mapping[str, str]]
 
 
 def content_hash(dataset: Dataset) -> str:
@@ -48,23 +55,55 @@ def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient
 
     Both copies are retrieved by C-GET and hashed (:func:`content_hash`).
     """
+    return compare_content(report, partial(retrieved_hashes, source), archive, "deep check")
+
+
+def compare_content(
+    report: pd.DataFrame, source: SourceContent, archive: DicomClient, check: str
+) -> pd.DataFrame:
+    """Mark the verified instances of a report whose content in the archive is not the source's.
+
+    The archive's copies are retrieved by C-GET and hashed (:func:`content_hash`); an
+    instance whose hash differs from the source's, or that the source cannot give, is
+    ``mismatched``, its detail starting with `check`.
+
+    Args:
+        report: A source's rows of the validation report.
+        source: The source's content hash of the instances of manifest rows.
+        archive: The archive, over DICOM.
+        check: What compares, for the detail (``deep check``...).
+    """
     verified = report[report["status"] == Status.VERIFIED]
     if verified.empty:
         return report
-    ours, theirs = retrieved_hashes(source, verified), retrieved_hashes(archive, verified)
+    ours, theirs = source(verified), retrieved_hashes(archive, verified)
     report = report.copy()
     for index, uid in verified["sop_instance_uid"].items():
         if uid not in ours:
             report.loc[index, ["status", "detail"]] = [
                 Status.MISMATCHED,
-                "deep check: not retrievable from the source",
+                f"{check}: not retrievable from the source",
             ]
         elif theirs.get(uid) != ours[uid]:
             report.loc[index, ["status", "detail"]] = [
                 Status.MISMATCHED,
-                "deep check: content differs from the source",
+                f"{check}: content differs from the source",
             ]
     return report
+
+
+def file_hashes(folder: Path) -> SourceContent:
+    """The content hashes of the instances of manifest rows read from `folder`.
+
+    Each instance is the file ``SOPInstanceUID.dcm`` there (the records a Mosaiq source
+    generated for the day); one without its file has no hash.
+    """
+
+    def hashes(rows: pd.DataFrame) -> dict[str, str]:
+        found = ((uid, folder / f"{uid}.dcm") for uid in rows["sop_instance_uid"])
+        return {uid: content_hash(dcmread(path)) for uid, path in found if path.is_file()}
+
+    return hashes
 
 
 def _feed(digest: "hashlib._Hash", dataset: Dataset) -> None:

@@ -46,12 +46,16 @@ class Status(StrEnum):
     ``not_converted``: a Mosaiq delivery of the day that became no RT record (the row
     names the delivery, its ``detail`` the reason); ``acknowledged``: such a delivery
     that a named person acknowledged, listed but no failure.
+    ``altered_in_archive``: in the archive, but its stored file is no longer the one the
+    archive stored (bit rot, an edit of its storage: :mod:`radonc_assets.backup.integrity`);
+    the next copy stores it again.
     """
 
     VERIFIED = "verified"
     MISSING = "missing"
     DEFERRED = "deferred"
     MISMATCHED = "mismatched"
+    ALTERED_IN_ARCHIVE = "altered_in_archive"
     EXTRA = "extra"
     NOT_CONVERTED = "not_converted"
     ACKNOWLEDGED = "acknowledged"
@@ -61,7 +65,13 @@ class Status(StrEnum):
 
 # What fails a source's check: anything it holds that the archive does not hold as it is,
 # and (Mosaiq) a delivery that became no record and that nobody acknowledged.
-INCOMPLETE = (Status.MISSING, Status.DEFERRED, Status.MISMATCHED, Status.NOT_CONVERTED)
+INCOMPLETE = (
+    Status.MISSING,
+    Status.DEFERRED,
+    Status.MISMATCHED,
+    Status.ALTERED_IN_ARCHIVE,
+    Status.NOT_CONVERTED,
+)
 # What fails it about the source as a whole: no listing that can decide the day.
 UNLISTED = (Status.UNREACHABLE, Status.NOT_RUN)
 

@@ -1,9 +1,10 @@
 """The copy of a source's day into the archive, whatever the source: one asset factory.
 
 Each capability gives the way it copies (C-MOVE, the C-GET relay, C-STORE of
-generated records); the asset reads the day's manifest, skips what the archive
-holds, bounds the run by ``max_uids_per_run``, records each instance's outcome in
-the copies file and its counts as metadata.
+generated records); the asset reads the day's manifest, deletes from the archive what
+the day's last validation found altered there (so that it is copied again), skips what
+the archive holds, bounds the run by ``max_uids_per_run``, records each instance's
+outcome in the copies file and its counts as metadata.
 """
 
 import time
@@ -12,7 +13,8 @@ from collections.abc import Callable, Collection, Set
 import dagster as dg
 import pandas as pd
 
-from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.audit_files import REPORT, audit_path, read_frame, write_frame
+from radonc_assets.backup.integrity import altered_rows, delete_altered
 from radonc_assets.backup.listing import ListingStatus, listing_path, read_listing
 from radonc_assets.backup.manifest import Outcome, cap, not_in
 from radonc_assets.backup.transfers import Transfer
@@ -42,10 +44,13 @@ def copies_description(site: SiteConfig, alias: str, method: str) -> str:
     return (
         f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
         f"missing is copied ({method}{bound}), then every instance is confirmed in the "
-        "archive; a series that fails is retried instance by instance. One row per "
+        "archive; a series that fails is retried instance by instance. What the day's last "
+        "validation found altered_in_archive is checked again and, still altered, deleted "
+        "from the archive first, so that it is copied again. One row per "
         "instance with its outcome (already_present, copied, failed with its cause, "
         "deferred to the next run). Metadata: instances (the day's, in the manifest) "
-        "and how many are already_present, copied, failed or deferred; bytes_of_day, "
+        "and how many are already_present, copied, failed or deferred; replaced, the "
+        "altered instances deleted to be copied again; bytes_of_day, "
         "the size in the archive of the day's instances (not of their whole studies); "
         "bytes_copied, the size of those this run copied (the archive's files, whether "
         "by C-MOVE, C-GET relay or C-STORE; 0 without the archive's REST API); "
@@ -83,7 +88,11 @@ def copy_day(
     day = context.partition_key
     limit = site.settings.max_uids_per_run
     studies = sorted(set(manifest["study_instance_uid"]))
+    report = audit_path(site.name, day, REPORT)
     with archive_client(context, site) as archive:
+        replaced = delete_altered(
+            archive, altered_rows(read_frame(report) if report.exists() else None, alias, manifest)
+        )
         sizes = archive.archived_files(studies)
         present = set(sizes) - set(
             manifest["sop_instance_uid"][manifest["series_instance_uid"].isin(copying)]
@@ -107,6 +116,9 @@ def copy_day(
                 sizes = archive.archived_files(studies)
             else:
                 sizes |= transfer.archived
+    for uid, problem in replaced.items():
+        if outcomes.get(uid, (Outcome.ALREADY_PRESENT, ""))[0] == Outcome.COPIED:
+            outcomes[uid] = (Outcome.COPIED, f"copied again, as {problem}")
     outcome = [
         outcomes.get(uid, (Outcome.ALREADY_PRESENT, "")) for uid in manifest["sop_instance_uid"]
     ]
@@ -132,6 +144,7 @@ def copy_day(
         metadata={
             "instances": len(copies),
             **{str(outcome): int(counts.get(outcome, 0)) for outcome in Outcome},
+            "replaced": len(replaced),
             "retrieve_requests": requests,
             "series_moved_while_enumerating": len(copying),
             "bytes_of_day": sum(sizes.get(uid, 0) for uid in manifest["sop_instance_uid"]),

@@ -412,6 +412,41 @@ class OrthancServer(_ServerProcess):
             **self.options,
         }
 
+    def restart(self, timeout: float = 30.0) -> Self:
+        """Stop the server and start it again, with its configuration, storage and ports.
+
+        Orthanc serves the files it stored or read lately from its storage cache
+        (``MaximumStorageCacheSize``): a file changed on disk is seen after a restart.
+
+        Args:
+            timeout: Seconds to wait for the server to become ready again.
+
+        Returns:
+            The server itself, running.
+        """
+        self.stop()
+        return self.start(timeout)
+
+    def stored_file(self, instance_id: str) -> Path:
+        """The file on disk of an instance's DICOM attachment (what bit rot would change).
+
+        Its storage identifier from ``/instances/{id}/attachments/dicom/info`` (``Uuid``),
+        under ``StorageDirectory/<uuid[0:2]>/<uuid[2:4]>/<uuid>``.
+
+        Args:
+            instance_id: The instance's Orthanc identifier.
+        """
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.get(
+                f"{self.url}/instances/{instance_id}/attachments/dicom/info",
+                auth=self._auth,
+                timeout=_PROBE_TIMEOUT,
+            )
+        response.raise_for_status()
+        uuid = str(response.json()["Uuid"])
+        return self.directory / "storage" / uuid[:2] / uuid[2:4] / uuid
+
     def _prepare(self) -> list[str]:
         for folder in ("storage", "index"):
             (self.directory / folder).mkdir(exist_ok=True)

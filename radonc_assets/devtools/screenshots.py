@@ -114,16 +114,18 @@ def _last_materialized(url: str, path: list[str]) -> float:
 
 
 def damage_one_day(environments: Path, day: dt.date) -> str:
-    """Delete from the demo's archive one CT slice ARIA held for `day`; its SOPInstanceUID.
+    """Delete from the demo's archive one instance ARIA held for `day`; its SOPInstanceUID.
 
-    The slice is taken from ARIA's manifest of the day (a study of the day also receives
-    later days' treatment records, which belong to those days' reports).
+    An image or object of the day's studies when ARIA's manifest of the day lists one (a
+    study of the day also receives later days' treatment records, which belong to those
+    days' reports), else one of the day's treatment records.
     """
     site = load_site(SITE, environments)
     rest = site.archive().rest_url
     assert rest, "the demo's archive has a REST API"
     manifest = read_frame(audit_path(SITE, day.isoformat(), "ARIA_source_studies"))
-    uid = str(manifest[manifest["modality"] == "CT"]["sop_instance_uid"].iloc[0])
+    objects = manifest[manifest["modality"] != "RTRECORD"]
+    uid = str((manifest if objects.empty else objects)["sop_instance_uid"].iloc[0])
     (found,) = requests.post(f"{rest}/tools/lookup", data=uid, timeout=30).json()
     requests.delete(f"{rest}{found['Path']}", timeout=30).raise_for_status()
     return uid

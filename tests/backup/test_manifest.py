@@ -1,6 +1,7 @@
-"""Manifests, comparison and content hashes: pure functions, no servers."""
+"""Manifests, comparison, content hashes and archive integrity: pure functions, no servers."""
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -8,7 +9,9 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, RLELossless
 
-from radonc_assets.backup.content_hash import content_hash
+from radonc_assets.backup.content_hash import content_hash, file_hashes
+from radonc_assets.backup.coverage import DayStatus, day_status
+from radonc_assets.backup.integrity import altered_rows, mark_altered
 from radonc_assets.backup.manifest import (
     MANIFEST_COLUMNS,
     cap,
@@ -68,6 +71,34 @@ def test_compare_statuses_and_details() -> None:
     extra = extras([manifest], archive)
     assert extra["sop_instance_uid"].tolist() == ["x"]
     assert set(extra["status"]) == {"extra"}
+
+
+def test_altered_files_are_marked_and_found_for_the_next_copy() -> None:
+    manifest = frame(record("a"), record("b"), record("c"))
+    report = compare(manifest, frame(record("a"), record("b")))
+    altered = mark_altered(report, {"b": "its file changed", "c": "gone", "x": "not listed"})
+    assert altered[["sop_instance_uid", "status", "detail"]].values.tolist() == [
+        ["a", "verified", ""],
+        ["b", "altered_in_archive", "its file changed"],
+        ["c", "missing", "not in the archive"],  # only what was verified can be altered
+    ]
+    assert day_status(altered) == DayStatus.INCOMPLETE
+    assert mark_altered(report, {}) is report
+
+    last = pd.concat(
+        [altered.assign(source="ARIA"), altered.assign(source="MIM")], ignore_index=True
+    )
+    assert altered_rows(last, "ARIA", manifest)["sop_instance_uid"].tolist() == ["b"]
+    # What the source no longer lists is never deleted from the archive.
+    assert altered_rows(last, "ARIA", frame(record("a"), record("c"))).empty
+    assert altered_rows(None, "ARIA", manifest).empty
+
+
+def test_file_hashes_read_the_records_a_source_generated(tmp_path: Path) -> None:
+    dataset = reencoded(ct(), ExplicitVRLittleEndian)
+    dataset.save_as(tmp_path / "1.2.3.4.dcm", enforce_file_format=True)
+    rows = frame(record("1.2.3.4"), record("1.2.3.5"))
+    assert file_hashes(tmp_path)(rows) == {"1.2.3.4": content_hash(dataset)}
 
 
 def test_cap_is_deterministic_in_manifest_order() -> None:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from pydicom import dcmread
 
-from radonc_assets.backup.manifest import MANIFEST_COLUMNS
+from radonc_assets.backup.manifest import MANIFEST_COLUMNS, identities
 from radonc_assets.backup.recovery import (
     RestoreStatus,
     Selection,
@@ -145,16 +145,16 @@ def test_a_copy_altered_in_the_archive_since_the_backup_is_reported(
     assert original.count(label) == 1
     try:
         path.write_bytes(original.replace(label, b"X" * len(label)))
-        altered = orthanc.altered_files([uid])
+        altered = orthanc.altered_files(identities([rows]))
         assert restore(orthanc.dicom, empty_node, rows).method == "relay"
         report = verify_restore(orthanc.dicom, empty_node, rows, altered)
     finally:
         path.write_bytes(original)
 
-    assert altered == {uid}
+    assert list(altered) == [uid]
     assert report["status"].tolist() == [RestoreStatus.ALTERED]
     assert "changed after it was stored" in report["detail"].iloc[0]
-    assert orthanc.altered_files([uid]) == set()  # the file as stored again
+    assert orthanc.altered_files(identities([rows])) == {}  # the file as stored again
 
 
 def reports(*rows: tuple[str, str, str, str, str]) -> pd.DataFrame:

@@ -149,7 +149,9 @@ def test_backup_runs_again_until_nothing_is_deferred(
     out = capsys.readouterr().out.splitlines()
     runs = [line for line in out if line.startswith(f"{day} LAB ARIA:")]
     assert len(runs) == -(-(len(manifest) - 10) // 10)  # ten more per run
-    assert runs[-1].endswith("complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)")
+    assert runs[-1].endswith(
+        "complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
+    )
     assert out[-1] == "1 date(s) backed up; 0 incomplete"
 
 
@@ -294,13 +296,18 @@ def test_a_source_down_leaves_the_others_copied_and_verified(
     assert main(["backup", "LAB", "ARIA", "--date", DAY]) == 0
     out = capsys.readouterr().out
     assert f"{DAY} LAB ARIA: " in out
-    assert "; complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)" in out
+    assert (
+        "; complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
+        in out
+    )
     assert "MIM" not in out
 
     assert main(["backup", "LAB", "--date", DAY]) == 1
     lines = capsys.readouterr().out.splitlines()
     (aria,) = [line for line in lines if line.startswith(f"{DAY} LAB ARIA: ")]
-    assert aria.endswith("; complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)")
+    assert aria.endswith(
+        "; complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
+    )
     unreachable = f"{DAY} LAB MIM: UNREACHABLE: MIM could not be listed: cannot connect to 127.0.0.1:{nowhere}"
     assert any(line.startswith(unreachable) for line in lines), lines
     report = read_frame(audit_path("LAB", DAY, "validation_report"))
@@ -325,7 +332,7 @@ def test_a_backup_with_mosaiq_writes_its_records_and_census(
     (line,) = [line for line in out.splitlines() if line.startswith("2026-01-07 LAB MOSAIQ: ")]
     assert line.startswith("2026-01-07 LAB MOSAIQ: 2 instances: ")  # a record per session
     assert line.endswith(
-        "0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)"
+        "0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
     )
     census = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_active_courses"))
     assert set(census["status"]) == {"on_treatment"}
@@ -369,5 +376,5 @@ def test_a_mosaiq_delivery_that_made_no_record_fails_the_backup_until_acknowledg
     )
     assert main(["validate", "LAB", "MOSAIQ", "--date", "2026-01-07"]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
-        "2026-01-07 LAB MOSAIQ: complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)"
+        "2026-01-07 LAB MOSAIQ: complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
     )

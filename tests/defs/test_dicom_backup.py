@@ -7,12 +7,15 @@ import io
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 import pytest
 import requests
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.backup.coverage import DayStatus, day_coverage
+from radonc_assets.backup.manifest import IDENTITY
 from radonc_assets.cli.main import main
 from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
@@ -26,7 +29,7 @@ from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
-from resources.orthanc import OrthancClient
+from resources.orthanc import OrthancClient, orthanc_id
 from tests.conftest import SiteFileWriter, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
@@ -359,7 +362,9 @@ def test_cli_backup_validate_and_query(
     ]
     sources = [line for line in out[-9:-1] if "chains" not in line and "run" not in line]
     assert all(
-        line.endswith("complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)")
+        line.endswith(
+            "complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
+        )
         for line in sources
     )
     assert out[-3].startswith("2026-01-08 LAB treatment chains: complete (")
@@ -378,7 +383,7 @@ def test_cli_backup_validate_and_query(
     captured = capsys.readouterr()
     report = audit_path("LAB", DAY, "validation_report")
     assert captured.out.splitlines() == [
-        f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched, 0 not_converted)",
+        f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)",
         f"{DAY} LAB treatment chains: INCOMPLETE (1 of 3 treatment records lack part of "
         f"their chain, e.g. RT Plan {lost} is not in the archive)",
         f"  ARIA missing: {lost} (RTPLAN, series {manifest[manifest['sop_instance_uid'] == lost]['series_instance_uid'].iloc[0]}): not in the archive",
@@ -399,6 +404,8 @@ def test_cli_backup_validate_and_query(
 
 
 def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: SiteFileWriter) -> None:
+    """A plan edited in its file on the archive's disk fails every validation; one replaced
+    through the archive's API (which then records the new file's MD5) fails the deep one."""
     deep = load_sites(variant(lab, site_file, settings={"deep_validation": True}))["LAB"]
     assert backup(deep).success
     assert checks(backup(deep)) == COMPLETE
@@ -407,6 +414,21 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive = archive_client(deep)
     (resource,) = archive.lookup(plan)
+    validation = ["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"]
+    # The lab's archive keeps no storage cache: its MD5 check reads the disk at once.
+    path = archive_server(lab).stored_file(resource["ID"])
+    original = path.read_bytes()
+    label = str(dcmread(io.BytesIO(original)).RTPlanLabel).encode()
+    path.write_bytes(original.replace(label, b"X" * len(label)))
+    try:
+        for site in (lab.site, deep):
+            assert checks(backup(site, selection=validation))[check_name("ARIA")] is False
+            report = read_frame(audit_path("LAB", DAY, "validation_report"))
+            row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
+            assert row["status"].tolist() == ["altered_in_archive"]
+    finally:
+        path.write_bytes(original)
+
     assert archive.rest_url
     stored = requests.get(f"{archive.rest_url}/instances/{resource['ID']}/file", timeout=10)
     tampered = dcmread(io.BytesIO(stored.content))
@@ -416,8 +438,6 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     archive.delete_instances([plan])
     archive.upload(buffer.getvalue())
 
-    validation = ["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"]
-    assert checks(backup(lab.site, selection=validation))[check_name("ARIA")] is True
     deep_result = backup(deep, selection=validation)
     assert checks(deep_result)[check_name("ARIA")] is False
     report = read_frame(audit_path("LAB", DAY, "validation_report"))
@@ -430,6 +450,97 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     assert checks(backup(deep)) == COMPLETE
 
 
+def archive_server(lab: DemoServers) -> OrthancServer:
+    """The lab's archive server."""
+    server = lab.servers["ARCHIVE"]
+    assert isinstance(server, OrthancServer)
+    return server
+
+
+def flip_last_byte(path: Path) -> bytes:
+    """Change the last byte of the file at `path` (a CT's pixel data); its former content."""
+    original = path.read_bytes()
+    path.write_bytes(original[:-1] + bytes([original[-1] ^ 0x01]))
+    return original
+
+
+def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again(
+    lab: DemoServers,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Bit rot: one byte of an archived CT slice (ARIA's and MIM's) changed on the archive's
+    disk, the archive restarted (a storage cache would hide the change until then)."""
+    site = lab.site
+    instance = dg.DagsterInstance.ephemeral()
+    assert backup(site, instance=instance).success
+    aria = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    mim = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    ct = aria[(aria["modality"] == "CT") & aria["sop_instance_uid"].isin(mim["sop_instance_uid"])]
+    identity = tuple(str(ct[column].iloc[0]) for column in IDENTITY)
+    uid = identity[-1]
+    server = archive_server(lab)
+    path = server.stored_file(orthanc_id(*identity))
+    flip_last_byte(path)
+    server.restart()
+    detail = (
+        f"the archive's file {path.name} changed after it was stored (its MD5 is no longer "
+        "the one the archive recorded then)"
+    )
+
+    validation = backup(
+        site,
+        selection=["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"],
+        instance=instance,
+    )
+    assert not validation.success
+    assert report_status(site, instance) == dg.AssetPartitionStatus.FAILED
+    assert checks(validation) == {
+        check_name("ARIA"): False,
+        check_name("MIM"): False,
+        CHAIN_CHECK: True,
+    }
+    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    bad = report[~report["status"].isin(["verified", "extra"])]
+    assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
+        ["ARIA", uid, "altered_in_archive", detail],
+        ["MIM", uid, "altered_in_archive", detail],
+    ]
+    (observed,) = [
+        e for e in validation.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+    ]
+    observation = observed.asset_observation_data.asset_observation.metadata
+    assert observation["altered_in_archive"].value == 2
+    assert observation["archive_integrity"].value == "orthanc_md5"
+    assert day_coverage("LAB", dt.date.fromisoformat(DAY)).status == DayStatus.INCOMPLETE
+
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(site.source_file.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert main(["validate", "LAB", "ARIA", "--date", DAY]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == (
+        f"{DAY} LAB ARIA: INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 1 altered_in_archive)"
+    )
+    assert f"  ARIA altered_in_archive: {uid} (CT, series {identity[2]}): {detail}" in out
+
+    repaired = backup(site, instance=instance)
+    assert checks(repaired) == COMPLETE
+    assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
+    copies = [
+        metadata(repaired, asset_key(site, alias, "orthanc_copies")) for alias in ("ARIA", "MIM")
+    ]
+    # Whichever source's copy ran first stored it again; the other's found it intact.
+    assert sorted((c["replaced"], c["copied"]) for c in copies) == [(0, 0), (1, 1)]
+    copied = pd.concat(
+        read_frame(audit_path("LAB", DAY, f"{alias}_orthanc_copies")) for alias in ("ARIA", "MIM")
+    )
+    assert copied[copied["outcome"] == "copied"][
+        ["sop_instance_uid", "reason"]
+    ].values.tolist() == [[uid, f"copied again, as {detail}"]]
+    assert archive_client(site).altered_files([identity]) == {}
+
+
 def test_archive_without_rest_is_reached_over_dicom(
     lab: DemoServers, site_file: SiteFileWriter
 ) -> None:
@@ -438,7 +549,7 @@ def test_archive_without_rest_is_reached_over_dicom(
     path.write_text(path.read_text().replace(f', rest_url = "{lab.site.archive().rest_url}"', ""))
     dicom_only = load_sites(path)["LAB"]
     assert dicom_only.archive().rest_url is None
-    day = "2026-01-07"
+    day = DAY  # MIM holds a planning study and an MR study
     assert backup(dicom_only, day, selection=["lab/mim/source_studies"]).success
     manifest = read_frame(audit_path("LAB", day, "MIM_source_studies"))
     archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
@@ -447,5 +558,30 @@ def test_archive_without_rest_is_reached_over_dicom(
         dicom_only, day, selection=["lab/mim/source_studies", "lab/mim/orthanc_copies"]
     )
     copies = metadata(relayed, asset_key(dicom_only, "MIM", "orthanc_copies"))
-    assert (copies["copied"], copies["failed"]) == (len(manifest), 0)
-    assert checks(backup(dicom_only, day)) == COMPLETE
+    assert (copies["copied"], copies["failed"]) == (len(manifest), 0) != (0, 0)
+    complete = backup(dicom_only, day)
+    assert checks(complete) == COMPLETE
+    assert metadata(complete, asset_key(dicom_only, "validation_report"))["archive_integrity"] == (
+        "content_hash"
+    )
+
+    # Its files are checked by their content against the sources'; nothing is deleted.
+    image = manifest[manifest["modality"] == "MR"].iloc[0]
+    path = archive_server(lab).stored_file(orthanc_id(*(str(image[c]) for c in IDENTITY)))
+    original = flip_last_byte(path)
+    try:
+        for _ in range(2):  # validated, then backed up again
+            assert checks(backup(dicom_only, day))[check_name("MIM")] is False
+            report = read_frame(audit_path("LAB", day, "validation_report"))
+            bad = report[~report["status"].isin(["verified", "extra"])]
+            assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
+                [
+                    "MIM",
+                    image["sop_instance_uid"],
+                    "mismatched",
+                    "content check (the archive has no REST API to verify its files): "
+                    "content differs from the source",
+                ]
+            ]
+    finally:
+        path.write_bytes(original)

@@ -49,7 +49,12 @@ def test_demo_runs_and_stops_its_servers(
     assert sum(copied for _, _, copied in mim_days) >= 2 * (8 + 1)
     assert "7 date(s) backed up; 0 incomplete" in out
     # 7 dates x 2 sources
-    assert out.count("complete (0 missing, 0 deferred, 0 mismatched, 0 not_converted)") == 14
+    assert (
+        out.count(
+            "complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
+        )
+        == 14
+    )
     assert "Stopping the demo servers." in out
     for port in ports.values():  # every server stopped: nothing listens on its port again
         with socket.socket() as probe:

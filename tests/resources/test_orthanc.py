@@ -10,7 +10,7 @@ from pydicom import dcmread
 
 from radonc_assets.devtools.local_servers import OrthancServer, free_port
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
-from resources.dicom.client import DicomClient
+from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel
 from resources.errors import OrthancError
 from resources.orthanc import OrthancClient, orthanc_id
@@ -117,3 +117,50 @@ def test_unreachable_rest_api(archive: OrthancClient) -> None:
     down = OrthancClient(archive.dicom, f"http://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(OrthancError, match=r"cannot reach Orthanc at http://127\.0\.0\.1:"):
         down.system()
+
+
+def test_altered_files_seen_after_a_restart(tmp_path: Path, files: list[Path]) -> None:
+    """Orthanc's MD5 check of its stored files: a byte flipped in one file and another
+    file deleted on its disk are hidden by its storage cache (the default, 128 MB) until
+    it restarts; then each is named with what is wrong."""
+    with OrthancServer(tmp_path, "INTEGRITY", name="integrity") as server:
+        node = DicomNode("INTEGRITY", "127.0.0.1", server.dicom_port)
+        client = OrthancClient(DicomClient(node, CALLING_AET), server.url)
+        for path in files:
+            client.upload(path.read_bytes())
+        expected = [identity(path) for path in files]
+        flipped, deleted, gone = (ids[3] for ids in expected[:3])
+        assert client.altered_files(expected) == {}
+
+        path = server.stored_file(orthanc_id(*expected[0]))
+        data = bytearray(path.read_bytes())
+        data[-1] ^= 0x01
+        path.write_bytes(bytes(data))
+        server.stored_file(orthanc_id(*expected[1])).unlink()
+        assert client.altered_files(expected) == {}  # served from the storage cache
+        server.restart()
+
+        assert client.delete_instances([gone]) == 1
+        altered = client.altered_files(expected, workers=2)
+        assert altered == {
+            flipped: f"the archive's file {path.name} changed after it was stored (its MD5 is no "
+            "longer the one the archive recorded then)",
+            deleted: altered[deleted],
+            gone: "not in the archive any more (deleted since it was listed)",
+        }
+        assert altered[deleted].startswith(
+            "the archive cannot read its stored file: The path does not point to a regular file"
+        )
+        # Held under another PatientID than the one expected: found by its UID.
+        assert list(client.altered_files([("OTHER-ID", *expected[0][1:])])) == [flipped]
+        with pytest.raises(OrthancError, match="needs the REST API"):
+            OrthancClient(client.dicom).altered_files(expected)
+
+        # Files stored while Orthanc records no MD5 cannot be verified.
+        server.options["StoreMD5ForAttachments"] = False
+        server.restart()
+        client.upload(files[2].read_bytes())
+        assert client.altered_files(expected[2:3]) == {
+            gone: "the archive recorded no MD5 of its file (StoreMD5ForAttachments is off): "
+            "it cannot tell whether the file is the one it stored"
+        }

@@ -22,6 +22,7 @@ from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.coverage import day_status, verdict
+from radonc_assets.backup.integrity import source_contents
 from radonc_assets.backup.listing import Listing, listing_path, read_listing, unlisted
 from radonc_assets.backup.manifest import UNLISTED, Status, manifest_frame, source_row
 from radonc_assets.backup.mosaiq.accounting import day_delivery_report
@@ -233,7 +234,9 @@ def validation_report_asset(
     """``[site, "validation_report"]``: every source's manifest against the archive."""
     key = asset_key(site, "validation_report")
     sources = site.sources
-    deep = [a for a in site.dicom_sources if site.settings.deep_validation]
+    rest = site.archive().rest_url is not None
+    # Without the archive's REST API, validate_day compares every source's content anyway.
+    deep = [a for a in site.dicom_sources if site.settings.deep_validation and rest]
 
     @dg.asset(
         key=key,
@@ -242,7 +245,7 @@ def validation_report_asset(
         partitions_def=partitions,
         required_resource_keys={
             node_key(site, site.default_backup),
-            *(node_key(site, a) for a in deep),
+            *(node_key(site, a) for a in (deep if rest else site.dicom_sources)),
         },
         kinds={"orthanc"},
         check_specs=completeness_check_specs(key, sources, partitions),
@@ -253,7 +256,10 @@ def validation_report_asset(
             "Compares each source's manifest for the day with the archive: verified, missing "
             "(with the cause the last copy gave), deferred (left for the next run by "
             "max_uids_per_run), mismatched (other series, SOP class or modality; with "
-            "deep_validation, other content of a DICOM source) and extra instances. Mosaiq's "
+            "deep_validation, other content of a DICOM source; without the archive's REST "
+            "API, that of every instance), altered_in_archive (the archive's file is no "
+            "longer the one it stored: Orthanc's MD5 check of each file) and extra "
+            "instances. Mosaiq's "
             "manifest is the records generated for the day. Extra: instances the archive "
             "holds in the day's studies that no source listed for the day (another day's "
             "instances of the same study, or ones stored in the archive by other means); "
@@ -280,11 +286,13 @@ def validation_report_asset(
                 manifests[alias] = read_frame(path)
             else:
                 reports[alias] = source_row(*problem)
+        contents = source_contents(site, day, lambda alias: _source_client(context, site, alias))
         with archive_client(context, site) as archive:
             checked = validate_day(
                 archive,
                 list(manifests.values()),
                 [_last_copies(site, day, alias) for alias in manifests],
+                [contents[alias] for alias in manifests],
             )
             reports |= dict(zip(manifests, checked.reports, strict=True))
             for alias in (a for a in deep if a in manifests):
@@ -315,6 +323,8 @@ def validation_report_asset(
             ),
             "studies": checked.studies,
             "deep_validation": site.settings.deep_validation,
+            "archive_integrity": str(checked.integrity),
+            "archive_integrity_seconds": round(checked.integrity_seconds, 2),
             "seconds": round(time.monotonic() - started, 2),
             "studies_table": studies_table(
                 report[report["sop_instance_uid"] != ""], show_patient_id=site.phi_in_metadata

@@ -22,6 +22,7 @@ import pandas as pd
 from pydantic import Field
 
 from radonc_assets.backup.audit_files import site_path, validation_reports, write_frame
+from radonc_assets.backup.manifest import identities
 from radonc_assets.backup.recovery import (
     RestoreStatus,
     Selection,
@@ -99,7 +100,7 @@ def _restored(
     """
     done = restore(archive.dicom, destination, rows)
     uids = list(rows["sop_instance_uid"])
-    altered = archive.altered_files(uids) if archive.has_rest else set()
+    altered = archive.altered_files(identities([rows])) if archive.has_rest else {}
     report = verify_restore(archive.dicom, destination, rows, altered)
     sizes = archive.instance_sizes(sorted(set(rows["study_instance_uid"])))
     path = write_frame(report.assign(**audit), site_path(site.name, report_name))
