@@ -11,6 +11,7 @@ import io
 import logging
 import os
 import ssl
+import struct
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from typing import Any
 import requests
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 
 from resources.dicom.client import DicomClient
 from resources.dicom.contexts import RT_STORAGE
@@ -507,6 +509,23 @@ def orthanc_id(*uids: str) -> str:
     return f"{d[:8]}-{d[8:16]}-{d[16:24]}-{d[24:32]}-{d[32:]}"
 
 
+# What pydicom raises on a file it cannot parse (a damaged file in the archive).
+_UNREADABLE = (InvalidDicomError, ValueError, TypeError, KeyError, EOFError, struct.error)
+
+
 def _header(encoded: bytes) -> Dataset:
-    """An encoded instance's data set, read up to its pixel data."""
-    return dcmread(io.BytesIO(encoded), stop_before_pixels=True)
+    """An encoded instance's data set, read up to its pixel data and decoded now.
+
+    pydicom decodes elements when first used: decoding them here makes a damaged file
+    fail here, once, rather than wherever its elements are read.
+
+    Raises:
+        OrthancError: The file is not readable DICOM.
+    """
+    try:
+        dataset = dcmread(io.BytesIO(encoded), stop_before_pixels=True)
+        for _ in dataset.iterall():
+            pass
+    except _UNREADABLE as exc:
+        raise OrthancError(f"the archive's file is not readable DICOM: {exc}") from exc
+    return dataset

@@ -27,6 +27,7 @@ from pydicom.uid import RTBeamsTreatmentRecordStorage
 
 from resources.dicom.contexts import RT_STORAGE, modality_storage_classes
 from resources.dicom.queries import QueryLevel
+from resources.errors import OrthancError
 
 LOGGER = logging.getLogger(__name__)
 
@@ -224,12 +225,20 @@ def _first_reference(dataset: Dataset, keyword: str) -> Reference | None:
 
 
 def _once(fetch: Fetch) -> Fetch:
-    """`fetch`, asking the archive once per SOPInstanceUID however often it is called."""
+    """`fetch`, asking the archive once per SOPInstanceUID however often it is called.
+
+    An instance the archive holds but cannot give (a damaged file) counts as absent for
+    its chain, with a warning: the chain of one record never stops the others'.
+    """
     headers: dict[str, Dataset | None] = {}
 
     def cached(sop_instance_uid: str, sop_classes: Collection[str]) -> Dataset | None:
         if sop_instance_uid not in headers:
-            headers[sop_instance_uid] = fetch(sop_instance_uid, sop_classes)
+            try:
+                headers[sop_instance_uid] = fetch(sop_instance_uid, sop_classes)
+            except OrthancError as exc:
+                LOGGER.warning("%s cannot be read from the archive: %s", sop_instance_uid, exc)
+                headers[sop_instance_uid] = None
         return headers[sop_instance_uid]
 
     return cached

@@ -25,6 +25,7 @@ from radonc_assets.backup.chain import (
 )
 from radonc_assets.backup.manifest import MANIFEST_COLUMNS
 from resources.dicom.queries import QueryLevel
+from resources.errors import OrthancError
 
 # Valid UI values: records 1.N, plans 2.N, structure sets 3.N, image series 4.N.
 PLAN, RS, SERIES = "2.1", "3.1", "4.1"
@@ -183,6 +184,22 @@ def test_missing_plan() -> None:
     row = report_of(archive, "1.1")
     assert statuses(row) == ("present", "missing", "not checked", "not checked", False)
     assert row["detail"] == f"RT Plan {PLAN} is not in the archive"
+
+
+def test_a_plan_the_archive_cannot_read_breaks_its_chain_only() -> None:
+    """A damaged file (the archive's client raises) is no plan for its records; the other
+    records' chains are still walked."""
+    archive = complete_archive(record("1.2", plan="3.9"), plan("3.9"))
+
+    def damaged(uid: str, sop_classes: Collection[str]) -> Dataset | None:
+        if uid == PLAN:
+            raise OrthancError("the archive's file is not readable DICOM: truncated")
+        return archive.fetch(uid, sop_classes)
+
+    report = chain_report(records("1.1", "1.2"), damaged, archive.holds)
+    rows = {row["record_uid"]: row for row in report.to_dict("records")}
+    assert statuses(rows["1.1"]) == ("present", "missing", "not checked", "not checked", False)
+    assert statuses(rows["1.2"]) == ("present", "present", "present", "present", True)
 
 
 def test_missing_structure_set() -> None:
