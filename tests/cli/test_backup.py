@@ -362,7 +362,9 @@ def test_a_mosaiq_delivery_that_made_no_record_fails_the_backup_until_acknowledg
     assert main(["backup", "LAB", "MOSAIQ", "--date", "2026-01-07"]) == 1
     out = capsys.readouterr().out.splitlines()
     (line,) = [line for line in out if line.startswith("2026-01-07 LAB MOSAIQ: ")]
-    assert line.endswith("INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 1 not_converted)")
+    assert line.endswith(
+        "INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 1 not_converted)"
+    )
     manifest = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_treatment_records"))
     (record,) = manifest[manifest["patient_id"] == mrn]["sop_instance_uid"]
     assert (

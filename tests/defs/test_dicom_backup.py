@@ -520,7 +520,7 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     assert main(["validate", "LAB", "ARIA", "--date", DAY]) == 1
     out = capsys.readouterr().out.splitlines()
     assert out[0] == (
-        f"{DAY} LAB ARIA: INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 1 altered_in_archive)"
+        f"{DAY} LAB ARIA: INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 1 altered_in_archive, 0 not_converted)"
     )
     assert f"  ARIA altered_in_archive: {uid} (CT, series {identity[2]}): {detail}" in out
 
