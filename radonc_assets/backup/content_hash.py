@@ -9,6 +9,7 @@ as its encoded bytes, so a compressed image that was transcoded does not match.
 
 import hashlib
 import io
+from dataclasses import dataclass
 
 import pandas as pd
 from pydicom import dcmread
@@ -28,19 +29,51 @@ def content_hash(dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
-def retrieved_hashes(client: DicomClient, rows: pd.DataFrame) -> dict[str, str]:
+@dataclass(frozen=True)
+class Retrieved:
+    """The content hashes of retrieved instances, and what retrieving them took.
+
+    Attributes:
+        hashes: The content hash of each instance received, by SOPInstanceUID.
+        bytes: The encoded size of the instances received.
+    """
+
+    hashes: dict[str, str]
+    bytes: int
+
+
+def retrieved_hashes(
+    client: DicomClient,
+    rows: pd.DataFrame,
+    *,
+    series: pd.DataFrame | None = None,
+    isolate_failures: bool = False,
+) -> Retrieved:
     """The content hash of each instance of `rows` (manifest rows), retrieved by C-GET.
 
     Instances are hashed as they arrive and not kept.
+
+    Args:
+        client: The node to retrieve from.
+        rows: The instances.
+        series: Manifest rows of every instance of the series of `rows` (default:
+            `rows`): a series whose instances are all in `rows` is asked for whole, the
+            others instance by instance, so that no more than `rows` is retrieved.
+        isolate_failures: A request that fails leaves its instances out of the hashes
+            instead of raising (:meth:`~resources.dicom.client.DicomClient.get`).
     """
     hashes: dict[str, str] = {}
+    size = 0
 
     def keep(encoded: bytes) -> None:
+        nonlocal size
+        size += len(encoded)
         dataset = dcmread(io.BytesIO(encoded))
         hashes[str(dataset.SOPInstanceUID)] = content_hash(dataset)
 
-    get_requests(client, retrieve_requests(rows, rows), keep)
-    return hashes
+    requests = retrieve_requests(rows, rows if series is None else series)
+    get_requests(client, requests, keep, isolate_failures=isolate_failures)
+    return Retrieved(hashes, size)
 
 
 def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient) -> pd.DataFrame:
@@ -51,7 +84,8 @@ def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient
     verified = report[report["status"] == Status.VERIFIED]
     if verified.empty:
         return report
-    ours, theirs = retrieved_hashes(source, verified), retrieved_hashes(archive, verified)
+    ours = retrieved_hashes(source, verified).hashes
+    theirs = retrieved_hashes(archive, verified).hashes
     report = report.copy()
     for index, uid in verified["sop_instance_uid"].items():
         if uid not in ours:

@@ -201,7 +201,8 @@ def verify_restore(
     """
     if rows.empty:
         return rows.assign(status=[], detail=[])
-    ours, theirs = retrieved_hashes(archive, rows), retrieved_hashes(destination, rows)
+    ours = retrieved_hashes(archive, rows).hashes
+    theirs = retrieved_hashes(destination, rows).hashes
     statuses, details = [], []
     for uid in rows["sop_instance_uid"]:
         if uid not in theirs:
