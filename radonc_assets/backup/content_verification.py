@@ -14,9 +14,10 @@ cannot be reached, it is not asked again in that run and its remaining instances
 ``unreachable``; the archive unreachable, the sources are not asked either.
 """
 
+import datetime as dt
 import io
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,10 +26,25 @@ import pandas as pd
 from pydicom import dcmread
 from pydicom.errors import InvalidDicomError
 
-from radonc_assets.backup.audit_files import read_frame, records_dir, site_path, write_frame
+from radonc_assets.backup.audit_files import (
+    read_frame,
+    records_dir,
+    site_path,
+    validation_reports,
+    write_frame,
+)
 from radonc_assets.backup.content_hash import Retrieved, content_hash, retrieved_hashes
 from radonc_assets.backup.manifest import among
-from radonc_assets.backup.rolling_content import LEDGER, LEDGER_COLUMNS, Result, empty_ledger
+from radonc_assets.backup.rolling_content import (
+    LEDGER,
+    LEDGER_COLUMNS,
+    REPORT_COLUMNS,
+    Result,
+    due_instances,
+    empty_ledger,
+    population,
+    updated_ledger,
+)
 from resources.dicom.client import DicomClient
 from resources.errors import DicomError
 
@@ -201,6 +217,56 @@ def _compared(
     if theirs[uid] != archived[uid]:
         return Result.DIFFERS, "content differs from the source"
     return Result.IDENTICAL, ""
+
+
+@dataclass(frozen=True)
+class DayVerification:
+    """One day's content verification of a site.
+
+    Attributes:
+        reports: The validation reports it read (:data:`REPORT_COLUMNS` and ``day``).
+        instances: The verified instances (:func:`population`).
+        due: Those due that day, with why (:func:`due_instances`).
+        done: What comparing them found.
+        ledger: The ledger written, with the day's rows.
+        path: The ledger file.
+    """
+
+    reports: pd.DataFrame
+    instances: pd.DataFrame
+    due: pd.DataFrame
+    done: Verification
+    ledger: pd.DataFrame
+    path: Path
+
+
+def verify_day(
+    site: str,
+    dates: Iterable[str],
+    sources: Mapping[str, ContentSource],
+    archive: DicomClient,
+    now: dt.datetime,
+    days: int,
+) -> DayVerification:
+    """The content verification of `site` on the local day of `now`, N being `days`.
+
+    The instances the validation reports of `dates` list as verified for one of `sources`
+    are read, those due chosen with the ledger, compared, and the ledger written with
+    their rows.
+    """
+    reports = validation_reports(site, dates, REPORT_COLUMNS)
+    instances = population(reports, sources)
+    ledger = read_ledger(site)
+    due = due_instances(instances, ledger, now.date(), days)
+    LOGGER.info(
+        "%d of %d verified instances due for content verification on %s",
+        len(due),
+        len(instances),
+        now.date(),
+    )
+    done = verify_content(due, instances, sources, archive, now.isoformat(timespec="seconds"))
+    ledger = updated_ledger(ledger, done.rows, instances)
+    return DayVerification(reports, instances, due, done, ledger, write_ledger(site, ledger))
 
 
 def ledger_path(site: str) -> Path:

@@ -10,33 +10,20 @@ instance differs or could not be retrieved from either side, and the coverage sh
 date with an instance whose archived content differs as incomplete.
 """
 
-import logging
 import time
 from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from radonc_assets.backup.audit_files import validation_reports
 from radonc_assets.backup.content_verification import (
     ContentSource,
     dicom_source,
-    read_ledger,
     records_source,
-    verify_content,
-    write_ledger,
+    verify_day,
 )
 from radonc_assets.backup.manifest import Status
-from radonc_assets.backup.rolling_content import (
-    REPORT_COLUMNS,
-    ContentState,
-    Due,
-    Result,
-    content_state,
-    due_instances,
-    population,
-    updated_ledger,
-)
+from radonc_assets.backup.rolling_content import ContentState, Due, Result, content_state
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, table
@@ -44,8 +31,6 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import CONTENT_CHECK, asset_key, group_name, node_key
 from radonc_assets.site.partitions import site_partitions, site_today
 from radonc_assets.site.resources import DicomNodeResource
-
-LOGGER = logging.getLogger(__name__)
 
 # The results that fail the check: anything but identical.
 _FAILED = [r for r in Result if r != Result.IDENTICAL]
@@ -147,29 +132,16 @@ def content_verification_asset(site: SiteConfig, days: int) -> dg.AssetsDefiniti
         audit = run_audit(context)
         started = time.monotonic()
         now = site_today(site)
-        today = now.date()
-        reports = validation_reports(
-            site.name, site_partitions(site).get_partition_keys(), REPORT_COLUMNS
-        )
-        instances = population(reports, site.sources)
-        ledger = read_ledger(site.name)
-        due = due_instances(instances, ledger, today, days)
-        context.log.info(
-            "%d of %d verified instances due for content verification on %s",
-            len(due),
-            len(instances),
-            today,
-        )
         with archive_client(context, site) as archive:
-            done = verify_content(
-                due,
-                instances,
+            day = verify_day(
+                site.name,
+                site_partitions(site).get_partition_keys(),
                 _sources(context, site),
                 archive.dicom,
-                now.isoformat(timespec="seconds"),
+                now,
+                days,
             )
-        ledger = updated_ledger(ledger, done.rows, instances)
-        path = write_ledger(site.name, ledger)
+        done, due, instances = day.done, day.due, day.instances
         seconds = time.monotonic() - started
         results = done.rows["result"].value_counts()
         reasons = due["due"].value_counts()
@@ -198,10 +170,10 @@ def content_verification_asset(site: SiteConfig, days: int) -> dg.AssetsDefiniti
             "source_bytes": sum(done.source_bytes[alias] for alias in site.dicom_sources),
             "archive_bytes": done.archive_bytes,
             "content_verified_fraction": content_fraction(
-                reports, content_state(ledger, today, days)
+                day.reports, content_state(day.ledger, now.date(), days)
             ),
             "sources": table(per_source, _SOURCE_COLUMNS),
-            "ledger": dg.MetadataValue.path(str(path)),
+            "ledger": dg.MetadataValue.path(str(day.path)),
             "launched_by": audit["launched_by"],
             "started_by": audit["started_by"],
         }
