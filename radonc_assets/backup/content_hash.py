@@ -15,8 +15,12 @@ import pandas as pd
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from radonc_assets.backup.manifest import Status
-from radonc_assets.backup.transfers import get_requests, retrieve_requests
+from radonc_assets.backup.manifest import Status, not_in
+from radonc_assets.backup.transfers import (
+    get_requests,
+    instance_requests,
+    retrieve_requests,
+)
 from resources.dicom.client import DicomClient
 
 _PIXEL_DATA = 0x7FE00010
@@ -58,7 +62,10 @@ def retrieved_hashes(
         rows: The instances.
         series: Manifest rows of every instance of the series of `rows` (default:
             `rows`): a series whose instances are all in `rows` is asked for whole, the
-            others instance by instance, so that no more than `rows` is retrieved.
+            others by lists of their instances
+            (:func:`~radonc_assets.backup.transfers.listed_requests`), so that no
+            more than `rows` is retrieved; what did not come is asked for again instance
+            by instance.
         isolate_failures: A request that fails leaves its instances out of the hashes
             instead of raising (:meth:`~resources.dicom.client.DicomClient.get`).
     """
@@ -71,8 +78,11 @@ def retrieved_hashes(
         dataset = dcmread(io.BytesIO(encoded))
         hashes[str(dataset.SOPInstanceUID)] = content_hash(dataset)
 
-    requests = retrieve_requests(rows, rows if series is None else series)
+    requests = retrieve_requests(rows, rows if series is None else series, listed=True)
     get_requests(client, requests, keep, isolate_failures=isolate_failures)
+    absent = not_in(rows, hashes)
+    if not absent.empty:
+        get_requests(client, instance_requests(absent), keep, isolate_failures=isolate_failures)
     return Retrieved(hashes, size)
 
 
