@@ -2,6 +2,7 @@
 
     python -m benchmarks.isolated relay SITE --alias ALIAS --manifest FILE
     python -m benchmarks.isolated validate SITE --report FILE ALIAS:DATE [ALIAS:DATE ...]
+    python -m benchmarks.isolated content SITE --rolling-days N --on DATE DATE [DATE ...]
 
 ``relay``: the C-GET relay of the instances of a manifest file from the source `ALIAS`
 into the site's archive (``relay_missing``, as the MIM copy runs it). ``validate``: what
@@ -10,7 +11,10 @@ the validation report of one date does, without Dagster, over the manifests of e
 each manifest compared with it and explained by its copies file, the extra instances,
 the treatment chains, the report written. The site comes from ``RADONC_ENVIRONMENTS``,
 the manifests from ``RADONC_DATA_DIR``. Also gives how the archive's files were checked
-and that check's seconds (``integrity``, ``integrity_s``).
+and that check's seconds (``integrity``, ``integrity_s``). ``content``: one day's rolling content
+verification (``verify_day``, as the asset runs it, without Dagster) on `--on`, with N =
+`--rolling-days`, of the instances the validation reports of the dates given list as
+verified, against the site's DICOM sources and archive, the ledger read and written.
 
 Prints the step's seconds, the peak resident memory of the process and that peak before
 the step (the imports) as one line of JSON. The peak is the kernel's ``VmHWM``: not
@@ -19,6 +23,7 @@ forked from.
 """
 
 import argparse
+import datetime as dt
 import json
 import time
 from collections.abc import Callable
@@ -27,7 +32,9 @@ from pathlib import Path
 import pandas as pd
 
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.content_verification import dicom_source, verify_day
 from radonc_assets.backup.manifest import Status
+from radonc_assets.backup.rolling_content import Result
 from radonc_assets.backup.transfers import relay_missing
 from radonc_assets.backup.validation import validate_day
 from radonc_assets.site.clients import archive_client, dicom_client
@@ -74,19 +81,43 @@ def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def _content(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
+    sources = {alias: dicom_source(dicom_client(site, alias)) for alias in site.dicom_sources}
+    now = dt.datetime.combine(dt.date.fromisoformat(args.on), dt.time(4, 30), tzinfo=dt.UTC)
+    with archive_client(site) as archive:
+        day = verify_day(site.name, args.days, sources, archive.dicom, now, args.rolling_days)
+    results = day.done.rows["result"].value_counts()
+    if int(results.get(Result.IDENTICAL, 0)) != len(day.due):
+        raise RuntimeError(f"not all identical: {results.to_dict()}")
+    return {
+        "instances": len(day.instances),
+        "due": len(day.due),
+        "source_bytes": sum(day.done.source_bytes.values()),
+        "archive_bytes": day.done.archive_bytes,
+        "ledger_rows": len(day.ledger),
+    }
+
+
 def main() -> None:
     """Run the step the command line names; print its measures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("step", choices=["relay", "validate"])
+    parser.add_argument("step", choices=["relay", "validate", "content"])
     parser.add_argument("site")
     parser.add_argument("--alias", help="relay: the source")
     parser.add_argument("--manifest", type=Path, help="relay: the instances to relay")
     parser.add_argument("--report", type=Path, help="validate: the report file to write")
-    parser.add_argument("days", nargs="*", help="validate: ALIAS:DATE of each manifest")
-    args = parser.parse_intermixed_args()
-    step: Callable[[SiteConfig, argparse.Namespace], dict[str, object]] = (
-        _relay if args.step == "relay" else _validate
+    parser.add_argument("--rolling-days", type=int, help="content: N")
+    parser.add_argument("--on", help="content: the day of the verification (YYYY-MM-DD)")
+    parser.add_argument(
+        "days", nargs="*", help="validate: ALIAS:DATE of each manifest; content: the dates"
     )
+    args = parser.parse_intermixed_args()
+    steps: dict[str, Callable[[SiteConfig, argparse.Namespace], dict[str, object]]] = {
+        "relay": _relay,
+        "validate": _validate,
+        "content": _content,
+    }
+    step = steps[args.step]
     site = load_site(args.site)
     before = peak_mib()
     started = time.monotonic()

@@ -30,6 +30,7 @@ from radonc_assets.defs.dicom_backup import definitions as dicom_backup
 from radonc_assets.defs.mosaiq import definitions as mosaiq
 from radonc_assets.defs.recovery import definitions as recovery
 from radonc_assets.defs.retention import definitions as retention
+from radonc_assets.defs.verification import definitions as verification
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import ConfigError, Problem
 from radonc_assets.site.loading import load_site_files
@@ -37,7 +38,7 @@ from radonc_assets.site.resources import site_resources
 
 LOGGER = logging.getLogger(__name__)
 
-CAPABILITIES = (dicom_backup, mosaiq, recovery, retention, automation)
+CAPABILITIES = (dicom_backup, mosaiq, recovery, retention, verification, automation)
 # The Celery executor's configuration file (its `execution: config:`), when runs are to
 # execute their steps on Celery workers; the workers read the same file.
 CELERY_CONFIG_VARIABLE = "RADONC_CELERY_CONFIG"

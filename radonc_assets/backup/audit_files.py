@@ -6,7 +6,7 @@ one folder per site and day: ``SITE/YYYY-MM-DD/SOURCE_source_studies.csv``,
 are created owner-only (0600), folders 0700 (:mod:`radonc_assets.site.private_files`).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -40,18 +40,23 @@ def records_dir(site: str, day: str, alias: str) -> Path:
     return data_dir() / site.lower() / day / f"{alias.lower()}_records"
 
 
-def read_frame(path: Path) -> pd.DataFrame:
-    """Read a file written by :func:`write_frame`, every column as text."""
-    return pd.read_csv(path, dtype=str, keep_default_na=False)
+def read_frame(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a file written by :func:`write_frame`, every column (or `columns`) as text."""
+    return pd.read_csv(
+        path, dtype=str, keep_default_na=False, usecols=None if columns is None else list(columns)
+    )
 
 
-def validation_reports(site: str, days: Iterable[str]) -> pd.DataFrame:
+def validation_reports(
+    site: str, days: Iterable[str], columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """The validation reports of `site` for those of `days` that have one, concatenated.
 
     Each row gets its report's day as ``day``; no report at all gives an empty frame.
+    `columns`: only those of each report (less memory for many days).
     """
     frames = [
-        read_frame(path).assign(day=day)
+        read_frame(path, columns).assign(day=day)
         for day in days
         if (path := audit_path(site, day, "validation_report")).exists()
     ]

@@ -10,15 +10,19 @@ as its encoded bytes, so a compressed image that was transcoded does not match.
 import hashlib
 import io
 from collections.abc import Callable, Mapping
-from functools import partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 
-from radonc_assets.backup.manifest import Status
-from radonc_assets.backup.transfers import get_requests, retrieve_requests
+from radonc_assets.backup.manifest import Status, not_in
+from radonc_assets.backup.transfers import (
+    get_requests,
+    instance_requests,
+    retrieve_requests,
+)
 from resources.dicom.client import DicomClient
 
 _PIXEL_DATA = 0x7FE00010
@@ -35,19 +39,57 @@ def content_hash(dataset: Dataset) -> str:
     return digest.hexdigest()
 
 
-def retrieved_hashes(client: DicomClient, rows: pd.DataFrame) -> dict[str, str]:
+@dataclass(frozen=True)
+class Retrieved:
+    """The content hashes of retrieved instances, and what retrieving them took.
+
+    Attributes:
+        hashes: The content hash of each instance received, by SOPInstanceUID.
+        bytes: The encoded size of the instances received.
+    """
+
+    hashes: dict[str, str]
+    bytes: int
+
+
+def retrieved_hashes(
+    client: DicomClient,
+    rows: pd.DataFrame,
+    *,
+    series: pd.DataFrame | None = None,
+    isolate_failures: bool = False,
+) -> Retrieved:
     """The content hash of each instance of `rows` (manifest rows), retrieved by C-GET.
 
     Instances are hashed as they arrive and not kept.
+
+    Args:
+        client: The node to retrieve from.
+        rows: The instances.
+        series: Manifest rows of every instance of the series of `rows` (default:
+            `rows`): a series whose instances are all in `rows` is asked for whole, the
+            others by lists of their instances
+            (:func:`~radonc_assets.backup.transfers.listed_requests`), so that no
+            more than `rows` is retrieved; what did not come is asked for again instance
+            by instance.
+        isolate_failures: A request that fails leaves its instances out of the hashes
+            instead of raising (:meth:`~resources.dicom.client.DicomClient.get`).
     """
     hashes: dict[str, str] = {}
+    size = 0
 
     def keep(encoded: bytes) -> None:
+        nonlocal size
+        size += len(encoded)
         dataset = dcmread(io.BytesIO(encoded))
         hashes[str(dataset.SOPInstanceUID)] = content_hash(dataset)
 
-    get_requests(client, retrieve_requests(rows, rows), keep)
-    return hashes
+    requests = retrieve_requests(rows, rows if series is None else series, listed=True)
+    get_requests(client, requests, keep, isolate_failures=isolate_failures)
+    absent = not_in(rows, hashes)
+    if not absent.empty:
+        get_requests(client, instance_requests(absent), keep, isolate_failures=isolate_failures)
+    return Retrieved(hashes, size)
 
 
 def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient) -> pd.DataFrame:
@@ -55,7 +97,9 @@ def deep_compare(report: pd.DataFrame, source: DicomClient, archive: DicomClient
 
     Both copies are retrieved by C-GET and hashed (:func:`content_hash`).
     """
-    return compare_content(report, partial(retrieved_hashes, source), archive, "deep check")
+    return compare_content(
+        report, lambda rows: retrieved_hashes(source, rows).hashes, archive, "deep check"
+    )
 
 
 def compare_content(
@@ -76,7 +120,7 @@ def compare_content(
     verified = report[report["status"] == Status.VERIFIED]
     if verified.empty:
         return report
-    ours, theirs = source(verified), retrieved_hashes(archive, verified)
+    ours, theirs = source(verified), retrieved_hashes(archive, verified).hashes
     report = report.copy()
     for index, uid in verified["sop_instance_uid"].items():
         if uid not in ours:

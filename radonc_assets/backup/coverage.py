@@ -9,7 +9,11 @@ no failure); ``unreachable`` when a source could not be listed;
 ``not_run`` when a source has no listing that can decide the day, or the date no report;
 ``deferred`` when what is lacking was only left for the next run (``max_uids_per_run``).
 The coverage asset lists every date so; the sensors request the dates left incomplete,
-unreachable or deferred again.
+unreachable or deferred again. With the rolling content verification, the coverage reads
+a date's report with the ledger's findings (an instance whose archived content is not
+the source's: ``mismatched``, :class:`~radonc_assets.backup.rolling_content.ContentState`)
+and counts its instances proven identical lately; the sensors do not (another copy
+cannot change an archived instance).
 """
 
 import datetime as dt
@@ -21,6 +25,7 @@ import pandas as pd
 
 from radonc_assets.backup.audit_files import REPORT, SUMMARY, audit_path, read_frame, summary_rows
 from radonc_assets.backup.manifest import INCOMPLETE, Status
+from radonc_assets.backup.rolling_content import ContentState
 
 
 class DayStatus(StrEnum):
@@ -43,12 +48,16 @@ class DayCoverage:
         counts: Instances per report status (verified, missing...), every source together.
         report_version: The report file's modification time (ns); 0 without a report.
             A new report (a new run) has a new version.
+        content_verified: Its verified instances the content verification proved
+            identical within its N days; None without it, or without the report's rows
+            (a date without a report, or past the retention).
     """
 
     day: dt.date
     status: DayStatus
     counts: dict[str, int]
     report_version: int
+    content_verified: int | None = None
 
 
 def verdict(statuses: Iterable[str]) -> DayStatus:
@@ -73,7 +82,9 @@ def day_status(report: pd.DataFrame) -> DayStatus:
     return verdict(report["status"].tolist())
 
 
-def day_coverage(site: str, day: dt.date, source: str | None = None) -> DayCoverage:
+def day_coverage(
+    site: str, day: dt.date, source: str | None = None, content: ContentState | None = None
+) -> DayCoverage:
     """The coverage of `site`'s date `day`, from its report file (``not_run`` without one).
 
     A date past the retention has its report's summary instead
@@ -83,6 +94,8 @@ def day_coverage(site: str, day: dt.date, source: str | None = None) -> DayCover
         site: The site's name.
         day: The date.
         source: Only this source's rows (its alias); None for every source.
+        content: What the rolling content verification's ledger says: its findings
+            become ``mismatched`` rows of the report.
     """
     path = audit_path(site, day.isoformat(), REPORT)
     summary = audit_path(site, day.isoformat(), SUMMARY)
@@ -96,25 +109,44 @@ def day_coverage(site: str, day: dt.date, source: str | None = None) -> DayCover
         report = summary_rows(read_frame(summary))
     if source is not None:
         report = report[report["source"] == source]
+    content_verified = None
+    if content is not None and "sop_instance_uid" in report.columns:  # not a summary's rows
+        report = content.apply(report)
+        content_verified = content.verified(report)
     counts = report["status"].value_counts()
     return DayCoverage(
         day,
         day_status(report),
         {str(status): int(counts.get(status, 0)) for status in Status},
         version,
+        content_verified,
     )
 
 
-def coverage_frame(site: str, days: Iterable[dt.date]) -> pd.DataFrame:
-    """One row per date: its status and its report's counts per status."""
+def coverage_frame(
+    site: str, days: Iterable[dt.date], content: ContentState | None = None
+) -> pd.DataFrame:
+    """One row per date: its status and its report's counts per status.
+
+    With `content` (the rolling content verification), the reports are read with its
+    findings (:func:`day_coverage`) and a column ``content_verified`` counts each date's
+    verified instances proven identical within its N days (empty for a date without the
+    report's rows: no report, or past the retention).
+    """
+    columns = ["date", "status", *(str(s) for s in Status)]
+    if content is not None:
+        columns.append("content_verified")
     rows = []
     for day in days:
-        coverage = day_coverage(site, day)
+        coverage = day_coverage(site, day, content=content)
         rows.append(
             {
                 "date": day.isoformat(),
                 "status": str(coverage.status),
                 **{str(status): coverage.counts.get(status, 0) for status in Status},
+                "content_verified": ""
+                if coverage.content_verified is None
+                else coverage.content_verified,
             }
         )
-    return pd.DataFrame(rows, columns=["date", "status", *(str(s) for s in Status)])
+    return pd.DataFrame(rows, columns=columns)

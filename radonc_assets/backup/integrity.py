@@ -128,7 +128,7 @@ def source_contents(
 def _retrieved(
     client: Callable[[str], DicomClient], alias: str, rows: pd.DataFrame
 ) -> dict[str, str]:
-    return retrieved_hashes(client(alias), rows)
+    return retrieved_hashes(client(alias), rows).hashes
 
 
 def altered_rows(report: pd.DataFrame | None, alias: str, manifest: pd.DataFrame) -> pd.DataFrame:

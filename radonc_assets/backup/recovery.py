@@ -25,7 +25,7 @@ from radonc_assets.backup.content_hash import retrieved_hashes
 from radonc_assets.backup.manifest import MANIFEST_COLUMNS, ORDER, Status, manifest_frame
 from radonc_assets.backup.transfers import get_requests, retrieve_requests
 from resources.dicom.client import DicomClient, SubOperations
-from resources.dicom.queries import QueryLevel, date_range, identifier
+from resources.dicom.queries import QueryLevel, date_range, identifier, uid_list
 
 LOGGER = logging.getLogger(__name__)
 SUCCESS = 0x0000
@@ -75,11 +75,6 @@ class Selection:
         return f"the studies of {self.date}"
 
 
-def _uid_list(uids: tuple[str, ...]) -> str:
-    """PS3.4 C.2.2.2.2 List of UID Matching."""
-    return "\\".join(uids)
-
-
 def selected_instances(archive: DicomClient, selection: Selection) -> pd.DataFrame:
     """The archive's instances of `selection`, as manifest rows (C-FIND, study down to image).
 
@@ -91,14 +86,14 @@ def selected_instances(archive: DicomClient, selection: Selection) -> pd.DataFra
     if selection.patient_id is not None:
         study_keys = {"PatientID": selection.patient_id}
     elif selection.study_uids:
-        study_keys = {"StudyInstanceUID": _uid_list(selection.study_uids)}
+        study_keys = {"StudyInstanceUID": uid_list(selection.study_uids)}
     elif selection.series_uids:
-        series_keys = {"SeriesInstanceUID": _uid_list(selection.series_uids)}
+        series_keys = {"SeriesInstanceUID": uid_list(selection.series_uids)}
         answers = archive.find(identifier(QueryLevel.SERIES, series_keys))
         studies = tuple(sorted({str(a.get("StudyInstanceUID", "")) for a in answers} - {""}))
         if not studies:
             return manifest_frame([])
-        study_keys = {"StudyInstanceUID": _uid_list(studies)}
+        study_keys = {"StudyInstanceUID": uid_list(studies)}
     else:
         assert selection.date is not None
         study_keys = {"StudyDate": date_range(selection.date)}
@@ -201,7 +196,8 @@ def verify_restore(
     """
     if rows.empty:
         return rows.assign(status=[], detail=[])
-    ours, theirs = retrieved_hashes(archive, rows), retrieved_hashes(destination, rows)
+    ours = retrieved_hashes(archive, rows).hashes
+    theirs = retrieved_hashes(destination, rows).hashes
     statuses, details = [], []
     for uid in rows["sop_instance_uid"]:
         if uid not in theirs:

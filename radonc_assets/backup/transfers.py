@@ -29,7 +29,7 @@ from pydicom.dataset import Dataset
 from radonc_assets.backup.manifest import Outcome, not_in
 from resources.dicom.client import DicomClient, InstanceCallback, SubOperations
 from resources.dicom.contexts import storage_classes
-from resources.dicom.queries import InstanceRecord, QueryLevel, retrieve_identifier
+from resources.dicom.queries import InstanceRecord, QueryLevel, retrieve_identifier, uid_list
 from resources.dicom.statuses import status_meaning
 from resources.errors import DicomError, OrthancError
 from resources.orthanc import OrthancClient
@@ -60,13 +60,16 @@ class Request:
     sop_classes: frozenset[str]
 
 
-def retrieve_requests(todo: pd.DataFrame, manifest: pd.DataFrame) -> list[Request]:
+def retrieve_requests(
+    todo: pd.DataFrame, manifest: pd.DataFrame, *, listed: bool = False
+) -> list[Request]:
     """The requests that copy `todo` (rows of `manifest`).
 
     A SERIES request where the whole series is to be copied, IMAGE requests for
-    the instances of partly copied series. Each brings the SOP classes the
-    manifest lists for its instances, or those of their modality where the source
-    gave none (:func:`~resources.dicom.contexts.storage_classes`).
+    the instances of partly copied series: one each, or with `listed` one per
+    :data:`LISTED_UIDS` of them, listing their SOPInstanceUIDs (:func:`listed_requests`).
+    Each brings the SOP classes the manifest lists for its instances, or those of their
+    modality where the source gave none (:func:`~resources.dicom.contexts.storage_classes`).
     """
     whole = manifest.groupby("series_instance_uid").size()
     wanted = todo.groupby("series_instance_uid").size()
@@ -81,7 +84,7 @@ def retrieve_requests(todo: pd.DataFrame, manifest: pd.DataFrame) -> list[Reques
                 Request(retrieve_identifier(QueryLevel.SERIES, keys), frozenset(classes))
             )
         else:
-            requests += instance_requests(rows)
+            requests += listed_requests(rows) if listed else instance_requests(rows)
     return requests
 
 
@@ -100,6 +103,35 @@ def instance_requests(rows: pd.DataFrame) -> list[Request]:
             frozenset(storage_classes([str(row.sop_class_uid)], [str(row.modality)])),
         )
         for row in rows.itertuples(index=False)
+    ]
+
+
+# Instances one IMAGE-level request lists at most (:func:`listed_requests`).
+LISTED_UIDS = 100
+
+
+def listed_requests(rows: pd.DataFrame) -> list[Request]:
+    """IMAGE-level requests of manifest rows of one series, up to :data:`LISTED_UIDS` each.
+
+    Each lists its instances' SOPInstanceUIDs (PS3.4 C.4.3.1.3.1: the unique key of the
+    retrieve's level may hold a list of UIDs), which Orthanc and dcmqrscp answer; a peer
+    that does not match lists sends less, and the caller asks for what is absent again
+    with :func:`instance_requests`.
+    """
+    first = rows.iloc[0]
+    keys = {
+        "StudyInstanceUID": str(first["study_instance_uid"]),
+        "SeriesInstanceUID": str(first["series_instance_uid"]),
+    }
+    return [
+        Request(
+            retrieve_identifier(
+                QueryLevel.IMAGE,
+                keys | {"SOPInstanceUID": uid_list(part["sop_instance_uid"])},
+            ),
+            frozenset(storage_classes(part["sop_class_uid"], part["modality"])),
+        )
+        for part in (rows.iloc[n : n + LISTED_UIDS] for n in range(0, len(rows), LISTED_UIDS))
     ]
 
 

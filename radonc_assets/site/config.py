@@ -318,6 +318,10 @@ class SiteSettings(BaseModel):
     network_timeout: Annotated[StrictFloat, Field(gt=0)] = DEFAULT_TIMEOUT
     max_pdu: Annotated[StrictInt, Field(ge=0)] = DEFAULT_MAX_PDU
     deep_validation: StrictBool = False
+    # Rolling content verification: every verified instance compared by content with its
+    # source at least once every N days, about a N-th of them each day
+    # (backup.rolling_content). None: off.
+    rolling_content_days: Annotated[StrictInt, Field(ge=1)] | None = None
     # Seconds a command-line run waits for a source held by another live run.
     pool_wait: Annotated[StrictFloat, Field(gt=0)] = 600.0
     # The UID root of the records generated from Mosaiq (the site's organisation root;

@@ -54,6 +54,8 @@ def check_name(alias: str) -> str:
 
 # The asset check of the validation report on the day's treatment chains.
 CHAIN_CHECK = "treatment_chains_complete"
+# The asset check of the rolling content verification: every instance due compared intact.
+CONTENT_CHECK = "content_verified"
 
 
 def backup_job_name(site: SiteConfig) -> str:
@@ -94,6 +96,16 @@ def retention_job_name(site: SiteConfig) -> str:
 def retention_schedule_name(site: SiteConfig) -> str:
     """The schedule of the daily purge: ``{site}_daily_retention``."""
     return f"{group_name(site)}_daily_retention"
+
+
+def content_verification_job_name(site: SiteConfig) -> str:
+    """The job of the rolling content verification: ``{site}_content_verification``."""
+    return f"{group_name(site)}_content_verification"
+
+
+def content_verification_schedule_name(site: SiteConfig) -> str:
+    """The schedule of the rolling content verification: ``{site}_daily_content_verification``."""
+    return f"{group_name(site)}_daily_content_verification"
 
 
 def new_data_sensor_name(site: SiteConfig, alias: str) -> str:

@@ -8,7 +8,7 @@ attributes such as NumberOfStudyRelatedInstances.
 """
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -128,6 +128,11 @@ def retrieve_identifier(level: QueryLevel, unique_keys: Mapping[str, str]) -> Da
         if unique_keys.get(keyword):
             setattr(ds, keyword, unique_keys[keyword])
     return ds
+
+
+def uid_list(uids: Iterable[str]) -> str:
+    """PS3.4 C.2.2.2.2 List of UID Matching: the UIDs, backslash-separated."""
+    return "\\".join(uids)
 
 
 def date_range(start: dt.date, end: dt.date | None = None) -> str:

@@ -1,5 +1,5 @@
 """The schedules of a site: the nightly backup of the previous day, the weekly re-validation
-and restore drill."""
+and restore drill, the daily content verification."""
 
 import datetime as dt
 import zoneinfo
@@ -12,6 +12,8 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
     backup_job_name,
+    content_verification_job_name,
+    content_verification_schedule_name,
     drill_job_name,
     drill_schedule_name,
     nightly_schedule_name,
@@ -158,3 +160,30 @@ def test_the_recovery_drill_runs_weekly_only_with_a_scratch_node(
     assert drill.job_name == drill_job_name(site)
     assert isinstance(request, dg.RunRequest)
     assert request.run_key == "drill:2026-03-17"
+
+
+@pytest.mark.parametrize("state", ["running", "stopped"])
+def test_the_content_verification_runs_daily_only_with_rolling_content_days(
+    site_file: SiteFileWriter, state: str
+) -> None:
+    without = scheduled_site(site_file)
+    assert content_verification_schedule_name(without) not in {
+        s.name for s in site_definitions(without).schedules or []
+    }
+    assert content_verification_job_name(without) not in {
+        job.name for job in site_definitions(without).jobs or []
+    }
+    path = site_file(SITE, settings={"rolling_content_days": 30})
+    text = path.read_text().replace(f"[{SITE}]\n", f'[{SITE}]\ntimezone = "{ZONE}"\n', 1)
+    path.write_text(text + f'[{SITE}.automation]\nschedules = "{state}"\n')
+    site = load_sites(path)[SITE]
+
+    daily = schedule(site, content_verification_schedule_name(site))
+    request = tick(daily, local(2026, 3, 17, 4, 30))
+
+    assert daily.cron_schedule == "30 4 * * *"
+    assert daily.execution_timezone == ZONE
+    assert daily.job_name == content_verification_job_name(site)
+    assert daily.default_status == dg.DefaultScheduleStatus(state.upper())
+    assert isinstance(request, dg.RunRequest)
+    assert request.run_key == "content_verification:2026-03-17"

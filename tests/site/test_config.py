@@ -228,6 +228,18 @@ def test_driver_name_with_or_without_braces(tmp_path: Path) -> None:
             id="string-deep-validation",
         ),
         pytest.param(
+            "max_uids_per_run = 100",
+            "max_uids_per_run = 100\nrolling_content_days = 0",
+            "site UCLA: settings.rolling_content_days: Input should be greater than or equal to 1",
+            id="zero-rolling-content-days",
+        ),
+        pytest.param(
+            "max_uids_per_run = 100",
+            'max_uids_per_run = 100\nrolling_content_days = "30"',
+            "site UCLA: settings.rolling_content_days: Input should be a valid integer",
+            id="string-rolling-content-days",
+        ),
+        pytest.param(
             'description = "UCLA Testbed Environment"',
             "phi_in_metadata = 1",
             "site UCLA: phi_in_metadata: Input should be a valid boolean, not the int 1",
@@ -284,11 +296,16 @@ def test_broken_site_names_file_site_and_key(
 
 def test_numbers_and_booleans_of_the_right_type_load(tmp_path: Path) -> None:
     """Strict, but a float key takes an integer (TOML writes 5 for 5 seconds)."""
-    text = LEGACY_UCLA + "connect_timeout = 5\nnetwork_timeout = 2.5\ndeep_validation = true\n"
+    text = LEGACY_UCLA + (
+        "connect_timeout = 5\nnetwork_timeout = 2.5\ndeep_validation = true\n"
+        "rolling_content_days = 30\n"
+    )
     settings = load_sites(write(tmp_path, text))["UCLA"].settings
     assert (settings.connect_timeout, settings.network_timeout) == (5.0, 2.5)
     assert isinstance(settings.connect_timeout, float)
     assert settings.deep_validation is True
+    assert settings.rolling_content_days == 30
+    assert load_sites(write(tmp_path, LEGACY_UCLA))["UCLA"].settings.rolling_content_days is None
 
 
 def test_max_uids_per_run_defaults_to_no_bound(tmp_path: Path) -> None:

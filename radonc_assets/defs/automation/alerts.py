@@ -11,7 +11,8 @@ assets or jobs:
   gives a run that failed before any of its steps said who started it its
   ``radonc/launched_by`` and ``radonc/started_by`` tags (:mod:`radonc_assets.defs.audit`).
 - ``{site}_check_failure_alerts``: a run succeeded with a failed check of severity
-  ERROR (a restore drill or recovery that did not restore everything intact).
+  ERROR (a restore drill or recovery that did not restore everything intact, a content
+  verification that found an instance differing or not retrievable).
 - ``{site}_backfill_failure_alerts``: a backfill finished with failed runs: one alert
   per backfill with its failed dates, not one per date (the two sensors above leave a
   backfill's runs to it).
@@ -37,10 +38,12 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.instance import LAUNCHED_BY_TAG, STARTED_BY_TAG, failure_cause
 from radonc_assets.site.naming import (
     CHAIN_CHECK,
+    CONTENT_CHECK,
     alert_sensor_name,
     asset_key,
     backup_job_name,
     check_name,
+    content_verification_job_name,
     drill_job_name,
     group_name,
     recovery_job_name,
@@ -69,6 +72,7 @@ def site_jobs(site: SiteConfig) -> set[str]:
             recovery_job_name,
             drill_job_name,
             retention_job_name,
+            content_verification_job_name,
         )
     }
 
@@ -129,10 +133,22 @@ def _failed_checks(instance: dg.DagsterInstance, run_id: str) -> list[dg.AssetCh
 
 
 def _check_sources(site: SiteConfig, failed: list[dg.AssetCheckEvaluation]) -> set[str]:
-    """The sources (aliases) of the failed checks, and "treatment chains" for the chains'."""
+    """The sources (aliases) of the failed checks, and "treatment chains" for the chains'.
+
+    The content verification's check names its sources in its metadata (``sources``).
+    """
     by_check = {check_name(alias): alias for alias in site.sources}
-    return {by_check[e.check_name] for e in failed if e.check_name in by_check} | (
-        {"treatment chains"} if any(e.check_name == CHAIN_CHECK for e in failed) else set()
+    named = [e.metadata.get("sources") for e in failed if e.check_name == CONTENT_CHECK]
+    content = {
+        str(alias)
+        for value in named
+        if isinstance(value, dg.JsonMetadataValue) and isinstance(value.value, list)
+        for alias in value.value
+    }
+    return (
+        {by_check[e.check_name] for e in failed if e.check_name in by_check}
+        | ({"treatment chains"} if any(e.check_name == CHAIN_CHECK for e in failed) else set())
+        | content
     )
 
 
@@ -265,7 +281,8 @@ def check_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Sends an alert when a run of {site.name} ends with a failed check (a restore "
-            "drill or recovery that did not restore everything intact; see [SITE.alerts])."
+            "drill or recovery that did not restore everything intact, a content verification "
+            "that found an instance differing or not retrievable; see [SITE.alerts])."
         ),
     )
     def sensor(context: dg.RunStatusSensorContext) -> None:

@@ -1,9 +1,10 @@
-"""Schedules of a site: nightly backup, weekly re-validation and drill, daily purge.
+"""Schedules of a site: nightly backup, weekly re-validation and drill, daily jobs.
 
-Times are the site's local times (``automation.nightly_backup``,
-``automation.revalidation_weekday`` and ``revalidation_time``, ``drill.weekday`` and
-``drill.time``, the purge at 03:30) in its ``timezone``. Run keys name the scheduled
-tick, so a tick never launches twice.
+The daily jobs: the purge of the data folder, the content verification. Times are the
+site's local times (``automation.nightly_backup``, ``automation.revalidation_weekday``
+and ``revalidation_time``, ``drill.weekday`` and ``drill.time``, the purge at 03:30, the
+content verification at 04:30) in its ``timezone``. Run keys name the scheduled tick, so
+a tick never launches twice.
 """
 
 import datetime as dt
@@ -15,6 +16,8 @@ import dagster as dg
 from radonc_assets.site.config import WEEKDAYS, SiteConfig, Weekday, local_time
 from radonc_assets.site.naming import (
     backup_job_name,
+    content_verification_job_name,
+    content_verification_schedule_name,
     drill_job_name,
     drill_schedule_name,
     nightly_schedule_name,
@@ -27,6 +30,8 @@ from radonc_assets.site.partitions import site_partitions
 
 # Local time of the daily purge of the data folder, after the nightly backup.
 RETENTION_TIME = dt.time(3, 30)
+# Local time of the daily content verification, after the nightly backup and the purge.
+CONTENT_VERIFICATION_TIME = dt.time(4, 30)
 
 
 def _status(site: SiteConfig) -> dg.DefaultScheduleStatus:
@@ -161,11 +166,39 @@ def daily_retention(site: SiteConfig, days: int) -> dg.ScheduleDefinition:
     return schedule
 
 
+def daily_content_verification(site: SiteConfig, days: int) -> dg.ScheduleDefinition:
+    """Every day at ``CONTENT_VERIFICATION_TIME``: the day's slice compared by content."""
+    at = CONTENT_VERIFICATION_TIME
+
+    @_site_schedule(
+        site,
+        name=content_verification_schedule_name(site),
+        job_name=content_verification_job_name(site),
+        cron_schedule=f"{at.minute} {at.hour} * * *",
+        description=(
+            f"Every day at {at:%H:%M} ({site.timezone}), compares the day's slice of the "
+            f"verified backups with their sources by content, so that every instance is "
+            f"compared once in {days} days (settings.rolling_content_days)."
+        ),
+    )
+    def schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        return dg.RunRequest(run_key=f"content_verification:{_scheduled_date(context)}")
+
+    return schedule
+
+
 def site_schedules(site: SiteConfig) -> list[dg.ScheduleDefinition]:
-    """The schedules of `site`: the drill's with a scratch node, the purge's with a retention."""
+    """The schedules of `site`.
+
+    The drill's with a scratch node, the purge's with a retention, the content
+    verification's with rolling_content_days.
+    """
+    settings = site.settings
     schedules = [nightly_backup(site), weekly_revalidation(site)]
     if site.drill.scratch is not None:
         schedules.append(recovery_drill(site, site.drill.scratch))
-    if site.settings.retention_days is not None:
-        schedules.append(daily_retention(site, site.settings.retention_days))
+    if settings.retention_days is not None:
+        schedules.append(daily_retention(site, settings.retention_days))
+    if settings.rolling_content_days is not None and site.sources:
+        schedules.append(daily_content_verification(site, settings.rolling_content_days))
     return schedules

@@ -6,12 +6,15 @@ import dagster as dg
 import pandas as pd
 
 from radonc_assets.backup.audit_files import site_path, write_frame
+from radonc_assets.backup.content_verification import read_ledger
 from radonc_assets.backup.coverage import DayStatus, coverage_frame
+from radonc_assets.backup.manifest import Status
+from radonc_assets.backup.rolling_content import content_state
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import table
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import asset_key, group_name
-from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.partitions import site_partitions, site_today
 
 # Dates the table in the UI shows at most, newest first; the CSV holds them all.
 SHOWN_DATES = 366
@@ -37,12 +40,35 @@ def month_rows(coverage: pd.DataFrame) -> list[dict[str, str | int]]:
     return rows
 
 
+def _content_metadata(frame: pd.DataFrame, days: int) -> dict[str, float | int]:
+    """The verified instances proven identical within the last `days` days, and their share.
+
+    Of the dates with their report's rows: those past the retention cannot be compared.
+    """
+    known = pd.to_numeric(frame["content_verified"], errors="coerce")
+    verified = int(frame.loc[known.notna(), str(Status.VERIFIED)].sum())
+    proven = int(known.sum())
+    return {
+        "content_verified": proven,
+        "content_verified_fraction": round(proven / verified, 4) if verified else 0.0,
+        "content_verification_days": days,
+    }
+
+
 def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
-    """The coverage of `site`: one row per date with its status and counts."""
+    """The coverage of `site`: one row per date with its status and counts.
+
+    With the rolling content verification, each date's report is read with the ledger's
+    findings, and the coverage follows the verification too.
+    """
+    rolling = site.settings.rolling_content_days
 
     @dg.asset(
         key=asset_key(site, "coverage"),
-        deps=[asset_key(site, "validation_report")],
+        deps=[
+            asset_key(site, "validation_report"),
+            *([asset_key(site, "content_verification")] if rolling else []),
+        ],
         group_name=group_name(site),
         kinds={"csv"},
         automation_condition=UPDATED_AFTER_ANY_REPORT,
@@ -57,12 +83,25 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
             "them). Written as a CSV file and shown per month and per date (newest first); "
             "updated by the automation sensor after each validation report, passed or "
             "failed, and every 10 minutes."
+            + (
+                " With the rolling content verification, an instance whose archived content "
+                "it found not the source's is mismatched, its date incomplete, and each "
+                "date counts its verified instances proven identical within the last "
+                f"{rolling} days (content_verified; their fraction in the metadata)."
+                if rolling
+                else ""
+            )
         ),
     )
     def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         run_audit(context)
         days = [dt.date.fromisoformat(key) for key in site_partitions(site).get_partition_keys()]
-        frame = coverage_frame(site.name, days)
+        content = (
+            content_state(read_ledger(site.name), site_today(site).date(), rolling)
+            if rolling
+            else None
+        )
+        frame = coverage_frame(site.name, days, content)
         path = write_frame(frame, site_path(site.name, "coverage"))
         counts = frame["status"].value_counts()
         newest = frame.iloc[::-1].head(SHOWN_DATES)
@@ -71,6 +110,7 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
             metadata={
                 **{str(status): int(counts.get(status, 0)) for status in DayStatus},
                 "dates": len(frame),
+                **(_content_metadata(frame, rolling) if rolling else {}),
                 "months": table(month_rows(frame), ["month", *(str(s) for s in DayStatus)]),
                 "by_date": table(
                     newest.to_dict(orient="records"),  # type: ignore[arg-type]
