@@ -31,7 +31,7 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
 
 RADONC = str(Path(sys.executable).with_name("radonc"))
-STARTUP = 120.0  # seconds for the UI and the code location to come up (cold caches)
+STARTUP = 180.0  # seconds for the UI and the code location to come up (cold caches, busy cores)
 
 
 @dataclass

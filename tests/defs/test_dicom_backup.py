@@ -16,12 +16,13 @@ from pydicom.uid import generate_uid
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.manifest import IDENTITY
+from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.cli.main import main
 from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
-from radonc_assets.site.clients import archive_client
+from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name
@@ -76,6 +77,17 @@ def checks(result: dg.ExecuteInProcessResult) -> dict[str, bool]:
 
 def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_dir: Path) -> None:
     site = lab.site
+    # The lab is shared: another test may have backed up DAY. Its own studies leave the
+    # archive, so that this backup copies them (the records of earlier courses stay).
+    own = {
+        record.sop_instance_uid
+        for alias in ("ARIA", "MIM")
+        for record in day_instances(
+            dicom_client(site, alias), site.dicom_sources[alias], dt.date.fromisoformat(DAY)
+        )
+        if record.study_date == DAY.replace("-", "")
+    }
+    archive_client(site).delete_instances(own)
     first = backup(site)
     assert first.success
     aria = metadata(first, asset_key(site, "ARIA", "orthanc_copies"))
