@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.content [--day-instances 10000] [--archived-days 1,3,6]
         [--studies 20] [--image-size 64] [--rolling-days 30]
+        [--planning-instances 100000,1000000,3000000]
 
 On the project's own servers (`demo_servers` on a `write_loopback_site` site BENCH: an
 Orthanc as ARIA, the Orthanc archive; free loopback ports, a temporary folder, everything
@@ -17,7 +18,11 @@ own slot's latest day before the day measured, so that the day's due instances a
 slot's, as every day once the first N days have passed. Each measure prints the
 archive's verified instances, those due, the instances and bytes retrieved from the
 source (ARIA) and from the archive, seconds (reports and ledger read, instances chosen,
-compared, ledger written) and peak memory.
+compared, ledger written) and peak memory. Then, for archives larger than this machine
+holds, the same day's work without the network for each of `--planning-instances`
+synthetic verified instances (``benchmarks.isolated content-plan``): the ledger read,
+the day's instances chosen, the ledger updated and written, and what the coverage reads
+of the ledger, each timed, and the peak memory.
 
 Writes benchmarks/results/content.json (not committed).
 """
@@ -35,11 +40,11 @@ from typing import Any
 import pandas as pd
 
 from benchmarks.days import Day, dcmtk, generate_and_load, storescu_command
+from benchmarks.isolated import MEASURED_ON, steady_ledger
 from benchmarks.run import FIRST_DAY, RESULTS, isolated, sizes, write_manifests
 from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.content_verification import write_ledger
 from radonc_assets.backup.manifest import Status
-from radonc_assets.backup.rolling_content import LEDGER_COLUMNS, Result, day_slot, slot
 from radonc_assets.backup.validation import validate_day
 from radonc_assets.devtools.demo import demo_servers, write_loopback_site
 from radonc_assets.site.clients import archive_client
@@ -47,8 +52,6 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 
 SITE = "BENCH"
-# The day measured: after every archived day.
-MEASURED_ON = dt.date(2026, 6, 1)
 
 
 def write_reports(site: SiteConfig, days: list[Day]) -> None:
@@ -68,21 +71,15 @@ def write_reports(site: SiteConfig, days: list[Day]) -> None:
             )
 
 
-def steady_ledger(site: SiteConfig, days: list[Day], rolling_days: int) -> int:
-    """Write the ledger of a steady state before `MEASURED_ON`; its rows.
-
-    Each instance of `days` last found identical on the latest day of its slot before
-    `MEASURED_ON`.
-    """
-    rows = []
-    for day in days:
-        report = read_frame(audit_path(site.name, day.key, "validation_report"))
-        for uid in report["sop_instance_uid"]:
-            back = (day_slot(MEASURED_ON, rolling_days) - slot(uid, rolling_days)) % rolling_days
-            when = MEASURED_ON - dt.timedelta(days=back or rolling_days)
-            rows.append((uid, "ARIA", day.key, f"{when}T04:30:00+00:00", str(Result.IDENTICAL), ""))
-    write_ledger(site.name, pd.DataFrame(rows, columns=LEDGER_COLUMNS, dtype=str))
-    return len(rows)
+def write_steady_ledger(site: SiteConfig, days: list[Day], rolling_days: int) -> int:
+    """Write the :func:`steady_ledger` of `days`' verified instances before `MEASURED_ON`."""
+    reports = [
+        read_frame(audit_path(site.name, day.key, "validation_report")).assign(date=day.key)
+        for day in days
+    ]
+    ledger = steady_ledger(pd.concat(reports), MEASURED_ON, rolling_days)
+    write_ledger(site.name, ledger)
+    return len(ledger)
 
 
 def arguments() -> argparse.Namespace:
@@ -99,6 +96,13 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--studies", type=int, default=20, help="planning studies per day (20)")
     parser.add_argument("--image-size", type=int, default=64, help="CT rows = columns (64)")
     parser.add_argument("--rolling-days", type=int, default=30, help="N (30)")
+    parser.add_argument(
+        "--planning-instances",
+        type=sizes,
+        default=[100_000, 1_000_000, 3_000_000],
+        metavar="N,N,...",
+        help="synthetic archive sizes for the work without the network",
+    )
     return parser.parse_args()
 
 
@@ -143,7 +147,7 @@ def main() -> int:
             print(f"[{results['load_s']:6.0f} s] {len(days)} days loaded", flush=True)
             for count in args.archived_days:
                 archived = days[:count]
-                rows = steady_ledger(site, archived, args.rolling_days)
+                rows = write_steady_ledger(site, archived, args.rolling_days)
                 measure = isolated(
                     "content",
                     SITE,
@@ -156,6 +160,17 @@ def main() -> int:
                 measure["ledger_rows_before"] = rows
                 results["measures"].append(measure)
                 print(json.dumps(measure), flush=True)
+        results["planning"] = [
+            isolated(
+                "content-plan",
+                SITE,
+                "--rolling-days",
+                str(args.rolling_days),
+                "--instances",
+                str(count),
+            )
+            for count in args.planning_instances
+        ]
     results["wall_s"] = time.monotonic() - started
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "content.json").write_text(json.dumps(results, indent=2) + "\n")
@@ -168,6 +183,14 @@ def main() -> int:
             f"{m['instances']:>10,} {m['due']:>7,} {m['seconds']:>8.1f} "
             f"{m['due'] / m['seconds']:>7.1f} {m['source_bytes'] / 1e6:>10.1f} "
             f"{m['archive_bytes'] / 1e6:>11.1f} {m['peak_mib']:>9.0f}"
+        )
+    steps = ["read_ledger", "choose", "update", "write_ledger", "coverage_state"]
+    print(f"\n{'instances':>10} {'due':>7} " + " ".join(f"{s:>14}" for s in steps) + " peak MiB")
+    for m in results["planning"]:
+        print(
+            f"{m['instances']:>10,} {m['due']:>7,} "
+            + " ".join(f"{m[f'{s}_s']:>13.2f}s" for s in steps)
+            + f" {m['peak_mib']:>8.0f}"
         )
     print(f"\nwhole benchmark: {results['wall_s']:.0f} s; results in {RESULTS / 'content.json'}")
     return 0

@@ -16,10 +16,10 @@ about a N-th of them each day. What is due on a day (:func:`due_instances`):
 The ledger (``SITE/content_verification.csv``, :data:`LEDGER_COLUMNS`) has one row per
 verification: the instance and source, the date of the report that lists it (the
 latest), when it was verified (the site's local time, ISO 8601) and the result
-(:class:`Result`) with its detail. Each run's rows are appended and the ledger is kept
-bounded (:func:`updated_ledger`): per instance and source, its last identical
-verification and every row after it; an instance no report lists any more (past the
-retention) leaves it.
+(:class:`Result`) with its detail. Each run's rows are appended, so that its rows are
+in the order they were verified, and the ledger is kept bounded (:func:`updated_ledger`):
+per instance and source, its last identical verification and every row after it; an
+instance no report lists any more (past the retention) leaves it.
 
 Pure functions over DataFrames; the retrieval and the files are
 :mod:`radonc_assets.backup.content_verification`'s.
@@ -122,38 +122,29 @@ def population(reports: pd.DataFrame, sources: Collection[str]) -> pd.DataFrame:
     return rows.sort_values([*ORDER, "source"], kind="stable").reset_index(drop=True)
 
 
-@dataclass(frozen=True)
-class _History:
-    """What a ledger says per instance and source (indexed by :data:`KEY`).
+def _history(ledger: pd.DataFrame) -> pd.DataFrame:
+    """What `ledger` says per instance and source, indexed by :data:`KEY`.
 
-    Attributes:
-        last_identical: The local date (``YYYY-MM-DD``) of its last identical verification.
-        latest: Its latest row (``verified_at``, ``result``, ``detail``).
-        first_day: The local date of the ledger's first verification; "" when empty.
+    Its rows are in the order they were verified (each run appends its own).
+
+    Returns:
+        Each instance's latest row (``verified_at``, ``result``, ``detail``) and
+        ``last_identical``, the ``verified_at`` of its last identical one ("" if none).
     """
-
-    last_identical: pd.Series
-    latest: pd.DataFrame
-    first_day: str
-
-
-def _history(ledger: pd.DataFrame) -> _History:
-    ordered = ledger.sort_values("verified_at", kind="stable")
-    identical = ordered[ordered["result"] == Result.IDENTICAL].drop_duplicates(KEY, keep="last")
-    return _History(
-        last_identical=identical.set_index(KEY)["verified_at"].str[:10],
-        latest=ordered.drop_duplicates(KEY, keep="last").set_index(KEY),
-        first_day=str(ordered["verified_at"].min())[:10] if len(ordered) else "",
-    )
+    latest = ledger.drop_duplicates(KEY, keep="last").set_index(KEY)
+    identical = ledger[ledger["result"] == Result.IDENTICAL].drop_duplicates(KEY, keep="last")
+    proof = identical.set_index(KEY)["verified_at"].reindex(latest.index).fillna("")
+    return latest[["verified_at", "result", "detail"]].assign(last_identical=proof)
 
 
 def _keys(frame: pd.DataFrame) -> pd.MultiIndex:
     return pd.MultiIndex.from_frame(frame[KEY])
 
 
-def _aligned(values: pd.Series, frame: pd.DataFrame) -> pd.Series:
-    """`values` (indexed by :data:`KEY`) for each row of `frame`; "" where it has none."""
-    return pd.Series(values.reindex(_keys(frame)).fillna("").to_numpy(), index=frame.index)
+def _aligned(history: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """The :func:`_history` of each row of `frame` (its index); "" where it has none."""
+    found = history.reindex(_keys(frame)).fillna("")
+    return found.set_axis(frame.index)
 
 
 def due_instances(
@@ -174,13 +165,12 @@ def due_instances(
     """
     if instances.empty:
         return instances.assign(due=pd.Series(dtype=str))
-    history = _history(ledger)
-    last_identical = _aligned(history.last_identical, instances)
-    latest = _aligned(history.latest["result"], instances)
-    retry = (latest != "") & (latest != Result.IDENTICAL)
+    known = _aligned(_history(ledger), instances)
+    last_identical = known["last_identical"].str[:10]
+    retry = (known["result"] != "") & (known["result"] != Result.IDENTICAL)
     # Waiting since its last proof; never verified: since the later of the date of its
     # report and the ledger's first verification (today, without one).
-    start = history.first_day or today.isoformat()
+    start = str(ledger["verified_at"].min())[:10] if len(ledger) else today.isoformat()
     never = instances["date"].where(instances["date"] > start, start)
     since = last_identical.where(last_identical != "", never)
     overdue = since <= (today - dt.timedelta(days=days)).isoformat()
@@ -215,10 +205,8 @@ def updated_ledger(
         return empty_ledger()
     merged = pd.concat(frames, ignore_index=True)
     merged = merged[_keys(merged).isin(_keys(instances))]
-    identical = merged[merged["result"] == Result.IDENTICAL]
-    proof = _aligned(identical.groupby(KEY)["verified_at"].max(), merged)
-    kept = merged[merged["verified_at"] >= proof]
-    return kept.sort_values(["verified_at", *KEY], kind="stable").reset_index(drop=True)
+    proof = _aligned(_history(merged), merged)["last_identical"]
+    return merged[merged["verified_at"] >= proof].reset_index(drop=True)
 
 
 @dataclass(frozen=True)
@@ -277,8 +265,7 @@ def content_state(ledger: pd.DataFrame, today: dt.date, days: int) -> ContentSta
     """What `ledger` says of each instance on `today`, N being `days` (:class:`ContentState`)."""
     if ledger.empty:
         return ContentState(frozenset(), {})
-    history = _history(ledger)
-    latest = history.latest
+    latest = _history(ledger)
     cutoff = (today - dt.timedelta(days=days)).isoformat()
     recent = latest["verified_at"].str[:10] > cutoff
     proven = latest[recent & (latest["result"] == Result.IDENTICAL)].index
