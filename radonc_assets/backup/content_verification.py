@@ -9,9 +9,10 @@ of their date, the files that were stored into the archive (Mosaiq itself is not
 
 Instances go in batches of whole series (about :data:`BATCH` instances), hashed as they
 arrive and not kept: memory holds hashes, not instances. A series all of whose verified
-instances are due is asked for whole, the others instance by instance. When a side
-cannot be reached, it is not asked again in that run and its remaining instances are
-``unreachable``; the archive unreachable, the sources are not asked either.
+instances are due is asked for whole, the others by lists of their due instances
+(:func:`~radonc_assets.backup.transfers.listed_requests`). When a side cannot be reached,
+it is not asked again in that run and its remaining instances are ``unreachable``; the
+archive unreachable, the sources are not asked either.
 """
 
 import datetime as dt

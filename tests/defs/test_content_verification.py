@@ -75,13 +75,27 @@ def rolling_site(
     return load_sites(path)["LAB"]
 
 
-def backup(site: SiteConfig) -> dg.ExecuteInProcessResult:
-    return dg.materialize(
+@pytest.fixture
+def copied(lab: DemoServers) -> Iterator[set[str]]:
+    """What the test's backups copied into the lab's archive, deleted from it afterwards:
+    the lab is shared, and other tests copy DAY's studies themselves."""
+    uids: set[str] = set()
+    yield uids
+    archive_client(lab.site).delete_instances(uids)
+
+
+def backup(site: SiteConfig, copied: set[str]) -> dg.ExecuteInProcessResult:
+    """DAY backed up; what it copied added to `copied`."""
+    result = dg.materialize(
         [*dicom_assets(site), *mosaiq_assets(site)],
         partition_key=DAY,
         resources=site_resources(site),
         raise_on_error=False,
     )
+    for alias in site.sources:
+        copies = read_frame(audit_path("LAB", DAY, f"{alias}_orthanc_copies"))
+        copied.update(copies[copies["outcome"] == "copied"]["sop_instance_uid"])
+    return result
 
 
 def on(day: dt.date, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,10 +174,11 @@ def test_every_verified_instance_is_compared_within_n_days_and_a_changed_copy_is
     mosaiq_db: Path,
     webhook: Webhook,
     instance: dg.DagsterInstance,
+    copied: set[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     site = rolling_site(lab, site_file, mosaiq_db, webhook)
-    assert backup(site).success
+    assert backup(site, copied).success
     listed = listed_verified()
     assert {source for _, source in listed} == {"ARIA", "MIM", "MOSAIQ"}
 
@@ -236,7 +251,7 @@ def test_every_verified_instance_is_compared_within_n_days_and_a_changed_copy_is
         assert again["differing"] == 1
     finally:
         archive_client(site).delete_instances([plan])
-        assert backup(site).success  # copied again from ARIA
+        assert backup(site, copied).success  # copied again from ARIA
     _, _, check = verify(site, day + dt.timedelta(days=1), instance, monkeypatch)
     assert check.passed
     assert ledger()[(plan, "ARIA")] == ["identical"]
@@ -249,9 +264,10 @@ def test_a_source_that_cannot_be_reached_fails_the_check_and_is_asked_again(
     mosaiq_db: Path,
     webhook: Webhook,
     instance: dg.DagsterInstance,
+    copied: set[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    assert backup(rolling_site(lab, site_file, mosaiq_db, webhook)).success
+    assert backup(rolling_site(lab, site_file, mosaiq_db, webhook), copied).success
     (nothing,) = free_ports(1)
     down = rolling_site(lab, site_file, mosaiq_db, webhook, ports={"mim": nothing})
 
