@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 from pydicom import dcmread
 from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
 
 from radonc_assets.backup.manifest import Status, not_in
 from radonc_assets.backup.transfers import (
@@ -136,16 +137,25 @@ def compare_content(
     return report
 
 
+def file_hash(path: Path) -> tuple[str, int] | None:
+    """The content hash of the DICOM file at `path`, and its size; None without a readable one."""
+    try:
+        encoded = path.read_bytes()
+        return content_hash(dcmread(io.BytesIO(encoded))), len(encoded)
+    except (FileNotFoundError, InvalidDicomError):
+        return None
+
+
 def file_hashes(folder: Path) -> SourceContent:
     """The content hashes of the instances of manifest rows read from `folder`.
 
     Each instance is the file ``SOPInstanceUID.dcm`` there (the records a Mosaiq source
-    generated for the day); one without its file has no hash.
+    generated for the day); one without a readable file has no hash.
     """
 
     def hashes(rows: pd.DataFrame) -> dict[str, str]:
-        found = ((uid, folder / f"{uid}.dcm") for uid in rows["sop_instance_uid"])
-        return {uid: content_hash(dcmread(path)) for uid, path in found if path.is_file()}
+        found = ((uid, file_hash(folder / f"{uid}.dcm")) for uid in rows["sop_instance_uid"])
+        return {uid: hashed[0] for uid, hashed in found if hashed is not None}
 
     return hashes
 

@@ -16,7 +16,6 @@ archive unreachable, the sources are not asked either.
 """
 
 import datetime as dt
-import io
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -24,8 +23,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pydicom import dcmread
-from pydicom.errors import InvalidDicomError
 
 from radonc_assets.backup.audit_files import (
     read_frame,
@@ -34,7 +31,7 @@ from radonc_assets.backup.audit_files import (
     validation_reports,
     write_frame,
 )
-from radonc_assets.backup.content_hash import Retrieved, content_hash, retrieved_hashes
+from radonc_assets.backup.content_hash import Retrieved, file_hash, retrieved_hashes
 from radonc_assets.backup.manifest import among
 from radonc_assets.backup.rolling_content import (
     LEDGER,
@@ -85,13 +82,10 @@ def records_source(site: str, alias: str) -> ContentSource:
         found: dict[str, str] = {}
         size = 0
         for uid, day in zip(rows["sop_instance_uid"], rows["date"], strict=True):
-            path = records_dir(site, day, alias) / f"{uid}.dcm"
-            try:
-                encoded = path.read_bytes()
-                found[uid] = content_hash(dcmread(io.BytesIO(encoded)))
-            except (FileNotFoundError, InvalidDicomError):
-                continue
-            size += len(encoded)
+            hashed = file_hash(records_dir(site, day, alias) / f"{uid}.dcm")
+            if hashed is not None:
+                found[uid] = hashed[0]
+                size += hashed[1]
         return Retrieved(found, size)
 
     return ContentSource(hashes, f"no record file of it in {alias}'s records folder of its date")
