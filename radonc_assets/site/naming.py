@@ -1,7 +1,8 @@
 """The names a site's objects go by in Dagster, each defined once.
 
-Asset keys are lower-case ``[site, source, name]``; a site's assets form one
-asset group named after the site. A node of the site (source or backup target)
+Asset keys are lower-case ``[site, source, name]``; a site's daily backup chain
+forms one asset group named after the site, so that the group's "Materialize all"
+backfills dates; its restores and its maintenance have groups of their own. A node of the site (source or backup target)
 is a resource keyed ``{site}_{alias}``, and a source's transfers take a slot of
 the concurrency pool of the same name, so a backfill never floods it.
 """
@@ -12,8 +13,22 @@ from radonc_assets.site.config import MosaiqSource, SiteConfig, Source
 
 
 def group_name(site: SiteConfig) -> str:
-    """The asset group of `site`: its name in lower case."""
+    """The asset group of `site`'s daily backup chain: its name in lower case.
+
+    Its listings, copies, Mosaiq's census, the validation report and the coverage: what
+    a backfill of dates runs, and nothing that needs a config or is not about a date.
+    """
     return site.name.lower()
+
+
+def restores_group_name(site: SiteConfig) -> str:
+    """The asset group of `site`'s restores (recoveries, drills): ``{site}_restores``."""
+    return f"{group_name(site)}_restores"
+
+
+def maintenance_group_name(site: SiteConfig) -> str:
+    """The asset group of `site`'s upkeep (retention, content verification): ``{site}_maintenance``."""
+    return f"{group_name(site)}_maintenance"
 
 
 def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:
