@@ -2,7 +2,8 @@
 
 Asset keys are lower-case ``[site, source, name]``; a site's daily backup chain
 forms one asset group named after the site, so that the group's "Materialize all"
-backfills dates; its restores and its maintenance have groups of their own. A node of the site (source or backup target)
+backfills dates; its restores and what runs over every date have groups of their own.
+A node of the site (source or backup target)
 is a resource keyed ``{site}_{alias}``, and a source's transfers take a slot of
 the concurrency pool of the same name, so a backfill never floods it.
 """
@@ -15,8 +16,8 @@ from radonc_assets.site.config import MosaiqSource, SiteConfig, Source
 def group_name(site: SiteConfig) -> str:
     """The asset group of `site`'s daily backup chain: its name in lower case.
 
-    Its listings, copies, Mosaiq's census, the validation report and the coverage: what
-    a backfill of dates runs, and nothing that needs a config or is not about a date.
+    Its listings, copies, Mosaiq's census and the validation report, every one partitioned
+    by date: what a backfill of dates runs, and nothing that takes a config or spans dates.
     """
     return site.name.lower()
 
@@ -27,7 +28,10 @@ def restores_group_name(site: SiteConfig) -> str:
 
 
 def maintenance_group_name(site: SiteConfig) -> str:
-    """The asset group of `site`'s upkeep (retention, content verification): ``{site}_maintenance``."""
+    """The group of what spans `site`'s dates: ``{site}_maintenance``.
+
+    The coverage, the rolling content verification and the retention's purge.
+    """
     return f"{group_name(site)}_maintenance"
 
 

@@ -108,9 +108,9 @@ def test_the_backup_job_runs_a_dates_backup_and_nothing_else() -> None:
 )
 def test_a_sites_group_is_its_daily_backup_chain(folder: Path) -> None:
     """The group's "Materialize all" backfills dates: it holds each date's backup (the
-    backup job's assets) and the coverage, nothing that takes a config; the restores and
-    the upkeep have groups of their own, and the automation sensor still sees every asset
-    with an automation condition."""
+    backup job's assets), nothing that takes a config or spans dates; the restores and
+    what spans dates have groups of their own, and the automation sensor still sees every
+    asset with an automation condition."""
     for site in load_sites(folder).values():
         definitions = site_definitions(site)
         graph = definitions.resolve_asset_graph()
@@ -119,13 +119,10 @@ def test_a_sites_group_is_its_daily_backup_chain(folder: Path) -> None:
             return set(dg.AssetSelection.groups(name).resolve(graph))
 
         backup = definitions.resolve_job_def(backup_job_name(site)).asset_layer
-        assert group(group_name(site)) == {
-            *backup.selected_asset_keys,
-            asset_key(site, "coverage"),
-        }
+        assert group(group_name(site)) == set(backup.selected_asset_keys)
         drills = [asset_key(site, "recovery_drills")] if site.drill.scratch else []
         assert group(restores_group_name(site)) == {asset_key(site, "recoveries"), *drills}
-        upkeep = {
+        upkeep = {asset_key(site, "coverage")} | {
             asset_key(site, name)
             for name, setting in [
                 ("retention", site.settings.retention_days),
