@@ -451,3 +451,16 @@ def test_a_restore_launched_through_the_ui_is_logged_once_by_the_run(
     assert entry["asked"] == {"series_uid": series}
     assert entry["instances"] == int((rows["series_instance_uid"] == series).sum())
     assert entry["outcome"] == "ok"
+
+
+def test_radonc_audit_stops_at_a_line_the_log_does_not_write(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = record(Access("report", "MQ", "MOSAIQ", {"mrn": MRN}))
+    with path.open("a") as file:
+        file.write("edited by hand\n")
+
+    status, out, err = radonc(capsys, "audit", "MQ")
+
+    assert (status, out) == (1, "")
+    assert err.strip() == f"radonc: {path}, line 2: not an access log entry"
