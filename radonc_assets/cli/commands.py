@@ -36,6 +36,7 @@ COMMANDS = {
     ),
     "report": Command("report", "a patient's treatment summary from Mosaiq"),
     "dicom": Command("dicom", "ad-hoc DICOM network operations"),
+    "audit": Command("audit", "who looked up which patient: the access log of patient data"),
     "environments": Command("environments", "site configuration files"),
     "synthetic": Command(
         "synthetic", "generate synthetic RT patients (CT, RTSTRUCT, RTPLAN, RTDOSE, records)"

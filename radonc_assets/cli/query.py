@@ -13,6 +13,7 @@ from radonc_assets.backup.source_queries import day_instances
 from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
 from radonc_assets.cli.records import decimal_text, print_skipped, read_mosaiq_sessions
+from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig
 from radonc_assets.site.loading import load_site
@@ -40,22 +41,26 @@ def _query(args: argparse.Namespace) -> int:
         raise site.problem(alias, f"not a source ({', '.join(site.sources)})")
     client = dicom_client(site, alias)
     if args.treatment_date:
-        records = day_instances(
-            client,
-            source.model_copy(update={"queries": ("treatment_records",)}),
-            args.treatment_date,
-        )
-        rows = [
-            {
-                "PatientID": r.patient_id,
-                "StudyInstanceUID": r.study_instance_uid,
-                "SeriesInstanceUID": r.series_instance_uid,
-                "SOPInstanceUID": r.sop_instance_uid,
-                "TreatmentDate": r.series_date,
-            }
-            for r in records
-            if not args.mrn or r.patient_id == args.mrn
-        ]
+        asked = {"mrn": args.mrn or "", "date": str(args.treatment_date)}
+        with logged(Access("query", site.name, alias, asked)) as access:
+            records = day_instances(
+                client,
+                source.model_copy(update={"queries": ("treatment_records",)}),
+                args.treatment_date,
+            )
+            rows = [
+                {
+                    "PatientID": r.patient_id,
+                    "StudyInstanceUID": r.study_instance_uid,
+                    "SeriesInstanceUID": r.series_instance_uid,
+                    "SOPInstanceUID": r.sop_instance_uid,
+                    "TreatmentDate": r.series_date,
+                }
+                for r in records
+                if not args.mrn or r.patient_id == args.mrn
+            ]
+            access.patients = len({row["PatientID"] for row in rows})
+            access.instances = access.rows = len(rows)
         print_table(rows)
         print(f"{len(rows)} treatment record(s) on {args.treatment_date} in {alias}")
         return 0
@@ -65,7 +70,11 @@ def _query(args: argparse.Namespace) -> int:
     }
     if not any(keys.values()):
         raise SystemExit("radonc: give --mrn, --study-date or --treatment-date")
-    studies = client.find(identifier(QueryLevel.STUDY, {k: v for k, v in keys.items() if v}))
+    asked = {"mrn": args.mrn or "", "date": str(args.study_date or "")}
+    with logged(Access("query", site.name, alias, asked)) as access:
+        studies = client.find(identifier(QueryLevel.STUDY, {k: v for k, v in keys.items() if v}))
+        access.patients = len({str(ds.get("PatientID", "")) for ds in studies})
+        access.rows = len(studies)
     columns = ["PatientID", "StudyInstanceUID", "StudyDate", "StudyDescription"]
     print_table([{c: str(ds.get(c, "")) for c in columns} for ds in studies], columns)
     print(f"{len(studies)} stud(ies) in {alias}")
@@ -79,13 +88,16 @@ def _deliveries(site: SiteConfig, alias: str, args: argparse.Namespace) -> int:
     if not (args.mrn or args.treatment_date):
         raise SystemExit("radonc: give --mrn or --treatment-date")
     window = day_window(args.treatment_date) if args.treatment_date else date_window()
-    parsed = read_mosaiq_sessions(site, alias, window, mrn=args.mrn or None)
-    deliveries = sorted(
-        (delivery for session in parsed.items for delivery in session.deliveries),
-        key=lambda delivery: (delivery.treated_at, delivery.dhs_id),
-    )
+    asked = {"mrn": args.mrn or "", "date": str(args.treatment_date or "")}
+    with logged(Access("query", site.name, alias, asked)) as access:
+        parsed = read_mosaiq_sessions(site, alias, window, mrn=args.mrn or None)
+        deliveries = sorted(
+            (delivery for session in parsed.items for delivery in session.deliveries),
+            key=lambda delivery: (delivery.treated_at, delivery.dhs_id),
+        )
+        patients = len({delivery.patient.pat_id1 for delivery in deliveries})
+        access.patients, access.rows = patients, len(deliveries)
     print_table([_delivery_row(delivery) for delivery in deliveries])
-    patients = len({delivery.patient.pat_id1 for delivery in deliveries})
     on = f" on {args.treatment_date}" if args.treatment_date else ""
     print(f"{len(deliveries)} delivery(ies) of {patients} patient(s){on} in {alias}")
     print_skipped(parsed.skipped)
