@@ -458,6 +458,24 @@ def test_the_subject_is_the_site_s_template(
     assert json.loads(posted.body)["what"] == "radonc backup left the date incomplete"
 
 
+def test_a_sensor_s_alert_has_the_site_s_subject(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+) -> None:
+    mailbox, _, alerts = receivers
+    template = "RADONC {site}/{sources} {date}: {what}"
+    site = alert_site(site_file, alerts | {"subject": template}, ports, aets={"aria": "NOT_ARIA"})
+    run, failed = run_job(site, backup_job_name(site), dt.date(2026, 2, 4), instance)
+
+    run_failure_sensor(site, run, failed, instance)
+
+    assert (
+        mailbox.received()["Subject"] == f"RADONC {SITE}/ARIA 2026-02-04: validation check failed"
+    )
+
+
 @pytest.mark.parametrize(
     ("subject", "problem"),
     [
