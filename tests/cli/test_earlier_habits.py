@@ -133,6 +133,14 @@ def test_verbosity_before_and_after_the_command_adds_up(
     assert (DEBUG_LINE in done.stderr) == debug
 
 
+def test_a_report_with_v_after_it(mosaiq_site: Path) -> None:
+    """`radonc report SITE --mrn X -v`, which exited 2."""
+    done = radonc("report", "MQ", "--mrn", MRN, "-vv", sites=mosaiq_site.parent)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith(f"1 treated site(s) of MRN {MRN}")
+    assert DEBUG_LINE in done.stderr
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_a_bad_log_level_names_the_valid_ones(where: str) -> None:
     level = ["--log_level", "LOUD"]
