@@ -260,7 +260,8 @@ def test_a_retrieve_warns_that_it_ignores_the_modality(
 
 
 def test_a_node_without_its_site_is_said_to_be_ignored(source: Source) -> None:
-    done = radonc("dicom", "echo", *node_options(source), "--node", "ARIA")
+    """Run by the earlier script's name (`python -m src.cli.dicom_utils echo ...`)."""
+    done = radonc("dicom_utils", "echo", *node_options(source), "--node", "ARIA")
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"C-ECHO {source.node}: success (")
     assert done.stderr == (
