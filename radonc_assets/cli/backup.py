@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 
 from radonc_assets.cli.commands import add_command
+from radonc_assets.cli.output import warn
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
 
@@ -60,6 +61,8 @@ def _date_options(parser: argparse.ArgumentParser, *, ranges: bool) -> None:
 
 def _dates(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dt.date]:
     if args.date:
+        if args.end is not None:
+            warn(f"--to {args.end} is ignored with --date (--from D1 --to D2 gives a range)")
         return [args.date]
     if args.end is None or args.end < args.start:
         parser.error("--from needs a --to on or after it")

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from radonc_assets.cli import main as cli_main
 from radonc_assets.cli.commands import add_command
+from radonc_assets.cli.output import warn
 from radonc_assets.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.paths import (
@@ -51,7 +52,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
         help="then serve the Dagster UI and daemon on 127.0.0.1 (--port) until Ctrl-C",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port of the UI (default {DEFAULT_PORT})"
+        "--port", type=int, help=f"port of the UI, with --ui (default {DEFAULT_PORT})"
     )
     parser.set_defaults(func=_demo)
 
@@ -64,6 +65,9 @@ def _run(*argv: str) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from radonc_assets.devtools.demo import demo_servers, load_synthetic_week  # dev tooling
 
+    if args.port is not None and not args.ui:
+        warn(f"--port {args.port} is ignored without --ui (it is the UI's port)")
+    port: int = (args.port if args.ui else None) or DEFAULT_PORT
     site = load_site(args.site)
     workdir: Path = args.workdir
     for stale in ("servers", "synthetic", "data", "dagster_home"):
@@ -97,10 +101,10 @@ def _demo(args: argparse.Namespace) -> int:
             "Dagster UI and daemon on the demo's instance (runs, partitions, checks, lineage):\n"
             f"  {DAGSTER_HOME_VARIABLE}={os.environ[DAGSTER_HOME_VARIABLE]} {DATA_DIR_VARIABLE}={data_dir()} "
             ".venv/bin/radonc serve\n"
-            f"  then open http://{DEFAULT_HOST}:{args.port} (or run `radonc demo --ui`)"
+            f"  then open http://{DEFAULT_HOST}:{port} (or run `radonc demo --ui`)"
         )
         if args.keep_running or args.ui:
-            _wait(args.ui, args.port)
+            _wait(args.ui, port)
         print("Stopping the demo servers.")
     return 1 if failures else 0
 

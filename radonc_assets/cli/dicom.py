@@ -13,7 +13,7 @@ from pathlib import Path
 from pydicom import dcmread
 
 from radonc_assets.cli.commands import add_command
-from radonc_assets.cli.output import Progress, print_table
+from radonc_assets.cli.output import Progress, print_table, warn
 from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.private_files import private_dir, write_private
@@ -104,7 +104,10 @@ def _query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-uid")
     parser.add_argument("--series-uid")
     parser.add_argument("--sop-instance-uid")
-    parser.add_argument("--modality", help="Modality (SERIES) or ModalitiesInStudy (STUDY)")
+    parser.add_argument(
+        "--modality",
+        help="Modality (SERIES) or ModalitiesInStudy (STUDY); find only (a retrieve ignores it)",
+    )
 
 
 def client_from_args(args: argparse.Namespace) -> DicomClient:
@@ -115,6 +118,8 @@ def client_from_args(args: argparse.Namespace) -> DicomClient:
     calling, aec, host, port = args.aet, args.aec, args.host, args.port
     connect_timeout, timeout, max_pdu = DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_MAX_PDU
     tls = None
+    if args.node and not args.site:
+        warn(f"--node {args.node} is ignored without --site (the site whose node it is)")
     if args.site:
         site = load_site(args.site)
         node = site.node(args.node or site.default_source)
@@ -203,6 +208,13 @@ def _retrieve_report(
 ) -> int:
     level, model, keys = _query_from_args(args)
     unique = {k: v for k, v in keys.items() if k in UNIQUE_KEYS}
+    if args.modality:
+        service = f"C-{args.dicom_command.upper()}"
+        warn(
+            f"--modality is ignored: a {service} selects by unique keys only "
+            f"({', '.join(UNIQUE_KEYS)}); list the series with `radonc dicom find "
+            f"--query-level SERIES --modality {args.modality}`, then give their --series-uid"
+        )
     with logged(access):
         (result,) = run([retrieve_identifier(level, unique)], model=model)
         access.instances = result.completed

@@ -15,7 +15,7 @@ import pandas as pd
 
 from radonc_assets.backup.mosaiq.model import SUMMARY_COLUMNS
 from radonc_assets.backup.mosaiq.queries import date_window, fetch_treatment_summary
-from radonc_assets.cli.commands import add_command
+from radonc_assets.cli.commands import add_command, add_with_earlier_spelling
 from radonc_assets.cli.output import print_table
 from radonc_assets.cli.records import add_mosaiq_argument, decimal_text, mosaiq_alias, save_private
 from radonc_assets.site.access_log import Access, logged
@@ -29,11 +29,19 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     report.add_argument("site")
     add_mosaiq_argument(report)
     report.add_argument("--mrn", required=True, help="the patient's MRN (Ident.IDA)")
-    report.add_argument(
-        "--start-date", type=dt.date.fromisoformat, help="first treatment date (YYYY-MM-DD)"
+    add_with_earlier_spelling(
+        report,
+        "--start-date",
+        "--start_date",
+        type=dt.date.fromisoformat,
+        help="first treatment date (YYYY-MM-DD)",
     )
-    report.add_argument(
-        "--end-date", type=dt.date.fromisoformat, help="last treatment date, included"
+    add_with_earlier_spelling(
+        report,
+        "--end-date",
+        "--end_date",
+        type=dt.date.fromisoformat,
+        help="last treatment date, included",
     )
     report.add_argument(
         "--csv", type=Path, metavar="FILE", help="also write the table as CSV (mode 0600)"

@@ -368,6 +368,7 @@ def alert_incomplete(site: SiteConfig, day: dt.date, result: DayResult, command:
         list(result.problems) or ["the run failed"],
         run_url(site.alerts, result.run_id),
         list(result.sources),
+        subject=site.alerts.subject,
     )
     for problem in deliver(site, message):
         print(f"radonc: alert not delivered: {problem}", file=sys.stderr)
