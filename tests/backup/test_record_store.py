@@ -49,12 +49,41 @@ def test_records_reach_the_archive_once(
     assert {outcome for outcome, _ in transfer.outcomes.values()} == {"copied"}
     # The lab's RESTORE (dcmqrscp) knows the archive: it relays.
     assert transfer.metadata.get("staging_mode") == ("relay" if staged else None)
+    assert {sent_by(lab, uid) for uid in files} == ({"LAB_RESTORE"} if staged else {""})
     assert set(transfer.outcomes) == set(files)
     present = archive.archived_uids(set(manifest["study_instance_uid"]))
     assert not_in(manifest, present).empty
     again = store_records(files, archive, manifest, manifest, staging)
     assert {outcome for outcome, _ in again.outcomes.values()} == {"copied"}
     assert len(archive.archived_uids(set(manifest["study_instance_uid"]))) == len(present)
+
+
+def sent_by(lab: DemoServers, uid: str) -> str:
+    """The AE title that stored the instance `uid` into the lab's archive (Orthanc's
+    ``RemoteAET``; empty for a REST upload)."""
+    rest = lab.site.archive().rest_url
+    with requests.Session() as http:
+        http.trust_env = False
+        (found,) = http.post(f"{rest}/tools/lookup", data=uid, timeout=10).json()
+        answer = http.get(f"{rest}/instances/{found['ID']}/metadata?expand", timeout=10)
+    return str(answer.json().get("RemoteAET", ""))
+
+
+def test_an_orthanc_staging_node_that_knows_the_archive_relays(
+    lab: DemoServers, tmp_path: Path
+) -> None:
+    files, found = records(tmp_path / "records", 61)
+    manifest = manifest_frame(found)
+    archive = archive_client(lab.site)
+    with OrthancServer(tmp_path, "LAB_STAGE", peers=[lab.site.archive().dicom_node]) as stage:
+        staging = staging_client(lab, stage.dicom_port)
+
+        transfer = store_records(files, archive, manifest, manifest, staging)
+
+    assert transfer.outcomes == {uid: ("copied", "") for uid in files}
+    assert transfer.metadata == {"staging_node": str(staging.peer), "staging_mode": "relay"}
+    # The archive received them from the staging node, not from radonc-backup.
+    assert {sent_by(lab, uid) for uid in files} == {"LAB_STAGE"}
 
 
 StagingServer = StorescpServer | DcmqrscpServer | OrthancServer
@@ -119,6 +148,7 @@ def test_a_store_only_staging_node_gets_the_records_and_so_does_the_archive(
     assert held_by(store_only) == len(files)
     present = archive.archived_uids(set(manifest["study_instance_uid"]))
     assert not_in(manifest, present).empty
+    assert {sent_by(lab, uid) for uid in files} == {""}  # uploaded by radonc-backup
     archive.delete_instances(files)
 
 
