@@ -184,7 +184,13 @@ def records_copies_asset(
         site,
         alias,
         partitions,
-        method=f"C-STORE through {staging} and C-MOVE" if staging else "stored",
+        method=(
+            f"C-STORE to the staging node {staging}, then C-MOVE from it, or, when it cannot "
+            "C-MOVE to the archive, C-STORE directly to the archive too; metadata "
+            "staging_mode says which (relay or store-only)"
+            if staging
+            else "stored"
+        ),
         copy=copy,
         resources={node_key(site, staging)} if staging else set(),
     )
