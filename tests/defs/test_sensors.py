@@ -25,7 +25,12 @@ from radonc_assets.backup.audit_files import audit_path, write_frame
 from radonc_assets.backup.manifest import MANIFEST_COLUMNS
 from radonc_assets.definitions import site_definitions
 from radonc_assets.defs.automation import sensors
-from radonc_assets.defs.automation.sensors import RETRY_ATTEMPTS, SensorCursor, source_selection
+from radonc_assets.defs.automation.sensors import (
+    RETRY_ATTEMPTS,
+    SensorCursor,
+    source_selection,
+    study_changes,
+)
 from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
@@ -196,6 +201,24 @@ def test_new_or_grown_studies_of_today_are_requested_once(
     )
     # The cursor names studies by a hash of their UID, not by the UID.
     assert not any(i.study_uid in str(fourth.cursor) for i in synthetic_files)
+
+
+def test_study_changes_name_new_grown_and_unfound_studies() -> None:
+    before: dict[str, int | None] = {"a": 10, "b": 5, "c": None, "d": 3}
+    after: dict[str, int | None] = {"a": 12, "b": 5, "c": 7, "e": 1}
+
+    changes = study_changes(before, after)
+
+    assert (changes.new, changes.grown, changes.gone, changes.changed) == (1, ((10, 12),), 1, True)
+    assert changes.describe() == (
+        "1 new study, 1 grown study (10 -> 12 instances) since the last poll (of 4 studies); "
+        "1 of the last poll's studies not found now"
+    )
+    assert not study_changes(after, after).changed
+    first = study_changes(None, after)
+    assert first.changed
+    assert first.describe() == "4 studies, none seen before (first poll of this sensor)"
+    assert not study_changes(None, {}).changed
 
 
 def test_outside_its_poll_window_a_source_is_not_asked(

@@ -127,6 +127,11 @@ class StudyChanges:
     first: bool
 
     @property
+    def gone_text(self) -> str:
+        """The studies of the last poll not found now: deleted, or out of the day's window."""
+        return f"{self.gone} of the last poll's studies not found now"
+
+    @property
     def changed(self) -> bool:
         """Whether a study is new or grew."""
         return bool(self.new or self.grown)
@@ -146,9 +151,8 @@ class StudyChanges:
             parts.append(
                 f"{_count(len(self.grown), 'grown study', 'grown studies')} ({counts}{more} instances)"
             )
-        if self.gone:
-            parts.append(f"{_count(self.gone, 'study', 'studies')} gone")
-        return ", ".join(parts) + f" since the last poll (of {_count(self.studies, 'study')})"
+        gone = f"; {self.gone_text}" if self.gone else ""
+        return ", ".join(parts) + f" since the last poll (of {_count(self.studies, 'study')}){gone}"
 
 
 def study_changes(
@@ -267,7 +271,7 @@ def _new_dicom_data(
     changes = study_changes(cursor.studies, studies)
     cursor.day, cursor.state, cursor.studies = key, state.digest, studies
     if not changes.changed:
-        gone = f", {_count(changes.gone, 'study', 'studies')} gone" if changes.gone else ""
+        gone = f", {changes.gone_text}" if changes.gone else ""
         since = (
             "first poll of this sensor"
             if changes.first
