@@ -606,7 +606,11 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
         e for e in validation.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
     ]
     observation = observed.asset_observation_data.asset_observation.metadata
-    assert observation["altered_in_archive"].value == 2
+    # one instance of the day (ARIA's and MIM's), altered for each source
+    assert observation["distinct_altered_in_archive"].value == 1
+    sources = {row.data["source"]: row.data for row in observation["sources"].value.records}
+    assert sources["ARIA"]["altered_in_archive"] == sources["MIM"]["altered_in_archive"] == 1
+    assert sources["ARIA"]["in_archive"] == sources["ARIA"]["held_by_source"]
     assert observation["archive_integrity"].value == "orthanc_md5"
     assert day_coverage("LAB", dt.date.fromisoformat(DAY)).status == DayStatus.INCOMPLETE
 
