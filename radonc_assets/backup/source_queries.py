@@ -3,7 +3,7 @@
 import datetime as dt
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from radonc_assets.site.config import DicomSource
 from resources.dicom.client import DicomClient, SeriesCallback
@@ -76,10 +76,13 @@ class StudyState:
         digest: Changes when a study is new, or grows when the source counts its series
             and instances (``NumberOfStudyRelated*``; a source that does not answer them
             is watched for new studies only).
+        instances: Each study's ``NumberOfStudyRelatedInstances`` by StudyInstanceUID,
+            None where the source does not count them.
     """
 
     studies: int
     digest: str
+    instances: dict[str, int | None] = field(default_factory=dict)
 
 
 def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> StudyState:
@@ -106,4 +109,5 @@ def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> S
     ]
     states = sorted("|".join(values) for values in answers)
     digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
-    return StudyState(len(states), digest)
+    instances = {uid: int(count) if count.isdigit() else None for uid, _, count in answers}
+    return StudyState(len(states), digest, instances)

@@ -35,6 +35,7 @@ from radonc_assets.site.resources import site_resources
 from resources.mosaiq_db import MosaiqDatabase
 from tests.backup.test_mosaiq_queries import EARLIER_SHAPE
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
+from tests.defs.test_dicom_backup import assert_clear_names
 
 # The lab's week, as load_synthetic_week writes it.
 WEEK = SyntheticSpec(start=LAB_WEEK_END - dt.timedelta(days=6), end=LAB_WEEK_END, patients=3)
@@ -103,6 +104,10 @@ def test_records_are_generated_archived_and_validated(
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks[check_name("MOSAIQ")] is True
     assert checks[CHAIN_CHECK] is True
+    assert_clear_names(first)  # Mosaiq's assets' metadata keys too
+    report = metadata(first, "lab/validation_report")
+    sources = {row.data["source"]: row.data for row in report["sources"].records}
+    assert sources["MOSAIQ"]["held_by_source"] == sources["MOSAIQ"]["in_archive"] == len(manifest)
 
     archive = archive_client(site)
     held = archive.archived_uids(set(manifest["study_instance_uid"]))

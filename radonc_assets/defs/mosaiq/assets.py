@@ -121,7 +121,7 @@ def treatment_records_asset(
                 "deliveries": sum(len(s.deliveries) for s in parsed.items),
                 "patients": manifest["patient_id"].nunique(),
                 "skipped_rows": len(skipped),
-                "skipped": dg.MetadataValue.json(
+                "skipped_rows_listed": dg.MetadataValue.json(
                     skipped.head(MAX_UIDS_IN_METADATA).to_dict(orient="records")
                 ),
                 "not_converted": len(unconverted),
@@ -285,7 +285,7 @@ def active_courses_asset(
                 "deliveries_read": deliveries["DHS_ID"].nunique(),
                 "window": f"{window[0]} to {day}",
                 "skipped_rows": len(parsed.skipped),
-                "skipped": dg.MetadataValue.json(
+                "skipped_rows_listed": dg.MetadataValue.json(
                     [vars(row) for row in parsed.skipped[:MAX_UIDS_IN_METADATA]]
                 ),
                 "seconds": round(time.monotonic() - started, 2),
