@@ -5,6 +5,7 @@ to today): ARIA (Orthanc), MIM (dcmqrscp), the simulated Mosaiq and the archive.
 """
 
 import datetime as dt
+import json
 import re
 import shutil
 import sqlite3
@@ -25,7 +26,11 @@ from radonc_assets.devtools.local_servers import free_ports
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.partitions import site_today
+from tests import alert_receivers
+from tests.alert_receivers import Webhook
 from tests.conftest import LAB_SETTINGS, SiteFileWriter, variant
+
+webhook = alert_receivers.webhook
 
 COMPLETE = "complete, skipped after its listing check ("
 
@@ -217,9 +222,11 @@ def test_a_source_unreachable_for_its_listing_check_is_not_complete(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    webhook: Webhook,
 ) -> None:
     """Yesterday verified complete, then ARIA stops answering: the catch-up says so, runs
-    nothing for yesterday (its verdict stays as verified), and exits 1."""
+    nothing for yesterday (its verdict stays as verified), alerts both dates (today's run
+    finds ARIA unreachable too), and exits 1."""
     monkeypatch.setenv(
         "RADONC_ENVIRONMENTS", str(catch_up_site(recent, site_file, tmp_path, 1).parent)
     )
@@ -228,13 +235,15 @@ def test_a_source_unreachable_for_its_listing_check_is_not_complete(
     assert main(["backup", "LAB", "ARIA", "--date", str(yesterday)]) == 0
     (nowhere,) = free_ports(1)
     down = catch_up_site(recent, site_file, tmp_path, 1, ports={"aria": nowhere})
+    with down.open("a") as text:
+        text.write(f'[LAB.alerts]\nwebhook_url = "{webhook.url}/hooks/radonc"\n')
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(down.parent))
     before = runs_by_date(home)
     report = audit_path("LAB", str(yesterday), "validation_report")
     verified = report.read_bytes()
     capsys.readouterr()
 
-    assert main(["backup", "LAB", "ARIA", "--no-alert"]) == 1
+    assert main(["backup", "LAB", "ARIA"]) == 1
     out = capsys.readouterr().out
     assert date_lines(out, yesterday) == [
         f"{yesterday} LAB: not complete: its sources could not all be listed; not run"
@@ -248,6 +257,44 @@ def test_a_source_unreachable_for_its_listing_check_is_not_complete(
     assert f"{today} LAB ARIA: UNREACHABLE: ARIA could not be listed" in out
     assert out.splitlines()[-1] == "1 date(s) backed up; 2 incomplete (see the Dagster UI)"
     assert report.read_bytes() == verified  # its verdict stays as verified
+    alerts = [json.loads(request.body) for request in webhook.requests]
+    assert [(a["date"], a["sources"], a["what"]) for a in alerts] == [
+        (str(day), ["ARIA"], "radonc backup left the date incomplete") for day in (yesterday, today)
+    ]
+    assert alerts[0]["details"][0].startswith(
+        "ARIA: UNREACHABLE: ARIA could not be listed: cannot connect to"
+    )
+
+
+def test_a_catch_up_waits_for_a_source_held_by_another_run(
+    recent: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Another run (the last hour's catch-up, a sensor's run) holds ARIA's pool: the
+    catch-up says which run it waits for, and after the wait stops with one line."""
+    monkeypatch.setenv(
+        "RADONC_ENVIRONMENTS", str(catch_up_site(recent, site_file, tmp_path, 1).parent)
+    )
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        storage = instance.event_log_storage
+        storage.initialize_concurrency_limit_to_default("lab_aria")
+        claim = storage.claim_concurrency_slot(
+            "lab_aria", "a-live-run", "lab__aria__orthanc_copies"
+        )
+        assert claim.is_claimed
+
+    assert main(["backup", "LAB", "--pool-wait", "1"]) == 1
+    captured = capsys.readouterr()
+    assert "waiting for pool lab_aria, held by run a-live-run" in captured.out
+    assert captured.err.strip() == (
+        "radonc: pool lab_aria is still held by run a-live-run after 1 s; let it finish, "
+        "or stop it (the Dagster UI's run page)"
+    )
+    assert runs_by_date(home) == {}
 
 
 @pytest.mark.parametrize(
