@@ -325,6 +325,9 @@ class SiteSettings(BaseModel):
     rolling_content_days: Annotated[StrictInt, Field(ge=1)] | None = None
     # Seconds a command-line run waits for a source held by another live run.
     pool_wait: Annotated[StrictFloat, Field(gt=0)] = 600.0
+    # Days back (today excluded) that `radonc backup SITE` without a date catches up on;
+    # None: the sensors' automation.retry_days, at least 1 (SiteConfig.catch_up_days).
+    catch_up_days: Annotated[StrictInt, Field(ge=1)] | None = None
     # The UID root of the records generated from Mosaiq (the site's organisation root;
     # unset: pydicom's root): PS3.5 9.1 components, no leading zeros, room for the dot
     # and what pydicom's generate_uid adds within 64 characters.
@@ -598,6 +601,14 @@ class SiteConfig(_Model):
     def dicom_sources(self) -> dict[str, DicomSource]:
         """The ARIA and MIM sources by alias."""
         return {k: v for k, v in self.sources.items() if isinstance(v, DicomSource)}
+
+    @property
+    def catch_up_days(self) -> int:
+        """Days back (today excluded) a catch-up backup checks.
+
+        The setting ``catch_up_days``, else the sensors' ``retry_days``, at least 1.
+        """
+        return self.settings.catch_up_days or max(self.automation.retry_days, 1)
 
     @property
     def restore_targets(self) -> list[str]:

@@ -24,13 +24,9 @@ from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.coverage import day_status, verdict
 from radonc_assets.backup.integrity import source_contents
 from radonc_assets.backup.listing import Listing, listing_path, read_listing, unlisted
-from radonc_assets.backup.manifest import INCOMPLETE, Status, manifest_frame, source_row
+from radonc_assets.backup.manifest import INCOMPLETE, Status, source_row
 from radonc_assets.backup.mosaiq.accounting import day_delivery_report
-from radonc_assets.backup.source_queries import (
-    UndatedRecordsError,
-    day_instances,
-    day_study_state,
-)
+from radonc_assets.backup.source_queries import UndatedRecordsError, day_manifest
 from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
 from radonc_assets.backup.validation import validate_day
 from radonc_assets.defs.audit import run_audit
@@ -97,18 +93,14 @@ def _manifest(
 ) -> tuple[pd.DataFrame, dg.MaterializeResult]:
     """The day's manifest, listed in full and written at `path`, and its materialization.
 
-    A study-level C-FIND of every study the day's queries search comes first
-    (:func:`~radonc_assets.backup.source_queries.day_study_state`): when none answers,
-    there is nothing to list. The listing is recorded beside the manifest
-    (:mod:`radonc_assets.backup.listing`).
+    Listed by :func:`~radonc_assets.backup.source_queries.day_manifest`; the listing is
+    recorded beside the manifest (:mod:`radonc_assets.backup.listing`).
     """
     started = time.monotonic()
     day = partition_date(context.partition_key)
     source = site.dicom_sources[alias]
     listing = Listing.full()
-    state = day_study_state(client, source, day)
-    found = day_instances(client, source, day, on_series) if state.studies else []
-    manifest = manifest_frame(found)
+    manifest = day_manifest(client, source, day, on_series)
     write_frame(manifest, path)
     listed = record_listing(context, site, alias, listing)
     seconds = time.monotonic() - started

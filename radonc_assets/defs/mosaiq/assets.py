@@ -42,7 +42,6 @@ from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.private_files import private_dir, write_private
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
-from resources.dicom.queries import instance_record
 from resources.errors import MosaiqDatabaseError
 from resources.orthanc import OrthancClient
 
@@ -91,8 +90,7 @@ def treatment_records_asset(
         for session in parsed.items:
             record = encode_record(session, settings)
             write_private(folder / f"{record.uids.instance}.dcm", record.data)
-            ds = record.dataset()
-            records.append(instance_record(ds, ds, ds))  # one dataset answers every level
+            records.append(record.instance())
             by_session[session.key] = record.uids.instance
         manifest = manifest_frame(records)
         path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
