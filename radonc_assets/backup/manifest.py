@@ -72,6 +72,8 @@ INCOMPLETE = (
     Status.ALTERED_IN_ARCHIVE,
     Status.NOT_CONVERTED,
 )
+# The source column of a study that only the archive holds (extra instances).
+ARCHIVE_ONLY = "archive only"
 # What fails it about the source as a whole: no listing that can decide the day.
 UNLISTED = (Status.UNREACHABLE, Status.NOT_RUN)
 
@@ -215,22 +217,29 @@ def study_rows(
     """One row per study (at most `limit`): its date, modalities, instances and statuses.
 
     PatientID appears only when `show_patient_id` (the site's ``phi_in_metadata``);
-    names never do. The study is shown by the end of its UID.
+    names never do. The study is shown by the end of its UID. A frame with a ``source``
+    column (a validation report) names the sources that list the study, or
+    :data:`ARCHIVE_ONLY` for a study of extra instances only; an instance several sources
+    hold counts once.
     """
     rows: list[dict[str, str | int]] = []
     has_status = "status" in frame.columns
+    has_source = "source" in frame.columns
     for study_uid, study in islice(frame.groupby("study_instance_uid", sort=True), limit):
         row: dict[str, str | int] = {}
         if show_patient_id:
             row["patient"] = str(study["patient_id"].iloc[0])
+        if has_source:
+            row["source"] = ", ".join(sorted(set(study["source"]) - {""})) or ARCHIVE_ONLY
         row |= {
             "study": f"…{str(study_uid)[-12:]}",
             "date": str(study["study_date"].iloc[0]),
             "modalities": ", ".join(sorted(set(study["modality"]) - {""})),
-            "instances": len(study),
+            "instances": int(study["sop_instance_uid"].nunique()),
         }
         if has_status:
-            counts = study["status"].value_counts()
+            distinct = study.drop_duplicates(["sop_instance_uid", "status"])
+            counts = distinct["status"].value_counts()
             row["status"] = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
         rows.append(row)
     return rows

@@ -4,7 +4,9 @@ A date's folder (``SITE/YYYY-MM-DD/``: manifests, copies, validation report, tre
 chains, generated records) names patients. Past the retention, it is replaced by its
 validation summary: instances per source and status, no identifier, so that the
 coverage still shows what the date's backup came to. Restore reports
-(``SITE/recoveries/``, ``SITE/drills/``) are deleted by age. Nothing else is touched.
+(``SITE/recoveries/``, ``SITE/drills/``) are deleted by age, and the site's access log
+(``SITE/access.log`` and its rotated files) loses its lines of older accesses. Nothing
+else is touched.
 """
 
 import datetime as dt
@@ -20,6 +22,7 @@ from radonc_assets.backup.audit_files import (
     report_summary,
     write_frame,
 )
+from radonc_assets.site.access_log import purge_before
 from radonc_assets.site.paths import data_dir
 
 LOGGER = logging.getLogger(__name__)
@@ -34,19 +37,22 @@ class Purged:
     Attributes:
         days: The dates whose files were deleted (their summary kept).
         files: Files deleted.
-        bytes: Their size.
+        bytes: Their size (and what the access log shrank by).
+        access_lines: Lines of older accesses removed from the access log.
     """
 
     days: list[str]
     files: int
     bytes: int
+    access_lines: int
 
 
 def purge(site: str, cutoff: dt.date) -> Purged:
-    """Delete the files of `site`'s dates before `cutoff`, and its older restore reports.
+    """Delete the files of `site`'s dates before `cutoff`, older restore reports and accesses.
 
     Each date keeps its validation summary (written from its report first, when it has
-    one). Restore reports older than `cutoff` (their modification time, local) go.
+    one). Restore reports older than `cutoff` (their modification time, local) go; so do
+    access log lines older than `cutoff` (local midnight).
     """
     root = data_dir() / site.lower()
     days, files, size = [], 0, 0
@@ -66,15 +72,17 @@ def purge(site: str, cutoff: dt.date) -> Purged:
             if child != kept:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
         days.append(folder.name)
-    limit = dt.datetime.combine(cutoff, dt.time()).timestamp()
+    since = dt.datetime.combine(cutoff, dt.time()).astimezone()
     for name in RESTORE_REPORTS:
         for path in sorted((root / name).glob("*.csv")):
-            if path.stat().st_mtime < limit:
+            if path.stat().st_mtime < since.timestamp():
                 files += 1
                 size += path.stat().st_size
                 path.unlink()
+    logs = purge_before(site, since)
+    files, size = files + logs.files, size + logs.bytes
     LOGGER.info("Purged %d files (%d bytes) of %s before %s", files, size, site, cutoff)
-    return Purged(days, files, size)
+    return Purged(days, files, size, logs.lines)
 
 
 def _is_before(name: str, cutoff: dt.date) -> bool:

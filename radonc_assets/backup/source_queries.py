@@ -3,8 +3,11 @@
 import datetime as dt
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import pandas as pd
+
+from radonc_assets.backup.manifest import manifest_frame
 from radonc_assets.site.config import DicomSource
 from resources.dicom.client import DicomClient, SeriesCallback
 from resources.dicom.queries import (
@@ -76,10 +79,13 @@ class StudyState:
         digest: Changes when a study is new, or grows when the source counts its series
             and instances (``NumberOfStudyRelated*``; a source that does not answer them
             is watched for new studies only).
+        instances: Each study's ``NumberOfStudyRelatedInstances`` by StudyInstanceUID,
+            None where the source does not count them.
     """
 
     studies: int
     digest: str
+    instances: dict[str, int | None] = field(default_factory=dict)
 
 
 def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> StudyState:
@@ -106,4 +112,25 @@ def day_study_state(client: DicomClient, source: DicomSource, day: dt.date) -> S
     ]
     states = sorted("|".join(values) for values in answers)
     digest = hashlib.sha256("\n".join(states).encode()).hexdigest()[:16]
-    return StudyState(len(states), digest)
+    instances = {uid: int(count) if count.isdigit() else None for uid, _, count in answers}
+    return StudyState(len(states), digest, instances)
+
+
+def day_manifest(
+    client: DicomClient,
+    source: DicomSource,
+    day: dt.date,
+    on_series: SeriesCallback | None = None,
+) -> pd.DataFrame:
+    """The manifest of `day` as a backup lists it: in full, one row per instance.
+
+    A study-level C-FIND of every study the day's queries search comes first
+    (:func:`day_study_state`): when none answers, there is nothing to list. Otherwise
+    :func:`day_instances` (`on_series` as there).
+
+    Raises:
+        DicomError: The source could not be listed.
+        UndatedRecordsError: As :func:`day_instances`.
+    """
+    state = day_study_state(client, source, day)
+    return manifest_frame(day_instances(client, source, day, on_series) if state.studies else [])

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -27,6 +27,12 @@ from pydicom import dcmread
 from pydicom.dataset import Dataset
 
 from radonc_assets.backup.manifest import Outcome, not_in
+from radonc_assets.backup.staging import (
+    StagingMode,
+    describe_answer,
+    moved_nothing,
+    refuses_move,
+)
 from resources.dicom.client import DicomClient, InstanceCallback, SubOperations
 from resources.dicom.contexts import storage_classes
 from resources.dicom.queries import InstanceRecord, QueryLevel, retrieve_identifier, uid_list
@@ -50,6 +56,9 @@ class Transfer:
     # What the archive held of the studies when the copy confirmed them, each with its
     # file's size (OrthancClient.archived_files); None when it could not tell.
     archived: Mapping[str, int] | None = None
+    # What the materialization's metadata should say of how the copy went (the staging
+    # node's mode).
+    metadata: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -400,32 +409,25 @@ def store_records(
     """Store generated instances (`files` by SOPInstanceUID) of `todo` into the archive.
 
     Directly (REST upload, or one C-STORE association without REST), or, with
-    `staging`, by C-STORE to the staging SCP and then C-MOVE from it into the
-    archive (:func:`move_missing`, with its instance-level retry). Each instance
+    `staging`, through the staging node (:func:`store_through_staging`). Each instance
     is confirmed in the archive; one refused is `failed` with the answer.
     """
-    started = time.monotonic()
-    paths = [files[uid] for uid in todo["sop_instance_uid"]]
     if staging is not None:
-        staged = staging.store(paths)
-        refused = {
-            o.sop_instance_uid: f"the staging SCP {staging.peer} refused it: 0x{o.status:04X} "
-            f"({status_meaning(o.status, 'C-STORE')}) {o.detail}".rstrip()
-            for o in staged
-            if not o.ok
-        }
-        moved = move_missing(staging, archive, not_in(todo, refused), manifest)
-        outcomes = {uid: (Outcome.FAILED, reason) for uid, reason in refused.items()}
-        return Transfer(
-            outcomes | moved.outcomes,
-            time.monotonic() - started,
-            requests=len(paths) + moved.requests,
-        )
+        return store_through_staging(files, archive, todo, manifest, staging)
+    started = time.monotonic()
+    outcomes = store_directly(files, archive, todo)
+    return Transfer(outcomes, time.monotonic() - started, requests=len(todo))
+
+
+def store_directly(
+    files: Mapping[str, Path], archive: OrthancClient, todo: pd.DataFrame
+) -> dict[str, tuple[Outcome, str]]:
+    """Store `todo` into the archive (REST upload, or one C-STORE association); confirm each."""
     refused = {}
     with archive.uploader() as upload:
-        for uid, path in zip(todo["sop_instance_uid"], paths, strict=True):
+        for uid in todo["sop_instance_uid"]:
             try:
-                upload(path.read_bytes())
+                upload(files[uid].read_bytes())
             except (OrthancError, DicomError, OSError) as exc:
                 LOGGER.error("Storing %s into the archive failed: %s", uid, exc)
                 refused[uid] = f"the archive refused it: {exc}"
@@ -435,10 +437,100 @@ def store_records(
         present = set()
         unknown = f"the archive cannot tell what it holds: {exc}"
         refused = {uid: refused.get(uid, unknown) for uid in todo["sop_instance_uid"]}
-    outcomes = {
+    return {
         uid: (Outcome.COPIED, "")
         if uid in present
         else (Outcome.FAILED, refused.get(uid, "stored, but not in the archive"))
         for uid in todo["sop_instance_uid"]
     }
-    return Transfer(outcomes, time.monotonic() - started, requests=len(paths))
+
+
+def store_through_staging(
+    files: Mapping[str, Path],
+    archive: OrthancClient,
+    todo: pd.DataFrame,
+    manifest: pd.DataFrame,
+    staging: DicomClient,
+) -> Transfer:
+    """C-STORE `todo` to the staging node, then relay it into the archive or store it there too.
+
+    A record the node refuses, or every record when it cannot be reached, is `failed`
+    with the cause. The others are C-MOVEd from the node to the archive's AE title; when
+    the node cannot relay (:mod:`radonc_assets.backup.staging`: no C-MOVE context, the
+    association rejected, or every request failed without a sub-operation) they are
+    stored directly to the archive as well. What the first C-MOVE left behind is retried
+    instance by instance (:func:`move_missing`). Each record is confirmed in the archive.
+
+    Returns:
+        The outcomes, with :attr:`Transfer.metadata` ``staging_node``, ``staging_mode``
+        (``relay``, ``store-only``, or ``unknown`` when no record reached the node) and,
+        unless it relayed, ``staging_mode_reason``.
+    """
+    started = time.monotonic()
+    paths = [files[uid] for uid in todo["sop_instance_uid"]]
+    node = {"staging_node": str(staging.peer)}
+    try:
+        staged = staging.store(paths)
+    except DicomError as exc:
+        LOGGER.error("Storing the records to the staging node %s failed: %s", staging.peer, exc)
+        cause = f"the staging node {staging.peer} could not take it: {exc}"
+        return Transfer(
+            {uid: (Outcome.FAILED, cause) for uid in todo["sop_instance_uid"]},
+            time.monotonic() - started,
+            requests=len(paths),
+            metadata=node | {"staging_mode": "unknown", "staging_mode_reason": cause},
+        )
+    refused = {
+        o.sop_instance_uid: f"the staging node {staging.peer} refused it: 0x{o.status:04X} "
+        f"({status_meaning(o.status, 'C-STORE')}) {o.detail}".rstrip()
+        for o in staged
+        if not o.ok
+    }
+    failures = {uid: (Outcome.FAILED, reason) for uid, reason in refused.items()}
+    sent = not_in(todo, refused)
+    if sent.empty:
+        return Transfer(
+            failures,
+            time.monotonic() - started,
+            requests=len(paths),
+            metadata=node
+            | {"staging_mode": "unknown", "staging_mode_reason": "it refused every record"},
+        )
+    queries = retrieve_requests(sent, manifest)
+    destination = archive.dicom.peer.aet
+    cannot = ""
+    moved: set[str] = set()
+    try:
+        results = staging.move([q.identifier for q in queries], destination, isolate_failures=True)
+    except DicomError as exc:
+        if refuses_move(exc):
+            cannot = str(exc)
+        else:
+            LOGGER.warning("C-MOVE from the staging node %s failed: %s", staging.peer, exc)
+    else:
+        if moved_nothing(results):
+            cannot = "; ".join(dict.fromkeys(describe_answer(r, destination) for r in results))
+        else:
+            moved = set(sent["series_instance_uid"])
+    if cannot:
+        LOGGER.warning(
+            "The staging node %s cannot relay to %s (%s): storing the records directly",
+            staging.peer,
+            destination,
+            cannot,
+        )
+        return Transfer(
+            failures | store_directly(files, archive, sent),
+            time.monotonic() - started,
+            requests=len(paths) + len(queries) + len(sent),
+            metadata=node
+            | {"staging_mode": str(StagingMode.STORE_ONLY), "staging_mode_reason": cannot},
+        )
+    relayed = move_missing(staging, archive, sent, manifest, moved)
+    return Transfer(
+        failures | relayed.outcomes,
+        time.monotonic() - started,
+        requests=len(paths) + len(queries) + relayed.requests - len(moved),
+        archived=relayed.archived,
+        metadata=node | {"staging_mode": str(StagingMode.RELAY)},
+    )

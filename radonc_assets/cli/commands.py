@@ -6,14 +6,19 @@ when that command runs (:func:`radonc_assets.cli.main.build_parser`).
 """
 
 import argparse
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class Command(NamedTuple):
-    """Where a command is defined (a module of :mod:`radonc_assets.cli`), and its help."""
+    """Where a command is defined (a module of :mod:`radonc_assets.cli`), and its help.
+
+    `aliases` are the names of the earlier system's scripts it replaces
+    (``python -m src.cli.get_report`` becomes ``radonc get_report`` as well as ``radonc report``).
+    """
 
     module: str
     help: str
+    aliases: tuple[str, ...] = ()
 
 
 COMMANDS = {
@@ -34,8 +39,9 @@ COMMANDS = {
         "records",
         "a day's RT Beams Treatment Records generated from Mosaiq, as DICOM files (not archived)",
     ),
-    "report": Command("report", "a patient's treatment summary from Mosaiq"),
-    "dicom": Command("dicom", "ad-hoc DICOM network operations"),
+    "report": Command("report", "a patient's treatment summary from Mosaiq", ("get_report",)),
+    "dicom": Command("dicom", "ad-hoc DICOM network operations", ("dicom_utils",)),
+    "audit": Command("audit", "who looked up which patient: the access log of patient data"),
     "environments": Command("environments", "site configuration files"),
     "synthetic": Command(
         "synthetic", "generate synthetic RT patients (CT, RTSTRUCT, RTPLAN, RTDOSE, records)"
@@ -47,8 +53,38 @@ COMMANDS = {
 }
 
 
+def command_named(word: str) -> str | None:
+    """The command `word` names (itself, or the command of which it is an alias), or None."""
+    if word in COMMANDS:
+        return word
+    return next((name for name, c in COMMANDS.items() if word in c.aliases), None)
+
+
 def add_command(
     subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]", name: str
 ) -> argparse.ArgumentParser:
-    """The sub-parser of command `name`, with its help from :data:`COMMANDS`."""
-    return subparsers.add_parser(name, help=COMMANDS[name].help)
+    """The sub-parser of command `name`, with its help and aliases from :data:`COMMANDS`."""
+    command = COMMANDS[name]
+    return subparsers.add_parser(name, help=command.help, aliases=command.aliases)
+
+
+def add_with_earlier_spelling(
+    parser: argparse.ArgumentParser,
+    option: str,
+    earlier: str,
+    **options: Any,
+) -> argparse.Action:
+    """Option `option` of `parser`, also accepted as the earlier tools spelt it.
+
+    The earlier spelling (``--study_date`` for ``--study-date``) sets the same value
+    and is left out of ``--help``.
+
+    Args:
+        parser: The command's parser.
+        option: The option as ``--help`` shows it.
+        earlier: The earlier tools' spelling of it.
+        options: The keywords of :meth:`argparse.ArgumentParser.add_argument`.
+    """
+    action = parser.add_argument(option, **options)
+    parser.add_argument(earlier, **{**options, "dest": action.dest, "help": argparse.SUPPRESS})
+    return action

@@ -4,24 +4,27 @@ Starts a real server for every node of the site on its loopback port, loads a
 week of synthetic RT data into the sources, shows them through `radonc dicom`
 commands, then backs up and validates the seven dates through Dagster and runs a
 restore drill into the scratch node (recorded in the demo's Dagster instance, so the
-UI shows the runs, partitions and checks). The servers stop when the demo ends (or on Ctrl-C with --keep-running).
+UI shows the runs, partitions and checks). The week starts at the site's
+``backfill_start``, where its partitions start; the sensors' cursors are set after the
+backup, so that their first ticks request nothing it did. The servers stop when the demo ends (or on Ctrl-C with --keep-running).
 """
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import signal
-import zoneinfo
 from pathlib import Path
 
 from radonc_assets.cli import main as cli_main
 from radonc_assets.cli.commands import add_command
-from radonc_assets.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve
+from radonc_assets.cli.output import warn
+from radonc_assets.cli.serve import DEFAULT_HOST, DEFAULT_PORT, serve, write_workspace
 from radonc_assets.site.loading import load_site
+from radonc_assets.site.naming import new_data_sensor_name
 from radonc_assets.site.paths import (
     DAGSTER_HOME_VARIABLE,
     DATA_DIR_VARIABLE,
+    dagster_home,
     data_dir,
     environments_dir,
     local_state_dir,
@@ -51,7 +54,7 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
         help="then serve the Dagster UI and daemon on 127.0.0.1 (--port) until Ctrl-C",
     )
     parser.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port of the UI (default {DEFAULT_PORT})"
+        "--port", type=int, help=f"port of the UI, with --ui (default {DEFAULT_PORT})"
     )
     parser.set_defaults(func=_demo)
 
@@ -62,16 +65,24 @@ def _run(*argv: str) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from radonc_assets.devtools.demo import demo_servers, load_synthetic_week  # dev tooling
+    from radonc_assets.cli.runs import dagster_instance  # loads Dagster
+    from radonc_assets.devtools.demo import (  # dev tooling
+        demo_servers,
+        demo_week,
+        load_synthetic_week,
+        seed_sensor_cursors,
+    )
 
+    if args.port is not None and not args.ui:
+        warn(f"--port {args.port} is ignored without --ui (it is the UI's port)")
+    port: int = (args.port if args.ui else None) or DEFAULT_PORT
     site = load_site(args.site)
+    first_day, last_day = demo_week(site)
     workdir: Path = args.workdir
     for stale in ("servers", "synthetic", "data", "dagster_home"):
         shutil.rmtree(workdir / stale, ignore_errors=True)
     os.environ.setdefault(DAGSTER_HOME_VARIABLE, str(workdir / "dagster_home"))
     os.environ.setdefault(DATA_DIR_VARIABLE, str(workdir / "data"))
-    last_day = dt.datetime.now(zoneinfo.ZoneInfo(site.timezone)).date() - dt.timedelta(days=1)
-    first_day = last_day - dt.timedelta(days=6)
     print(f"Demo site {site.name} from {environments_dir()} (servers under {workdir})")
     with demo_servers(site, workdir / "servers") as servers:
         for alias, server in servers.servers.items():
@@ -92,15 +103,24 @@ def _demo(args: argparse.Namespace) -> int:
         failures += _run("backup", site.name, "--from", str(first_day), "--to", str(last_day)) != 0
         if site.drill.scratch is not None:
             failures += _run("drill", site.name) != 0
+        # The sensors start from what the backup saw: their first ticks request nothing.
+        cursors = seed_sensor_cursors(site, dagster_instance(), write_workspace(dagster_home()))
+        for alias in site.sources:
+            name = new_data_sensor_name(site, alias)
+            print(
+                f"Sensor {name}: "
+                + ("cursor set after the backup" if name in cursors else "no cursor set")
+            )
+        failures += len(site.sources) - len(cursors)
         print(f"\nManifests and reports (CSV): {data_dir()}")
         print(
             "Dagster UI and daemon on the demo's instance (runs, partitions, checks, lineage):\n"
             f"  {DAGSTER_HOME_VARIABLE}={os.environ[DAGSTER_HOME_VARIABLE]} {DATA_DIR_VARIABLE}={data_dir()} "
             ".venv/bin/radonc serve\n"
-            f"  then open http://{DEFAULT_HOST}:{args.port} (or run `radonc demo --ui`)"
+            f"  then open http://{DEFAULT_HOST}:{port} (or run `radonc demo --ui`)"
         )
         if args.keep_running or args.ui:
-            _wait(args.ui, args.port)
+            _wait(args.ui, port)
         print("Stopping the demo servers.")
     return 1 if failures else 0
 

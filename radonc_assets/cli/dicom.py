@@ -13,7 +13,8 @@ from pathlib import Path
 from pydicom import dcmread
 
 from radonc_assets.cli.commands import add_command
-from radonc_assets.cli.output import Progress, print_table
+from radonc_assets.cli.output import Progress, print_table, warn
+from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.private_files import private_dir, write_private
 from resources.dicom.client import (
@@ -103,7 +104,10 @@ def _query_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--study-uid")
     parser.add_argument("--series-uid")
     parser.add_argument("--sop-instance-uid")
-    parser.add_argument("--modality", help="Modality (SERIES) or ModalitiesInStudy (STUDY)")
+    parser.add_argument(
+        "--modality",
+        help="Modality (SERIES) or ModalitiesInStudy (STUDY); find only (a retrieve ignores it)",
+    )
 
 
 def client_from_args(args: argparse.Namespace) -> DicomClient:
@@ -114,6 +118,8 @@ def client_from_args(args: argparse.Namespace) -> DicomClient:
     calling, aec, host, port = args.aet, args.aec, args.host, args.port
     connect_timeout, timeout, max_pdu = DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT, DEFAULT_MAX_PDU
     tls = None
+    if args.node and not args.site:
+        warn(f"--node {args.node} is ignored without --site (the site whose node it is)")
     if args.site:
         site = load_site(args.site)
         node = site.node(args.node or site.default_source)
@@ -154,6 +160,23 @@ def _query_from_args(args: argparse.Namespace) -> tuple[QueryLevel, QueryModel, 
     return level, model, {k: v for k, v in keys.items() if v}
 
 
+def _access(command: str, args: argparse.Namespace, client: DicomClient) -> Access:
+    """The access of `command` to the peer of `client`: what the query options asked.
+
+    It goes to the log of ``--site``, or to the log of commands without a site.
+    """
+    asked = {
+        "level": str(getattr(args, "query_level", "") or ""),
+        "mrn": getattr(args, "patient_id", None) or "",
+        "study_uid": getattr(args, "study_uid", None) or "",
+        "series_uid": getattr(args, "series_uid", None) or "",
+        "sop_instance_uid": getattr(args, "sop_instance_uid", None) or "",
+        "date": getattr(args, "study_date", None) or "",
+    }
+    site = load_site(args.site).name if args.site else None
+    return Access(f"dicom {command}", site, str(client.peer), asked)
+
+
 def _echo(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     seconds = client.echo()
@@ -164,7 +187,12 @@ def _echo(args: argparse.Namespace) -> int:
 def _find(args: argparse.Namespace) -> int:
     client = client_from_args(args)
     level, model, keys = _query_from_args(args)
-    answers = client.find(identifier(level, keys), model)
+    with logged(_access("find", args, client)) as access:
+        answers = client.find(identifier(level, keys), model)
+        patients = {str(ds.PatientID) for ds in answers if "PatientID" in ds}
+        # None: the answers do not say (PatientID is not a key of the level asked).
+        access.patients = len(patients) if patients or not answers else None
+        access.rows = len(answers)
     columns = list(dict.fromkeys([*RETURN_KEYS[level], *keys]))
     rows = [{c: str(ds.get(c, "")) for c in columns} for ds in answers]
     print_table(rows, columns)
@@ -173,11 +201,25 @@ def _find(args: argparse.Namespace) -> int:
 
 
 def _retrieve_report(
-    client: DicomClient, args: argparse.Namespace, run: Callable[..., list[SubOperations]]
+    client: DicomClient,
+    args: argparse.Namespace,
+    run: Callable[..., list[SubOperations]],
+    access: Access,
 ) -> int:
     level, model, keys = _query_from_args(args)
     unique = {k: v for k, v in keys.items() if k in UNIQUE_KEYS}
-    (result,) = run([retrieve_identifier(level, unique)], model=model)
+    if args.modality:
+        service = f"C-{args.dicom_command.upper()}"
+        warn(
+            f"--modality is ignored: a {service} selects by unique keys only "
+            f"({', '.join(UNIQUE_KEYS)}); list the series with `radonc dicom find "
+            f"--query-level SERIES --modality {args.modality}`, then give their --series-uid"
+        )
+    with logged(access):
+        (result,) = run([retrieve_identifier(level, unique)], model=model)
+        access.instances = result.completed
+        if not result.ok:
+            access.outcome = f"failed: status 0x{result.status:04X}, {result.failed} failed"
     print_table(
         [
             {
@@ -202,8 +244,13 @@ def _retrieve_report(
 
 def _move(args: argparse.Namespace) -> int:
     client = client_from_args(args)
+    access = _access("move", args, client)
+    access.written = f"AE {args.move_dest_aet}"
     return _retrieve_report(
-        client, args, lambda queries, model: client.move(queries, args.move_dest_aet, model)
+        client,
+        args,
+        lambda queries, model: client.move(queries, args.move_dest_aet, model),
+        access,
     )
 
 
@@ -213,17 +260,22 @@ def _get(args: argparse.Namespace) -> int:
     private_dir(out_dir)
     progress = Progress("received")
     received: list[Path] = []
+    access = _access("get", args, client)
+    access.written, access.patients = str(out_dir.resolve()), 0
+    patients: set[str] = set()
 
     def save(encoded: bytes) -> None:
         ds = dcmread(io.BytesIO(encoded), stop_before_pixels=True)
         path = out_dir / f"{ds.SOPInstanceUID}.dcm"
         write_private(path, encoded)
         received.append(path)
+        patients.add(str(ds.get("PatientID", "")))
+        access.patients = len(patients)
         progress(len(received), None)
 
     classes = [set(args.sop_class)] if args.sop_class else None
     status = _retrieve_report(
-        client, args, lambda queries, model: client.get(queries, save, model, classes)
+        client, args, lambda queries, model: client.get(queries, save, model, classes), access
     )
     progress.finish()
     print(f"{len(received)} file(s) written to {out_dir}")
@@ -242,7 +294,14 @@ def _store(args: argparse.Namespace) -> int:
         failures = sum(not o.ok for o in outcomes)
         progress(len(outcomes) - failures, total, failures)
 
-    outcomes = client.store(files, on_progress=report)
+    access = _access("store", args, client)
+    access.asked["files"] = str(root.resolve())
+    access.written = str(client.peer)
+    with logged(access):
+        outcomes = client.store(files, on_progress=report)
+        access.instances = sum(o.ok for o in outcomes)
+        if access.instances < len(outcomes):
+            access.outcome = f"failed: {len(outcomes) - access.instances} not stored"
     failed = [o for o in outcomes if not o.ok]
     if failed:
         print_table(

@@ -4,6 +4,8 @@
 the ``_env_var`` form for a secret placeholder, warns about an ODBC driver that is
 not installed here, says whether the Mosaiq records read the site's own deliveries
 query (``mosaiq_backup_sql_query``), and validates each site's acknowledgements file.
+With ``--probe`` it asks each Mosaiq source's staging node whether it relays the records
+to the archive or only stores them; without it, it contacts nothing.
 """
 
 import argparse
@@ -37,6 +39,13 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
         nargs="?",
         type=Path,
         help="a site file or folder (default: $RADONC_ENVIRONMENTS or environments/)",
+    )
+    check.add_argument(
+        "--probe",
+        action="store_true",
+        help="contact each Mosaiq source's staging node (a C-ECHO, and a C-MOVE of nothing "
+        "to the archive) and say whether it relays or only stores; without it nothing is "
+        "contacted",
     )
     check.set_defaults(func=_check)
     workspace = commands.add_parser(
@@ -81,6 +90,8 @@ def _check(args: argparse.Namespace) -> int:
             for alias, target in site.backup_targets.items()
         ]
         print_table(rows)
+        for line in staging_lines(site, probe=args.probe):
+            print(line)
         _print_migration(site, documents)
         try:
             acknowledged = load_acknowledgements(site)
@@ -99,6 +110,46 @@ def _check(args: argparse.Namespace) -> int:
         # main prints them, one line per problem, and exits 1.
         raise ConfigError([*loaded.problems, *unread])
     return 0
+
+
+def staging_lines(site: SiteConfig, *, probe: bool) -> list[str]:
+    """One line per Mosaiq source with a staging node: its mode when `probe`, else how to ask.
+
+    Only with `probe` is the node contacted (:func:`_probed_mode`).
+    """
+    lines = []
+    for alias, source in site.mosaiq_sources.items():
+        stage = source.staging_target_alias
+        if stage is not None:
+            mode = (
+                _probed_mode(site, stage)
+                if probe
+                else "relay or store-only not probed (--probe contacts it)"
+            )
+            lines.append(f"{alias}: records through the staging node {stage}: {mode}")
+    return lines
+
+
+def _probed_mode(site: SiteConfig, stage: str) -> str:
+    """The mode of the staging node `stage`, asked over the network (:func:`.probe_staging`).
+
+    ``relay (C-MOVE to AET)``, ``store-only (...)`` or ``unreachable: cause``, then what
+    leaves relay unconfirmed or why store-only.
+    """
+    # The DICOM network (pynetdicom), loaded only when a node is to be contacted.
+    from radonc_assets.backup.staging import StagingMode, probe_staging
+    from radonc_assets.site.clients import dicom_client
+
+    destination = site.backup_targets[site.default_backup].aet
+    found = probe_staging(dicom_client(site, stage), destination)
+    if found.mode is None:
+        return f"unreachable: {found.detail}"
+    mode = (
+        f"relay (C-MOVE to {destination})"
+        if found.mode == StagingMode.RELAY
+        else "store-only (C-STORE; records also stored directly to the archive)"
+    )
+    return f"{mode} - {found.detail}" if found.detail else mode
 
 
 def _print_migration(site: SiteConfig, documents: Mapping[Path, Mapping[str, Any]]) -> None:

@@ -19,6 +19,14 @@ def format_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | Non
     )
 
 
+def warn(message: str) -> None:
+    """Say on stderr, in one line, something the user asked for that is not done as asked.
+
+    For an option that a combination of options leaves without effect (never silently).
+    """
+    print(f"radonc: warning: {message}", file=sys.stderr)
+
+
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> None:
     """Print rows as a table, or ``(no results)``."""
     print(format_table(rows, columns))

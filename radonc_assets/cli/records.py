@@ -17,6 +17,7 @@ from radonc_assets.backup.mosaiq.queries import Window, day_window, read_session
 from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.output import print_table
+from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.clients import mosaiq_database
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
@@ -113,30 +114,33 @@ def _records(args: argparse.Namespace) -> int:
     site = load_site(args.site)
     alias = mosaiq_alias(site, args.mosaiq)
     settings = record_settings(site)
-    parsed = read_mosaiq_sessions(site, alias, day_window(args.date))
     out: Path = args.out
-    try:
-        private_dir(out)
-    except OSError as exc:
-        raise SystemExit(f"radonc: cannot create {out}: {exc.strerror or exc}") from exc
-    rows = []
-    for session in parsed.items:
-        record = encode_record(session, settings)
-        save_private(out / f"{record.uids.instance}.dcm", record.data)
-        rows.append(
-            {
-                "MRN": session.patient.mrn,
-                "Patient": session.patient.display_name,
-                "Plan": session.plan.label,
-                "Treated": f"{session.deliveries[0].treated_at:%Y-%m-%d %H:%M}",
-                "Machine": session.machine.name,
-                "Beams": len(session.deliveries),
-                "SOPInstanceUID": record.uids.instance,
-            }
-        )
+    with logged(Access("records", site.name, alias, {"date": str(args.date)})) as access:
+        parsed = read_mosaiq_sessions(site, alias, day_window(args.date))
+        try:
+            private_dir(out)
+        except OSError as exc:
+            raise SystemExit(f"radonc: cannot create {out}: {exc.strerror or exc}") from exc
+        patients = len({session.patient.pat_id1 for session in parsed.items})
+        access.patients, access.instances = patients, len(parsed.items)
+        access.written = str(out.resolve())
+        rows = []
+        for session in parsed.items:
+            record = encode_record(session, settings)
+            save_private(out / f"{record.uids.instance}.dcm", record.data)
+            rows.append(
+                {
+                    "MRN": session.patient.mrn,
+                    "Patient": session.patient.display_name,
+                    "Plan": session.plan.label,
+                    "Treated": f"{session.deliveries[0].treated_at:%Y-%m-%d %H:%M}",
+                    "Machine": session.machine.name,
+                    "Beams": len(session.deliveries),
+                    "SOPInstanceUID": record.uids.instance,
+                }
+            )
     print_table(rows)
     deliveries = sum(len(session.deliveries) for session in parsed.items)
-    patients = len({session.patient.pat_id1 for session in parsed.items})
     print(
         f"{len(rows)} record(s) of {args.date} from {alias} ({deliveries} deliveries, "
         f"{patients} patient(s)) written to {out}, not archived"

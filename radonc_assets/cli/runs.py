@@ -11,7 +11,7 @@ by a live run is waited for, visibly and for a bounded time.
 import datetime as dt
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -133,10 +133,41 @@ def run_day(
     try:
         return _run_day(site, day, aliases, copy=copy, pool_wait=pool_wait)
     except sqlalchemy.exc.OperationalError as exc:
-        raise RunRefusedError(
-            f"the Dagster instance at {dagster_home()} cannot be used now ({exc.orig}); "
-            "another process holds its database: try again"
-        ) from exc
+        raise _locked(exc) from exc
+
+
+def wait_for_sources(site: SiteConfig, aliases: Sequence[str], pool_wait: float) -> None:
+    """Wait, as :func:`run_day` does, until no live run holds the pool of `aliases`.
+
+    Runs of this machine whose process is gone are marked failed first (their slots freed).
+
+    Raises:
+        RunRefusedError: A pool stays busy, or the instance's database is locked.
+    """
+    try:
+        _free_pools(dagster_instance(), site, aliases, pool_wait)
+    except sqlalchemy.exc.OperationalError as exc:
+        raise _locked(exc) from exc
+
+
+def _free_pools(
+    instance: dg.DagsterInstance, site: SiteConfig, aliases: Iterable[str], pool_wait: float
+) -> None:
+    for run in fail_dead_runs(instance):
+        print(f"run {run.run_id} had lost its process: marked failed, its pool slots freed")
+    wait_for_pools(
+        instance,
+        sorted({node_key(site, alias) for alias in aliases}),
+        pool_wait,
+        lambda line: print(line, flush=True),
+    )
+
+
+def _locked(exc: sqlalchemy.exc.OperationalError) -> RunRefusedError:
+    return RunRefusedError(
+        f"the Dagster instance at {dagster_home()} cannot be used now ({exc.orig}); "
+        "another process holds its database: try again"
+    )
 
 
 def run_recovery(site: SiteConfig, config: dict[str, Any]) -> int:
@@ -249,14 +280,7 @@ def _run_day(
         asset_key(site, "validation_report"),
     ]
     instance = dagster_instance()
-    for run in fail_dead_runs(instance):
-        print(f"run {run.run_id} had lost its process: marked failed, its pool slots freed")
-    wait_for_pools(
-        instance,
-        sorted({node_key(site, alias) for alias in site.sources}),
-        pool_wait,
-        lambda line: print(line, flush=True),
-    )
+    _free_pools(instance, site, site.sources, pool_wait)
     job = site_definitions(site).resolve_job_def(backup_job_name(site))
     try:
         result = job.execute_in_process(
@@ -368,6 +392,7 @@ def alert_incomplete(site: SiteConfig, day: dt.date, result: DayResult, command:
         list(result.problems) or ["the run failed"],
         run_url(site.alerts, result.run_id),
         list(result.sources),
+        subject=site.alerts.subject,
     )
     for problem in deliver(site, message):
         print(f"radonc: alert not delivered: {problem}", file=sys.stderr)

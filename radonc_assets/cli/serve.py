@@ -37,6 +37,16 @@ def add_parsers(subparsers: "argparse._SubParsersAction[argparse.ArgumentParser]
     parser.set_defaults(func=lambda args: serve(args.host, args.port))
 
 
+def write_workspace(home: Path) -> Path:
+    """Write the workspace file the webserver and the daemon load, in `home`; its path.
+
+    One code location per site file (:func:`~radonc_assets.site.workspace.workspace_yaml`).
+    """
+    workspace = home / "workspace.yaml"
+    workspace.write_text(workspace_yaml())
+    return workspace
+
+
 def serve(host: str, port: int, say: Callable[[str], None] = print) -> int:
     """Run the webserver and the daemon until a signal, or until one of them ends.
 
@@ -45,8 +55,7 @@ def serve(host: str, port: int, say: Callable[[str], None] = print) -> int:
     """
     home = dagster_home().resolve()
     ensure_instance_settings(home)
-    workspace = home / "workspace.yaml"
-    workspace.write_text(workspace_yaml())
+    workspace = write_workspace(home)
     env = {**os.environ, DAGSTER_HOME_VARIABLE: str(home)}
     bin_dir = Path(sys.executable).parent
     with Supervisor() as supervisor:

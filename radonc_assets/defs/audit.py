@@ -3,7 +3,7 @@
 ``radonc/launched_by`` says how a run started: ``cli`` (a `radonc` command), ``ui`` (the
 launchpad or a materialization from the UI), ``backfill``, ``sensor``, ``schedule`` or
 ``automation`` (an automation condition). ``radonc/started_by`` says who: the operating
-system user of a command, the user the deployment puts in Dagster's ``user`` tag for
+system user of a command, the user the deployment puts in Dagster's ``dagster/user`` or ``user`` tag for
 the UI and backfills (none in open-source Dagster without a login in front of it), the
 sensor's or schedule's name. The command line sets both when it launches a run; for the
 others every asset's step works them out from Dagster's own tags (:func:`run_audit`) and
@@ -22,6 +22,7 @@ _SCHEDULE_TAG = "dagster/schedule_name"
 _BACKFILL_TAG = "dagster/backfill"
 _AUTOMATION_TAG = "dagster/from_automation_condition"
 _USER_TAG = "user"
+_DAGSTER_USER_TAG = "dagster/user"
 # Who started a run from the UI when the deployment does not say.
 UNKNOWN_USER = "unknown (no login)"
 
@@ -40,7 +41,15 @@ def run_origin(tags: Mapping[str, str]) -> tuple[str, str]:
     if _SCHEDULE_TAG in tags:
         return "schedule", tags[_SCHEDULE_TAG]
     how = "backfill" if _BACKFILL_TAG in tags else "ui"
-    return how, tags.get(_USER_TAG) or UNKNOWN_USER
+    return how, dagster_user(tags) or UNKNOWN_USER
+
+
+def dagster_user(tags: Mapping[str, str]) -> str | None:
+    """The user the deployment names for a run with `tags`, None when it names none.
+
+    Its ``dagster/user`` tag (Dagster+), else its ``user`` tag (a login in front of the UI).
+    """
+    return tags.get(_DAGSTER_USER_TAG) or tags.get(_USER_TAG) or None
 
 
 def run_audit(context: dg.AssetExecutionContext) -> dict[str, str]:

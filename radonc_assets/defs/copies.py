@@ -8,7 +8,7 @@ outcome in the copies file and its counts as metadata.
 """
 
 import time
-from collections.abc import Callable, Collection, Set
+from collections.abc import Callable, Collection, Mapping, Set
 
 import dagster as dg
 import pandas as pd
@@ -106,10 +106,12 @@ def copy_day(
             for uid in deferred["sop_instance_uid"]
         }
         requests = 0
+        notes: Mapping[str, str] = {}
         if not todo.empty:
             transfer = copy(context, archive, todo, manifest)
             outcomes |= transfer.outcomes
             requests = transfer.requests
+            notes = transfer.metadata
             # The copy's last listing covers the studies it copied into; the first one
             # the others.
             if transfer.archived is None:
@@ -163,6 +165,7 @@ def copy_day(
                 show_patient_id=site.phi_in_metadata,
             ),
             "copies": dg.MetadataValue.path(str(path)),
+            **notes,
         },
     )
 

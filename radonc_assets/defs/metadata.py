@@ -42,6 +42,7 @@ def studies_table(frame: pd.DataFrame, *, show_patient_id: bool) -> dg.TableMeta
     """The studies of a manifest, copies file or report (:func:`.manifest.study_rows`)."""
     columns = [
         *(["patient"] if show_patient_id else []),
+        *(["source"] if "source" in frame.columns else []),
         "study",
         "date",
         "modalities",

@@ -16,12 +16,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import dagster as dg
+from dagster._core.remote_representation.external import RemoteSensor
+from dagster._core.scheduler.instigation import (
+    InstigatorState,
+    InstigatorStatus,
+    InstigatorType,
+    SensorInstigatorData,
+)
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+from radonc_assets.definitions import site_definitions
+from radonc_assets.defs.automation.sensors import SensorCursor
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import DicomScpTarget, DicomSource, OrthancTarget, SiteConfig
+from radonc_assets.site.errors import RunRefusedError
 from radonc_assets.site.loading import read_secret
+from radonc_assets.site.naming import new_data_sensor_name
+from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient
 
 LOGGER = logging.getLogger(__name__)
@@ -34,6 +50,8 @@ MIM_MODALITIES = frozenset({"CT", "RTSTRUCT"}) | MIM_ONLY_MODALITIES
 # MR slices per synthetic patient.
 _MR_SLICES = 8
 
+# Days of synthetic data the demo loads, from its site's backfill_start.
+DEMO_DAYS = 7
 # The nodes of a loopback site (`write_loopback_site`), by the key of their port.
 LOOPBACK_NODES = ("aria", "mim", "archive", "http", "restore", "scratch", "scratch_http")
 
@@ -206,11 +224,100 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
         yield DemoServers(site, servers)
 
 
+def demo_week(site: SiteConfig) -> tuple[dt.date, dt.date]:
+    """The first and last dates of the demo's synthetic data: a week from ``backfill_start``.
+
+    The site's partitions start at its data, so that the partitions view and the coverage
+    open on the dates the demo backed up.
+
+    Raises:
+        RunRefusedError: The site sets no ``backfill_start``.
+    """
+    if site.backfill_start is None:
+        raise RunRefusedError(
+            f"site {site.name} sets no backfill_start: the demo loads its week of synthetic "
+            "data from that date"
+        )
+    return site.backfill_start, site.backfill_start + dt.timedelta(days=DEMO_DAYS - 1)
+
+
+def seed_sensor_cursors(
+    site: SiteConfig, instance: dg.DagsterInstance, workspace: Path
+) -> dict[str, str]:
+    """Set the cursor of each new-data sensor of `site` to what it finds now, in `instance`.
+
+    For after the demo's backup: each sensor is evaluated once here as the daemon would
+    (its run requests dropped: the backup did them), and its cursor stored for the sensor
+    as the code locations of `workspace` name it, so that the daemon's first ticks request
+    nothing. The retries the evaluation noted are not kept: a date the backup left
+    incomplete is the sensor's to request again. A sensor is stored as declared in code
+    (running or not as the site file says) unless the instance already holds its state.
+
+    Returns:
+        The cursors set, by sensor name; a sensor whose source did not answer has none.
+    """
+    definitions = site_definitions(site)
+    cursors: dict[str, str] = {}
+    for alias in site.sources:
+        name = new_data_sensor_name(site, alias)
+        with dg.build_sensor_context(
+            instance=instance, resources=site_resources(site), definitions=definitions
+        ) as context:
+            data = definitions.resolve_sensor_def(name).evaluate_tick(context)
+        if data.cursor is None:
+            LOGGER.warning("%s: no cursor set: %s", name, data.skip_message)
+            continue
+        cursor = SensorCursor.parse(data.cursor)
+        cursor.retries = {}
+        cursors[name] = str(cursor)
+    with WorkspaceProcessContext(instance, WorkspaceFileTarget([str(workspace)])) as process:
+        for entry in process.create_request_context().get_code_location_entries().values():
+            for repository in (
+                entry.code_location.get_repositories().values() if entry.code_location else ()
+            ):
+                for sensor in repository.get_sensors():
+                    if sensor.name in cursors:
+                        _store_cursor(instance, sensor, cursors[sensor.name])
+    return cursors
+
+
+def _store_cursor(instance: dg.DagsterInstance, sensor: RemoteSensor, cursor: str) -> None:
+    """Store `cursor` as `sensor`'s, as the UI's "set cursor" does (Dagster 1.13)."""
+    stored = instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
+    if stored is None:
+        instance.add_instigator_state(
+            InstigatorState(
+                sensor.get_remote_origin(),
+                InstigatorType.SENSOR,
+                InstigatorStatus.DECLARED_IN_CODE,
+                SensorInstigatorData(
+                    min_interval=sensor.min_interval_seconds,
+                    cursor=cursor,
+                    sensor_type=sensor.sensor_type,
+                ),
+            )
+        )
+        return
+    data = stored.instigator_data
+    assert isinstance(data, SensorInstigatorData)
+    instance.update_instigator_state(stored.with_data(data._replace(cursor=cursor)))
+
+
 def _holds(source: DicomSource, modality: str) -> bool:
     """Whether `source` holds the synthetic objects of `modality` (their file name's prefix)."""
     if source.type == "mim":
         return modality in MIM_MODALITIES
     return modality not in MIM_ONLY_MODALITIES
+
+
+def week_spec(last_day: dt.date, patients: int) -> SyntheticSpec:
+    """The synthetic week (:data:`DEMO_DAYS`) ending `last_day` that the sources are loaded with."""
+    return SyntheticSpec(
+        start=last_day - dt.timedelta(days=DEMO_DAYS - 1),
+        end=last_day,
+        patients=patients,
+        mr_slices=_MR_SLICES,
+    )
 
 
 def load_synthetic_week(
@@ -225,12 +332,7 @@ def load_synthetic_week(
     Returns:
         Instances stored per DICOM source alias, deliveries per Mosaiq source alias.
     """
-    spec = SyntheticSpec(
-        start=last_day - dt.timedelta(days=6),
-        end=last_day,
-        patients=patients,
-        mr_slices=_MR_SLICES,
-    )
+    spec = week_spec(last_day, patients)
     files = write(spec, data_dir)
     stored: dict[str, int] = {}
     for alias, source in servers.site.dicom_sources.items():

@@ -8,14 +8,16 @@ installation (no system plugins, no ``/etc`` configuration).
 - :class:`OrthancServer`: ``/usr/sbin/Orthanc`` with a generated JSON configuration.
 - :class:`DcmqrscpServer`: DCMTK ``/usr/bin/dcmqrscp`` in its default fork mode
   (one child process per association).
+- :class:`StorescpServer`: DCMTK ``/usr/bin/storescp``, a C-STORE destination only (a
+  store-only staging node).
 - :class:`PostgresServer`: a PostgreSQL cluster of its own (Debian ``postgresql``), for
   Dagster instances stored in PostgreSQL.
 - :class:`TlsOrthancServer`: an Orthanc whose DICOM port speaks DICOM TLS only.
 - :class:`StunnelServer`: Debian's ``stunnel4``, a TLS terminator in front of a port
   (HTTPS for Orthanc's REST API).
 
-All run with ``TCP_NODELAY=1`` (DCMTK, the DICOM network layer of Orthanc and dcmqrscp,
-leaves Nagle's algorithm on otherwise, which costs about 95 ms per small C-STORE) in a
+All run with ``TCP_NODELAY=1`` (DCMTK, the DICOM network layer of Orthanc, dcmqrscp and
+storescp, leaves Nagle's algorithm on otherwise, which costs about 95 ms per small C-STORE) in a
 session of their own, so stopping or suspending a server signals its whole process
 group, forked children included.
 """
@@ -49,8 +51,10 @@ LOOPBACK = "127.0.0.1"
 _ORTHANC = Path("/usr/sbin/Orthanc")
 _DCMQRSCP = Path("/usr/bin/dcmqrscp")
 _STUNNEL = Path("/usr/bin/stunnel")
-# By absolute path: pynetdicom installs an `echoscu` of its own into the virtualenv.
+# By absolute path: pynetdicom installs an `echoscu` and a `storescp` of its own into the
+# virtualenv.
 _ECHOSCU = Path("/usr/bin/echoscu")
+_STORESCP = Path("/usr/bin/storescp")
 # A parent started from a non-interactive background shell may pass SIGINT/SIGTERM on
 # as ignored; dcmqrscp installs no handler and would then survive SIGTERM.
 _RESET_SIGNALS = ("/usr/bin/env", "--default-signal=INT,TERM")
@@ -566,24 +570,81 @@ class DcmqrscpServer(_ServerProcess):
         return [str(_DCMQRSCP), "--config", str(config_path)]
 
     def _probe(self) -> bool:
-        seconds = str(round(_PROBE_TIMEOUT))
-        echo = [
-            str(_ECHOSCU),
-            *("--timeout", seconds, "--acse-timeout", seconds, "--dimse-timeout", seconds),
-            *("--call", self.aet, LOOPBACK, str(self.dicom_port)),
+        return _answers_echo(self.aet, self.dicom_port)
+
+
+class StorescpServer(_ServerProcess):
+    """A DCMTK storescp: a C-STORE destination only, as a store-only staging node is.
+
+    It accepts C-ECHO and C-STORE of the standard storage classes from any calling AE
+    and writes each instance it receives into ``workdir/name/received``; it has no
+    Query/Retrieve service (a C-MOVE finds no presentation context). One association at
+    a time. Stopped by its PID (its process group), like the other servers.
+
+    Attributes:
+        aet: Its AE title.
+        dicom_port: Its DICOM port.
+        received: The folder of the instances it received.
+        directory: Its working directory.
+        log_path: Its log file.
+    """
+
+    def __init__(
+        self,
+        workdir: Path,
+        aet: str,
+        *,
+        dicom_port: int | None = None,
+        name: str = "storescp",
+    ) -> None:
+        """Describe the server; nothing is written or started until :meth:`start`.
+
+        Args:
+            workdir: Parent of the server's working directory.
+            aet: Its AE title.
+            dicom_port: DICOM port; a free one when omitted.
+            name: Name of the working directory.
+        """
+        super().__init__(workdir, name)
+        self.aet = aet
+        self.dicom_port = free_port() if dicom_port is None else dicom_port
+        self.received = self.directory / "received"
+
+    def __str__(self) -> str:
+        return f"storescp {self.aet} (DICOM {self.dicom_port})"
+
+    def _prepare(self) -> list[str]:
+        self.received.mkdir(exist_ok=True)
+        return [
+            str(_STORESCP),
+            *("--aetitle", self.aet, "--output-directory", str(self.received)),
+            str(self.dicom_port),
         ]
-        try:
-            result = subprocess.run(
-                echo,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-                timeout=_PROBE_TIMEOUT + 2,
-                check=False,
-            )
-        except subprocess.TimeoutExpired:
-            return False
-        return result.returncode == 0
+
+    def _probe(self) -> bool:
+        return _answers_echo(self.aet, self.dicom_port)
+
+
+def _answers_echo(aet: str, port: int) -> bool:
+    """Whether the DICOM server `aet` on the loopback `port` answers a C-ECHO (one attempt)."""
+    seconds = str(round(_PROBE_TIMEOUT))
+    echo = [
+        str(_ECHOSCU),
+        *("--timeout", seconds, "--acse-timeout", seconds, "--dimse-timeout", seconds),
+        *("--call", aet, LOOPBACK, str(port)),
+    ]
+    try:
+        result = subprocess.run(
+            echo,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=_PROBE_TIMEOUT + 2,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return False
+    return result.returncode == 0
 
 
 class PostgresServer(_ServerProcess):

@@ -7,7 +7,8 @@ backup), damages one day (an instance deleted from the archive, then ``radonc va
 of that day) so that the partitions view shows a failed date, materializes the coverage
 (as the UI's button does), and takes screenshots with headless Chromium
 (Debian package ``chromium``) of the asset graph, the validation report's partitions,
-its checks and its latest materialization, the coverage asset and the automation page.
+its checks and its latest materialization, the coverage asset, the automation page and
+ARIA's sensor (its ticks and their reasons).
 The demo is stopped (SIGTERM) at the end.
 
 The demo's site file is copied with ``retry_days = 0``: its sensors would otherwise
@@ -30,6 +31,7 @@ from typing import Any
 import requests
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.devtools.demo import demo_week
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.paths import DATA_DIR_VARIABLE, DEFAULT_ENVIRONMENTS_DIR
 
@@ -50,6 +52,7 @@ PAGES = {
     "coverage": "/assets/demo/coverage?view=events",
     "recovery-drill": "/assets/demo/recovery_drills?view=events",
     "automation": "/automation",
+    "aria-sensor": "/locations/demo.toml/sensors/demo_aria_new_data",
     "runs": "/runs",
 }
 
@@ -186,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             _wait_for_ui(url, demo)
-            day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
+            day = demo_week(load_site(SITE, environments))[0] + dt.timedelta(days=3)
             os.environ[DATA_DIR_VARIABLE] = str(workdir / "data")  # the demo's, for audit_path
             uid = damage_one_day(environments, day)
             print(f"deleted {uid} ({day}) from the archive; validating {day} again", flush=True)

@@ -29,7 +29,14 @@ DELIVERY_BACKOFF = (1.0, 2.0)
 
 
 def alert_message(
-    site: str, what: str, date: str, details: list[str], run_url: str, sources: list[str]
+    site: str,
+    what: str,
+    date: str,
+    details: list[str],
+    run_url: str,
+    sources: list[str],
+    *,
+    subject: str | None = None,
 ) -> AlertMessage:
     """The e-mail and webhook forms of one alert.
 
@@ -40,10 +47,17 @@ def alert_message(
         details: One line per failure (step errors, failed checks).
         run_url: The run's page in the UI.
         sources: The sources concerned (may be empty).
+        subject: The site's subject template (``[SITE.alerts] subject``, checked when the
+            site loaded); None: ``[radonc-backup] SITE: WHAT for DATE (SOURCES)``.
     """
-    where = f" for {date}" if date else ""
-    about = f" ({', '.join(sources)})" if sources else ""
-    subject = f"[radonc-backup] {site}: {what}{where}{about}"
+    if subject is None:
+        where = f" for {date}" if date else ""
+        about = f" ({', '.join(sources)})" if sources else ""
+        subject = f"[radonc-backup] {site}: {what}{where}{about}"
+    else:
+        subject = subject.format(
+            site=site, what=what, date=date or "-", sources=", ".join(sources) or "-"
+        )
     shown = details[:MAX_LINES]
     more = [f"... and {len(details) - MAX_LINES} more"] if len(details) > MAX_LINES else []
     text = "\n".join(

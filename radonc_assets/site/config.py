@@ -13,6 +13,7 @@ variable, which is read only for the site in use. The earlier system's placehold
 import datetime as dt
 import ipaddress
 import re
+import string
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -324,6 +325,9 @@ class SiteSettings(BaseModel):
     rolling_content_days: Annotated[StrictInt, Field(ge=1)] | None = None
     # Seconds a command-line run waits for a source held by another live run.
     pool_wait: Annotated[StrictFloat, Field(gt=0)] = 600.0
+    # Days back (today excluded) that `radonc backup SITE` without a date catches up on;
+    # None: the sensors' automation.retry_days, at least 1 (SiteConfig.catch_up_days).
+    catch_up_days: Annotated[StrictInt, Field(ge=1)] | None = None
     # The UID root of the records generated from Mosaiq (the site's organisation root;
     # unset: pydicom's root): PS3.5 9.1 components, no leading zeros, room for the dot
     # and what pydicom's generate_uid adds within 64 characters.
@@ -478,6 +482,36 @@ class DrillSettings(_Model):
         return value
 
 
+# The placeholders of an alert subject (``[SITE.alerts] subject``): the site's name, what
+# failed, the date ("-" when none) and the sources concerned (comma-separated, "-" when none).
+SUBJECT_PLACEHOLDERS = ("site", "what", "date", "sources")
+
+
+def subject_template(value: str) -> str:
+    """An alert subject template: one line whose placeholders are :data:`SUBJECT_PLACEHOLDERS`.
+
+    Raises:
+        ValueError: A line break, unbalanced braces, or a placeholder that is not one of
+            them or carries a format (the message names the valid ones).
+    """
+    valid = ", ".join(f"{{{name}}}" for name in SUBJECT_PLACEHOLDERS)
+    if any(ord(character) < 32 for character in value):
+        raise ValueError("the subject is one line: no line breaks or control characters")
+    try:
+        fields = [
+            (name, spec, conversion)
+            for _, name, spec, conversion in string.Formatter().parse(value)
+            if name is not None
+        ]
+    except ValueError as exc:
+        raise ValueError(f"{exc} (write {{{{ and }}}} for braces; placeholders: {valid})") from None
+    for name, spec, conversion in fields:
+        if name not in SUBJECT_PLACEHOLDERS or spec or conversion:
+            shown = name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+            raise ValueError(f"unknown placeholder {{{shown}}} (valid: {valid})")
+    return value
+
+
 class AlertSettings(_Model):
     """Where failures are reported (``[SITE.alerts]``): e-mail, a webhook, or both.
 
@@ -493,6 +527,9 @@ class AlertSettings(_Model):
         webhook_token_env_var: The environment variable of a bearer token for the webhook.
         ui_url: The Dagster UI's address as the recipients reach it, for the links to runs.
         timeout: Seconds for each delivery.
+        subject: The e-mail subject, a template of :data:`SUBJECT_PLACEHOLDERS`
+            (``"{site} backup: {what} ({date})"``); None: ``[radonc-backup] SITE: WHAT for
+            DATE (SOURCES)``, the parts without a value left out.
     """
 
     email_to: tuple[Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$")], ...] = ()
@@ -506,11 +543,17 @@ class AlertSettings(_Model):
     webhook_token_env_var: str | None = None
     ui_url: Annotated[str, StringConstraints(pattern=r"^https?://")] = "http://127.0.0.1:3000"
     timeout: Annotated[StrictFloat, Field(gt=0)] = 10.0
+    subject: str | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _password_placeholder(cls, data: Any) -> Any:
         return _secret_from_placeholder(data, "smtp_password")
+
+    @field_validator("subject")
+    @classmethod
+    def _subject(cls, value: str | None) -> str | None:
+        return None if value is None else subject_template(value)
 
     @model_validator(mode="after")
     def _complete(self) -> "AlertSettings":
@@ -558,6 +601,14 @@ class SiteConfig(_Model):
     def dicom_sources(self) -> dict[str, DicomSource]:
         """The ARIA and MIM sources by alias."""
         return {k: v for k, v in self.sources.items() if isinstance(v, DicomSource)}
+
+    @property
+    def catch_up_days(self) -> int:
+        """Days back (today excluded) a catch-up backup checks.
+
+        The setting ``catch_up_days``, else the sensors' ``retry_days``, at least 1.
+        """
+        return self.settings.catch_up_days or max(self.automation.retry_days, 1)
 
     @property
     def restore_targets(self) -> list[str]:

@@ -16,6 +16,13 @@ class PoolBusyError(RunRefusedError):
     """A pool stayed held by another run for longer than the wait allowed."""
 
 
+class AccessLogError(RunRefusedError):
+    """The access log of patient data cannot be written (or read).
+
+    The command then refuses to show what it read (:mod:`radonc_assets.site.access_log`).
+    """
+
+
 @dataclass(frozen=True)
 class Problem:
     """One configuration problem, located by file, site and key."""

@@ -9,7 +9,6 @@ gone as failed and frees their slots. Runs launched by the daemon are watched by
 Dagster's own run monitoring instead.
 """
 
-import getpass
 import logging
 import os
 import socket
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from radonc_assets.site.access_log import os_user
 from radonc_assets.site.errors import PoolBusyError
 
 LOGGER = logging.getLogger(__name__)
@@ -80,16 +80,8 @@ def process_tags() -> dict[str, str]:
         PROCESS_START_TAG: process_start(pid) or "",
         HOST_TAG: socket.gethostname(),
         LAUNCHED_BY_TAG: "cli",
-        STARTED_BY_TAG: _user(),
+        STARTED_BY_TAG: os_user(),
     }
-
-
-def _user() -> str:
-    """The operating system user running this process."""
-    try:
-        return getpass.getuser()
-    except OSError:  # no login name in the environment nor in the password database
-        return f"uid {os.getuid()}"
 
 
 def _is_gone(run: dg.DagsterRun) -> bool:

@@ -182,7 +182,10 @@ def _mosaiq_meaning(source: MosaiqSource, key: str) -> str:
         return f"password from the environment variable {source.db_password_env_var}"
     if key == "staging_target_alias":
         stage = source.staging_target_alias
-        return f"RT Records go to the archive through {stage} (C-STORE)"
+        return (
+            f"RT Records go to the archive through {stage} (C-STORE, then C-MOVE; also "
+            "stored directly when it only stores)"
+        )
     meanings = {
         "db_server": "SQL Server host",
         "db_database": (

@@ -13,6 +13,7 @@ from radonc_assets.backup.content_hash import content_hash, file_hashes
 from radonc_assets.backup.coverage import DayStatus, day_status
 from radonc_assets.backup.integrity import altered_rows, mark_altered
 from radonc_assets.backup.manifest import (
+    ARCHIVE_ONLY,
     MANIFEST_COLUMNS,
     cap,
     compare,
@@ -120,6 +121,25 @@ def test_study_rows_show_patient_id_only_when_allowed(show: bool) -> None:
     )
     study = {"study": "…ST1", "date": "20260101", "modalities": "CT, RTPLAN", "instances": 2}
     assert rows == [({"patient": "SYN-1"} if show else {}) | study]
+
+
+def test_study_rows_of_a_report_name_the_sources_and_count_each_instance_once() -> None:
+    shared = frame(record("1"), record("2"))
+    report = pd.concat(
+        [
+            shared.assign(source="ARIA", status="verified"),
+            shared.assign(source="MIM", status="verified"),
+            frame(record("3", study="ST2")).assign(source="", status="extra"),
+        ],
+        ignore_index=True,
+    )
+
+    rows = study_rows(report, show_patient_id=False)
+
+    assert [(r["source"], r["study"], r["instances"], r["status"]) for r in rows] == [
+        ("ARIA, MIM", "…ST1", 2, "2 verified"),
+        (ARCHIVE_ONLY, "…ST2", 1, "1 extra"),
+    ]
 
 
 def ct(pixels: bytes = bytes(range(32))) -> Dataset:

@@ -13,16 +13,19 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from pydicom import dcmread
 
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.cli.main import main
 from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
-from radonc_assets.devtools.local_servers import DcmqrscpServer, free_ports
+from radonc_assets.devtools.local_servers import DcmqrscpServer, StorescpServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
+from radonc_assets.site.loading import load_sites
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
+from tests.defs.test_mosaiq_backup import forget_records
 
 DAY = "2026-01-06"  # a planning day: MIM holds its CT and structures
 # The lab's week, as load_synthetic_week writes it: the simulated Mosaiq of the same patients.
@@ -336,6 +339,74 @@ def test_a_backup_with_mosaiq_writes_its_records_and_census(
     )
     census = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_active_courses"))
     assert set(census["status"]) == {"on_treatment"}
+
+
+STAGED_DAY = "2026-01-09"
+
+
+def staged_site(
+    lab: DemoServers, site_file: SiteFileWriter, database: Path, staging_port: int
+) -> Path:
+    """The lab with MOSAIQ (`database`) staged through RESTORE at `staging_port`, for
+    `radonc` to read; the archive without the records of STAGED_DAY, so they are copied."""
+    write_mosaiq_database(LAB_WEEK, database)
+    path = variant(lab, site_file, mosaiq=database, staging=True, ports={"restore": staging_port})
+    forget_records(load_sites(path)["LAB"], database, STAGED_DAY)
+    return path
+
+
+def test_a_store_only_staging_node_receives_the_records_and_the_archive_too(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The earlier system's staging node, a C-STORE destination only (DCMTK storescp)."""
+    with StorescpServer(tmp_path, "LAB_RESTORE") as stage:
+        path = staged_site(lab, site_file, tmp_path / "mosaiq.db", stage.dicom_port)
+        monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+        status = main(["backup", "LAB", "MOSAIQ", "--date", STAGED_DAY])
+    assert status == 0
+    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    records = set(manifest["sop_instance_uid"])
+    assert (
+        f"{STAGED_DAY} LAB MOSAIQ: {len(records)} instances: 0 already present, "
+        + (f"{len(records)} copied, 0 failed, 0 deferred; complete (0 missing, ")
+        in capsys.readouterr().out
+    )
+    assert {str(dcmread(f).SOPInstanceUID) for f in stage.received.iterdir()} == records
+    held = archive_client(lab.site).archived_uids(set(manifest["study_instance_uid"]))
+    assert records <= held
+
+
+def test_a_staging_node_down_fails_the_records_with_its_cause(
+    lab: DemoServers,
+    home: Path,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    down = free_ports(1)[0]  # nothing listens there
+    path = staged_site(lab, site_file, tmp_path / "mosaiq.db", down)
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+
+    assert main(["backup", "LAB", "MOSAIQ", "--date", STAGED_DAY]) == 1
+    out = capsys.readouterr().out.splitlines()
+    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    assert f"{STAGED_DAY} LAB MOSAIQ: {len(manifest)} instances: 0 already present, 0 copied, " + (
+        f"{len(manifest)} failed, 0 deferred; INCOMPLETE ({len(manifest)} missing, "
+    ) in "\n".join(out)
+    cause = (
+        f"not in the archive: the staging node LAB_RESTORE@127.0.0.1:{down} could not take "
+        f"it: cannot connect to 127.0.0.1:{down} for LAB_RESTORE"
+    )
+    for uid in manifest["sop_instance_uid"]:
+        (line,) = [line for line in out if line.startswith(f"  MOSAIQ missing: {uid} ")]
+        assert cause in line
+    assert out[-1] == "1 date(s) backed up; 1 incomplete (see the Dagster UI)"
 
 
 def test_a_mosaiq_delivery_that_made_no_record_fails_the_backup_until_acknowledged(

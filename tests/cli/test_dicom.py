@@ -57,10 +57,11 @@ def test_move_get_and_store(
         "--series-uid",
         record.series_uid,
     ]
+    got = tmp_path / "got"  # beside the data folder (the access log)
 
-    assert main(["dicom", "get", *node_args(source.node), *series, "--out-dir", str(tmp_path)]) == 0
+    assert main(["dicom", "get", *node_args(source.node), *series, "--out-dir", str(got)]) == 0
     assert "1 file(s) written" in capsys.readouterr().out
-    (received,) = tmp_path.glob("*.dcm")
+    (received,) = got.glob("*.dcm")
     assert received.name == f"{record.sop_instance_uid}.dcm"
     assert dcmread(received).SOPInstanceUID == record.sop_instance_uid
 
@@ -70,9 +71,7 @@ def test_move_get_and_store(
     assert archive.lookup(record.sop_instance_uid)
 
     archive.delete_instances([record.sop_instance_uid])
-    assert (
-        main(["dicom", "store", *node_args(archive.dicom.peer), "--filepath", str(tmp_path)]) == 0
-    )
+    assert main(["dicom", "store", *node_args(archive.dicom.peer), "--filepath", str(got)]) == 0
     assert "1 stored, 0 failed, 0 skipped" in capsys.readouterr().out
     assert archive.lookup(record.sop_instance_uid)
 

@@ -41,6 +41,7 @@ def mosaiq_site(tmp_path_factory: pytest.TempPathFactory, site_file: SiteFileWri
         (["report", "MQ", "--mrn", "SYN00-0001"], 0),
         (["records", "MQ", "--date", "2026-01-07", "--out", "records"], 0),
         (["query", "MQ", "MOSAIQ", "--mrn", "SYN00-0001"], 0),
+        (["audit", "--mrn", "SYN00-0001"], 0),
     ],
 )
 def test_commands_that_run_no_job_never_load_dagster(

@@ -436,6 +436,70 @@ def test_a_cron_backup_that_leaves_a_date_incomplete_alerts_by_itself(
     assert len(mailbox.envelopes) == 1
 
 
+def test_the_subject_is_the_site_s_template(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``[SITE.alerts] subject``, filled in for the alert of a cron backup."""
+    mailbox, hook, alerts = receivers
+    template = "Backup {{failed}} at {site} on {date}: {what} [{sources}]"
+    site = alert_site(site_file, alerts | {"subject": template}, ports, aets={"aria": "NOT_ARIA"})
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(site.source_file.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
+    day = "2026-02-06"
+    assert main(["backup", SITE, "ARIA", "--date", day]) == 1
+    assert mailbox.received()["Subject"] == (
+        f"Backup {{failed}} at {SITE} on {day}: radonc backup left the date incomplete [ARIA]"
+    )
+    (posted,) = hook.requests
+    assert json.loads(posted.body)["what"] == "radonc backup left the date incomplete"
+
+
+def test_a_sensor_s_alert_has_the_site_s_subject(
+    site_file: SiteFileWriter,
+    receivers: Receivers,
+    ports: dict[str, int],
+    instance: dg.DagsterInstance,
+) -> None:
+    mailbox, _, alerts = receivers
+    template = "RADONC {site}/{sources} {date}: {what}"
+    site = alert_site(site_file, alerts | {"subject": template}, ports, aets={"aria": "NOT_ARIA"})
+    run, failed = run_job(site, backup_job_name(site), dt.date(2026, 2, 4), instance)
+
+    run_failure_sensor(site, run, failed, instance)
+
+    assert (
+        mailbox.received()["Subject"] == f"RADONC {SITE}/ARIA 2026-02-04: validation check failed"
+    )
+
+
+@pytest.mark.parametrize(
+    ("subject", "problem"),
+    [
+        ("{site}: {when}", "unknown placeholder {when}"),
+        ("{site.name}", "unknown placeholder {site.name}"),
+        ("{site!r}", "unknown placeholder {site!r}"),
+        ("{date:%Y}", "unknown placeholder {date:%Y}"),
+        ("{site", "expected '}' before end of string (write {{ and }} for braces;"),
+        ("{site}\nBcc: x@example.org", "the subject is one line"),
+    ],
+)
+def test_a_subject_template_is_checked_when_the_site_loads(
+    site_file: SiteFileWriter, subject: str, problem: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line naming the site, the key and the valid placeholders."""
+    path = site_file(SITE)
+    path.write_text(path.read_text() + f"[{SITE}.alerts]\nsubject = {json.dumps(subject)}\n")
+    assert main(["environments", "check", str(path)]) == 1
+    (error,) = capsys.readouterr().err.splitlines()
+    assert error.startswith(f"radonc: {path}: site {SITE}: alerts.subject: Value error, {problem}")
+    if problem.startswith("unknown"):
+        assert error.endswith("(valid: {site}, {what}, {date}, {sources})")
+
+
 def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
     site_file: SiteFileWriter,
     receivers: Receivers,

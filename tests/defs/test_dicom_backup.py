@@ -4,6 +4,7 @@ C-GET) into a real Orthanc archive, materialized through Dagster."""
 import datetime as dt
 import getpass
 import io
+import itertools
 from pathlib import Path
 
 import dagster as dg
@@ -31,7 +32,7 @@ from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient, orthanc_id
-from tests.conftest import SiteFileWriter, variant
+from tests.conftest import SiteFileWriter, SyntheticInstance, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")
@@ -109,11 +110,29 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     assert aria["failed"] == aria["deferred"] == 0
     # MIM's CT and structures were already moved from ARIA: the same instances
     assert mim["already_present"] + mim["copied"] == len(mim_manifest)
-    assert report["verified"] == len(aria_manifest) + len(mim_manifest)
-    assert report["missing"] == report["deferred"] == report["mismatched"] == 0
+    # The date is safe for each source: it holds N instances, the archive all of them.
+    sources = {row.data["source"]: row.data for row in report["sources"].records}
+    for alias, manifest in (("ARIA", aria_manifest), ("MIM", mim_manifest)):
+        assert sources[alias]["verdict"] == "complete"
+        held = sources[alias]["held_by_source"]
+        assert held == sources[alias]["in_archive"] == sources[alias]["verified"] == len(manifest)
+    # An instance ARIA and MIM both hold (the planning CT) is one instance of the day.
+    shared = set(aria_manifest["sop_instance_uid"]) & set(mim_manifest["sop_instance_uid"])
+    assert shared
+    distinct = len(set(aria_manifest["sop_instance_uid"]) | set(mim_manifest["sop_instance_uid"]))
+    assert report["distinct_instances"] == report["distinct_verified"] == distinct
+    assert report["distinct_in_archive"] == distinct < len(aria_manifest) + len(mim_manifest)
+    assert report["distinct_missing"] == report["distinct_deferred"] == 0
+    assert report["distinct_mismatched"] == 0
     assert checks(first) == COMPLETE
-    assert report["treatment_records_records"] == report["treatment_records_complete"]
-    assert report["treatment_records_records"] == len(records)
+    assert report["treatment_records_checked"] == report["treatment_records_chain_complete"]
+    assert report["treatment_records_checked"] == len(records)
+    # The studies table names the sources of each study.
+    studies = {row.data["study"]: row.data for row in report["studies_table"].records}
+    planning = aria_manifest[aria_manifest["study_date"] == "20260108"]
+    (planning_study,) = set(planning["study_instance_uid"])
+    assert studies[f"…{planning_study[-12:]}"]["source"] == "ARIA, MIM"
+    assert_clear_names(first)
     assert str(report["report"]).startswith(str(data_dir))
 
     again = backup(site)
@@ -184,7 +203,10 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     (observed,) = [
         e for e in validation.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
     ]
-    assert observed.asset_observation_data.asset_observation.metadata["missing"].value == 2
+    # ARIA and MIM both hold the structure set: one instance of the day is missing
+    observation = observed.asset_observation_data.asset_observation.metadata
+    assert observation["distinct_missing"].value == 1
+    assert observation["verdict"].value == "incomplete"
     # the day's study holds its new course's records too: their chain lacks it now
     assert checks(validation) == {
         check_name("ARIA"): False,
@@ -208,6 +230,67 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
     assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
     assert archive_client(site).lookup(lost)
+
+
+def assert_clear_names(result: dg.ExecuteInProcessResult) -> None:
+    """No metadata key of a materialization or check says a word twice in a row
+    (``treatment_records_records``)."""
+    keys = [
+        key
+        for event in result.get_asset_materialization_events()
+        for key in event.materialization.metadata
+    ] + [key for e in result.get_asset_check_evaluations() for key in e.metadata]
+    assert keys
+    doubled = [k for k in keys if any(a == b for a, b in itertools.pairwise(k.split("_")))]
+    assert doubled == []
+
+
+def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
+    lab: DemoServers, synthetic_files: list[SyntheticInstance], tmp_path: Path
+) -> None:
+    site = lab.site
+    assert backup(site).success
+    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    study = manifest[manifest["study_date"] == DAY.replace("-", "")].iloc[0]
+    # An instance of the day's study that no source lists: stored in the archive directly.
+    ds = dcmread(next(i.path for i in synthetic_files if i.modality == "CT"))
+    ds.PatientID, ds.StudyInstanceUID = study["patient_id"], study["study_instance_uid"]
+    ds.SeriesInstanceUID = generate_uid()
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.save_as(tmp_path / "extra.dcm")
+    (stored,) = dicom_client(site, site.default_backup).store([tmp_path / "extra.dcm"])
+    assert stored.ok
+    try:
+        validation = backup(
+            site,
+            selection=[
+                "lab/aria/source_studies",
+                "lab/mim/source_studies",
+                "lab/validation_report",
+            ],
+        )
+    finally:
+        archive_client(site).delete_instances([str(ds.SOPInstanceUID)])
+
+    assert validation.success
+    assert checks(validation) == COMPLETE
+    report = metadata(validation, asset_key(site, "validation_report"))
+    assert report["verdict"] == "complete"
+    assert report["extra_in_archive"] >= 1
+    assert str(report["extra_in_archive_means"]).startswith("not a failure: ")
+    # First whether the date is safe (verdict, sources, distinct counts), then the extra.
+    keys = list(report)
+    assert keys[:3] == ["verdict", "sources", "distinct_instances"]
+    assert keys.index("extra_in_archive") > max(
+        k for k, key in enumerate(keys) if key.startswith("distinct_")
+    )
+    assert "extra" not in keys
+    assert all("extra" not in column.name for column in report["sources"].schema.columns)
+    studies = {row.data["study"]: row.data for row in report["studies_table"].records}
+    row = studies[f"…{str(ds.StudyInstanceUID)[-12:]}"]
+    assert "1 extra" in row["status"]
+    assert row["source"] == "ARIA, MIM"
+    assert_clear_names(validation)
 
 
 ARIA_ONLY = ["lab/aria/source_studies", "lab/aria/orthanc_copies"]
@@ -523,7 +606,11 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
         e for e in validation.all_events if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
     ]
     observation = observed.asset_observation_data.asset_observation.metadata
-    assert observation["altered_in_archive"].value == 2
+    # one instance of the day (ARIA's and MIM's), altered for each source
+    assert observation["distinct_altered_in_archive"].value == 1
+    sources = {row.data["source"]: row.data for row in observation["sources"].value.records}
+    assert sources["ARIA"]["altered_in_archive"] == sources["MIM"]["altered_in_archive"] == 1
+    assert sources["ARIA"]["in_archive"] == sources["ARIA"]["held_by_source"]
     assert observation["archive_integrity"].value == "orthanc_md5"
     assert day_coverage("LAB", dt.date.fromisoformat(DAY)).status == DayStatus.INCOMPLETE
 

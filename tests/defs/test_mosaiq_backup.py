@@ -1,4 +1,5 @@
-"""Mosaiq's records generated, archived (directly and through a staging SCP) and validated.
+"""Mosaiq's records generated, archived (directly, through a staging node that relays them or
+one that only stores them) and validated.
 
 The simulated Mosaiq holds the same synthetic week as the lab's ARIA (same spec), so
 the records it gives reference plans the archive holds after ARIA's backup.
@@ -18,10 +19,12 @@ from pydicom import dcmread
 from radonc_assets.backup.audit_files import audit_path, read_frame, records_dir
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.mosaiq.queries import day_window, read_sessions
+from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.defs.dicom_backup.assets import site_assets as dicom_assets
 from radonc_assets.defs.dicom_backup.checks import completeness_result
 from radonc_assets.defs.mosaiq.assets import site_assets as mosaiq_assets
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.devtools.local_servers import StorescpServer, free_port
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
@@ -32,6 +35,7 @@ from radonc_assets.site.resources import site_resources
 from resources.mosaiq_db import MosaiqDatabase
 from tests.backup.test_mosaiq_queries import EARLIER_SHAPE
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
+from tests.defs.test_dicom_backup import assert_clear_names
 
 # The lab's week, as load_synthetic_week writes it.
 WEEK = SyntheticSpec(start=LAB_WEEK_END - dt.timedelta(days=6), end=LAB_WEEK_END, patients=3)
@@ -62,12 +66,25 @@ def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
+def forget_records(site: SiteConfig, database: Path, day: str) -> None:
+    """Delete from the lab's archive the records of `day` (their UIDs are deterministic), so
+    that the day's backup copies them whichever test ran first."""
+    parsed = read_sessions(
+        MosaiqDatabase("SQLite3", str(database)), day_window(dt.date.fromisoformat(day))
+    )
+    settings = record_settings(site)
+    archive_client(site).delete_instances(
+        encode_record(session, settings).uids.instance for session in parsed.items
+    )
+
+
 @pytest.mark.parametrize(("staging", "day"), [(False, "2026-01-07"), (True, "2026-01-08")])
 @pytest.mark.usefixtures("lab_courses_planned")
 def test_records_are_generated_archived_and_validated(
     lab: DemoServers, site_file: SiteFileWriter, mosaiq_db: Path, staging: bool, day: str
 ) -> None:
     site = load_sites(variant(lab, site_file, mosaiq=mosaiq_db, staging=staging))["LAB"]
+    forget_records(site, mosaiq_db, day)
 
     first = run(site, day)
 
@@ -80,11 +97,17 @@ def test_records_are_generated_archived_and_validated(
     assert set(manifest["treatment_date"]) == {day.replace("-", "")}
     files = sorted(records_dir("LAB", day, "MOSAIQ").glob("*.dcm"))
     assert [f.stem for f in files] == sorted(manifest["sop_instance_uid"])
-    assert copies["copied"] + copies["already_present"] == len(manifest)
+    assert copies["copied"] == len(manifest)
     assert copies["failed"] == copies["deferred"] == 0
+    # The lab's RESTORE (dcmqrscp) knows the archive: the records are relayed.
+    assert copies.get("staging_mode") == ("relay" if staging else None)
     checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
     assert checks[check_name("MOSAIQ")] is True
     assert checks[CHAIN_CHECK] is True
+    assert_clear_names(first)  # Mosaiq's assets' metadata keys too
+    report = metadata(first, "lab/validation_report")
+    sources = {row.data["source"]: row.data for row in report["sources"].records}
+    assert sources["MOSAIQ"]["held_by_source"] == sources["MOSAIQ"]["in_archive"] == len(manifest)
 
     archive = archive_client(site)
     held = archive.archived_uids(set(manifest["study_instance_uid"]))
@@ -93,6 +116,75 @@ def test_records_are_generated_archived_and_validated(
     assert archive.archived_uids(set(manifest["study_instance_uid"])) == held
     regenerated = read_frame(audit_path("LAB", day, "MOSAIQ_treatment_records"))
     assert regenerated["sop_instance_uid"].tolist() == manifest["sop_instance_uid"].tolist()
+
+
+# --- a staging node that only stores, or is down -------------------------------------------------
+
+STAGED_DAY = "2026-01-09"
+
+
+@pytest.mark.usefixtures("lab_courses_planned")
+def test_a_store_only_staging_node_receives_the_records_and_the_day_is_complete(
+    lab: DemoServers, site_file: SiteFileWriter, mosaiq_db: Path, tmp_path: Path
+) -> None:
+    """The earlier system's staging node, a C-STORE destination only (DCMTK storescp): it
+    receives the records, the archive gets them too, and the day is complete."""
+    with StorescpServer(tmp_path, "LAB_RESTORE") as stage:
+        path = variant(
+            lab, site_file, mosaiq=mosaiq_db, staging=True, ports={"restore": stage.dicom_port}
+        )
+        site = load_sites(path)["LAB"]
+        forget_records(site, mosaiq_db, STAGED_DAY)
+
+        result = run(site, STAGED_DAY)
+
+    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    received = {str(dcmread(f).SOPInstanceUID) for f in stage.received.iterdir()}
+    assert received == set(manifest["sop_instance_uid"])
+    copies = metadata(result, "lab/mosaiq/orthanc_copies")
+    assert copies["copied"] == len(manifest) > 0
+    assert copies["failed"] == copies["deferred"] == 0
+    assert copies["staging_mode"] == "store-only"
+    assert copies["staging_node"] == f"LAB_RESTORE@127.0.0.1:{stage.dicom_port}"
+    assert "accepted none of the proposed presentation contexts" in str(
+        copies["staging_mode_reason"]
+    )
+    held = archive_client(site).archived_uids(set(manifest["study_instance_uid"]))
+    assert set(manifest["sop_instance_uid"]) <= held
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[check_name("MOSAIQ")] is True
+    day = dt.date.fromisoformat(STAGED_DAY)
+    assert day_coverage("LAB", day, "MOSAIQ").status == DayStatus.COMPLETE
+
+
+@pytest.mark.usefixtures("lab_courses_planned")
+def test_a_staging_node_down_fails_the_records_with_its_cause(
+    lab: DemoServers, site_file: SiteFileWriter, mosaiq_db: Path
+) -> None:
+    down = free_port()  # nothing listens there
+    path = variant(lab, site_file, mosaiq=mosaiq_db, staging=True, ports={"restore": down})
+    site = load_sites(path)["LAB"]
+    forget_records(site, mosaiq_db, STAGED_DAY)
+
+    result = run(site, STAGED_DAY)
+
+    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    copies = metadata(result, "lab/mosaiq/orthanc_copies")
+    assert copies["failed"] == len(manifest) > 0
+    assert copies["copied"] == 0
+    assert copies["staging_mode"] == "unknown"
+    rows = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_orthanc_copies"))
+    assert set(rows["outcome"]) == {"failed"}
+    cause = f"the staging node LAB_RESTORE@127.0.0.1:{down} could not take it: cannot connect to"
+    assert all(reason.startswith(cause) for reason in rows["reason"])
+    assert not archive_client(site).archived_uids(set(manifest["study_instance_uid"])) & set(
+        manifest["sop_instance_uid"]
+    )
+    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert checks[check_name("MOSAIQ")] is False
+    assert checks[check_name("ARIA")] is True
+    day = dt.date.fromisoformat(STAGED_DAY)
+    assert day_coverage("LAB", day, "MOSAIQ").status == DayStatus.INCOMPLETE
 
 
 # --- every delivery accounted for ----------------------------------------------------------------

@@ -25,7 +25,12 @@ from radonc_assets.backup.audit_files import audit_path, write_frame
 from radonc_assets.backup.manifest import MANIFEST_COLUMNS
 from radonc_assets.definitions import site_definitions
 from radonc_assets.defs.automation import sensors
-from radonc_assets.defs.automation.sensors import RETRY_ATTEMPTS, SensorCursor, source_selection
+from radonc_assets.defs.automation.sensors import (
+    RETRY_ATTEMPTS,
+    SensorCursor,
+    source_selection,
+    study_changes,
+)
 from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
@@ -115,20 +120,27 @@ def evaluate(
     return Tick(list(data.run_requests), data.skip_message, data.cursor)
 
 
-def store_grown_study(
-    site: SiteConfig, synthetic_files: list[SyntheticInstance], folder: Path
-) -> None:
-    """One more instance in the study of DAY: a CT copy with new series and SOP UIDs."""
-    ct = next(
-        i for i in synthetic_files if i.study_date == DAY.strftime("%Y%m%d") and i.modality == "CT"
-    )
+def store_ct_copy(
+    site: SiteConfig,
+    synthetic_files: list[SyntheticInstance],
+    folder: Path,
+    *,
+    new_study: bool = False,
+) -> int:
+    """One more instance in ARIA: a copy of a CT of DAY with new series and SOP UIDs, in
+    its study (which grows) or in a new study; the instances of the CT's study before."""
+    dated = [i for i in synthetic_files if i.study_date == DAY.strftime("%Y%m%d")]
+    ct = next(i for i in dated if i.modality == "CT")
     ds = dcmread(ct.path)
+    if new_study:
+        ds.StudyInstanceUID = generate_uid()
     ds.SeriesInstanceUID = generate_uid()
     ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    path = folder / "grown.dcm"
+    path = folder / f"{ds.SOPInstanceUID}.dcm"
     ds.save_as(path)
     (outcome,) = dicom_client(site, "ARIA").store([path])
     assert outcome.ok
+    return sum(i.study_uid == ct.study_uid for i in dated)
 
 
 @pytest.mark.usefixtures("clock")
@@ -156,19 +168,60 @@ def test_new_or_grown_studies_of_today_are_requested_once(
     assert kept.day == DAY.isoformat()
     assert request.run_key == f"ARIA:{DAY}:{kept.state}"
 
+    # ARIA holds one study of DAY (and none before it in the records' lookback)
+    assert len({i.study_uid for i in synthetic_files if i.study_date == "20260107"}) == 1
+    assert request.tags[sensors.REASON_TAG] == (
+        f"ARIA {DAY}: 1 study, none seen before (first poll of this sensor)"
+    )
+
     second = evaluate(instance, site, "ARIA", first.cursor)
 
     assert second.run_requests == []
-    assert second.skip_message == "nothing new on ARIA"
+    assert second.skip_message == (
+        f"nothing new on ARIA: 1 study for {DAY}, none new or grown since the last "
+        "poll; no date to retry"
+    )
     assert second.cursor == first.cursor
 
-    store_grown_study(site, synthetic_files, tmp_path)
+    before = store_ct_copy(site, synthetic_files, tmp_path)
     third = evaluate(instance, site, "ARIA", second.cursor)
 
     (grown,) = third.run_requests
     assert grown.partition_key == DAY.isoformat()
     assert grown.run_key != request.run_key
+    assert grown.tags[sensors.REASON_TAG] == (
+        f"ARIA {DAY}: 1 grown study ({before} -> {before + 1} instances) since the last poll "
+        "(of 1 study)"
+    )
     assert evaluate(instance, site, "ARIA", third.cursor).run_requests == []
+
+    store_ct_copy(site, synthetic_files, tmp_path, new_study=True)
+    fourth = evaluate(instance, site, "ARIA", third.cursor)
+
+    (new,) = fourth.run_requests
+    assert new.tags[sensors.REASON_TAG] == (
+        f"ARIA {DAY}: 1 new study since the last poll (of 2 studies)"
+    )
+    # The cursor names studies by a hash of their UID, not by the UID.
+    assert not any(i.study_uid in str(fourth.cursor) for i in synthetic_files)
+
+
+def test_study_changes_name_new_grown_and_unfound_studies() -> None:
+    before: dict[str, int | None] = {"a": 10, "b": 5, "c": None, "d": 3}
+    after: dict[str, int | None] = {"a": 12, "b": 5, "c": 7, "e": 1}
+
+    changes = study_changes(before, after)
+
+    assert (changes.new, changes.grown, changes.gone, changes.changed) == (1, ((10, 12),), 1, True)
+    assert changes.describe() == (
+        "1 new study, 1 grown study (10 -> 12 instances) since the last poll (of 4 studies); "
+        "1 of the last poll's studies not found now"
+    )
+    assert not study_changes(after, after).changed
+    first = study_changes(None, after)
+    assert first.changed
+    assert first.describe() == "4 studies, none seen before (first poll of this sensor)"
+    assert not study_changes(None, {}).changed
 
 
 def test_outside_its_poll_window_a_source_is_not_asked(
@@ -254,7 +307,12 @@ def test_days_left_undone_are_requested_again_per_report(
         for request in result.run_requests:
             assert request.partition_key == RETRY_DAY.isoformat()
             assert request.asset_selection == source_selection(site, "ARIA", site.sources["ARIA"])
-            assert request.tags[sensors.REASON_TAG] == f"ARIA left {left} on {RETRY_DAY}"
+            why = (
+                "continued: max_uids_per_run left part of it for the next run"
+                if left == "deferred"
+                else f"retried (attempt {version} of {RETRY_ATTEMPTS})"
+            )
+            assert request.tags[sensors.REASON_TAG] == f"ARIA left {left} on {RETRY_DAY}: {why}"
         cursor = result.cursor
         assert evaluate(instance, site, "ARIA", cursor).run_requests == []  # the same report: once
 
@@ -315,11 +373,19 @@ def test_new_mosaiq_deliveries_request_their_dates(
             dg.AssetKey(["watch", "mosaiq", "orthanc_copies"]),
             dg.AssetKey(["watch", "mosaiq", "active_courses"]),
         ]
+    assert [r.tags[sensors.REASON_TAG] for r in first.run_requests] == [
+        "MOSAIQ 2026-01-05: 1 new delivery (DHS_ID 5001; first poll of this sensor)",
+        "MOSAIQ 2026-01-06: 1 new delivery (DHS_ID 5002; first poll of this sensor)",
+    ]
     assert SensorCursor.parse(first.cursor).state == "5002"
 
     second = evaluate(instance, site, "MOSAIQ", first.cursor)
 
     assert second.run_requests == []
+    assert second.skip_message == (
+        f"nothing new on MOSAIQ: no delivery after DHS_ID 5002 treated from 2026-01-01 to {DAY}; "
+        "no date to retry"
+    )
     assert SensorCursor.parse(second.cursor).state == "5002"
 
     with sqlite3.connect(mosaiq_db) as db:
@@ -332,6 +398,9 @@ def test_new_mosaiq_deliveries_request_their_dates(
     assert [(r.partition_key, r.run_key) for r in third.run_requests] == [
         ("2026-01-07", "MOSAIQ:2026-01-07:5003")
     ]
+    assert third.run_requests[0].tags[sensors.REASON_TAG] == (
+        "MOSAIQ 2026-01-07: 1 new delivery (DHS_ID 5003; after DHS_ID 5002)"
+    )
     assert SensorCursor.parse(third.cursor).state == "5003"
 
 
@@ -360,4 +429,8 @@ def test_a_day_before_backfill_start_is_never_requested(
     result = evaluate(instance, site, "ARIA")
 
     assert result.run_requests == []
-    assert result.skip_message == "nothing new on ARIA"
+    assert result.skip_message
+    assert result.skip_message.startswith(f"nothing requested for ARIA: {DAY}: ")
+    assert result.skip_message.endswith(
+        f", but {DAY} is before backfill_start ({DAY + dt.timedelta(days=1)})"
+    )

@@ -1,14 +1,33 @@
-"""`radonc demo` on a site of free loopback ports: servers start, data loads, commands pass."""
+"""`radonc demo` on a site of free loopback ports: servers start, data loads, commands pass;
+its week starts at its site's backfill_start; its sensors' cursors are set after its backup."""
 
+import datetime as dt
 import re
 import socket
+import zoneinfo
 from pathlib import Path
 
 import pytest
+from dagster._core.scheduler.instigation import (
+    InstigatorStatus,
+    InstigatorType,
+    SensorInstigatorData,
+)
+from pydicom import dcmread
 
 from radonc_assets.cli.main import main
+from radonc_assets.cli.runs import dagster_instance
+from radonc_assets.cli.serve import write_workspace
+from radonc_assets.defs.automation import sensors
+from radonc_assets.devtools.demo import DemoServers, demo_week, seed_sensor_cursors, week_spec
 from radonc_assets.devtools.local_servers import free_ports
-from tests.conftest import SiteFileWriter
+from radonc_assets.devtools.synthetic import write
+from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
+from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import new_data_sensor_name
+from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR, dagster_home
+from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
+from tests.defs.test_sensors import evaluate
 
 
 def test_demo_runs_and_stops_its_servers(
@@ -48,6 +67,13 @@ def test_demo_runs_and_stops_its_servers(
     # the MR and the registration are in MIM only: its C-GET relay copies them
     assert sum(copied for _, _, copied in mim_days) >= 2 * (8 + 1)
     assert "7 date(s) backed up; 0 incomplete" in out
+    # The week starts at the site's backfill_start (2026-01-01), with data on that date.
+    assert re.search(r"Loaded \d+ synthetic instances \(2026-01-01 to 2026-01-07\) into ARIA", out)
+    first = re.search(r"2026-01-01 LAB ARIA: (\d+) instances", out)
+    assert first
+    assert int(first.group(1)) > 0
+    for alias in ("ARIA", "MIM"):
+        assert f"Sensor lab_{alias.lower()}_new_data: cursor set after the backup" in out
     # 7 dates x 2 sources
     assert (
         out.count(
@@ -63,3 +89,56 @@ def test_demo_runs_and_stops_its_servers(
             # kept-alive connections to the archive's REST API, closed only when garbage.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             probe.bind(("127.0.0.1", port))
+
+
+def test_the_demo_sites_data_starts_at_its_backfill_start(tmp_path: Path) -> None:
+    site = load_sites(DEFAULT_ENVIRONMENTS_DIR / "demo.toml")["DEMO"]
+    first, last = demo_week(site)
+
+    assert first == site.backfill_start
+    files = write(week_spec(last, patients=1), tmp_path)
+    dates = {str(dcmread(path, stop_before_pixels=True).StudyDate) for path in files}
+    assert min(dates) == first.strftime("%Y%m%d")
+
+
+def test_after_the_demos_backup_its_sensors_request_nothing_it_did(
+    lab: DemoServers,
+    site_file: SiteFileWriter,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    mosaiq = tmp_path / "mosaiq.db"
+    write_mosaiq_database(week_spec(LAB_WEEK_END, patients=3), mosaiq)  # the lab's week
+    path = variant(lab, site_file, mosaiq=mosaiq)
+    site = load_sites(path)["LAB"]
+    monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    evening = dt.datetime.combine(LAB_WEEK_END, dt.time(20), zoneinfo.ZoneInfo(site.timezone))
+    monkeypatch.setattr(sensors, "site_today", lambda site: evening)
+    # The day backed up, one source per run: the treatment chains, which span every source
+    # (and need the plans of the week's earlier days), decide only a backup of all of them.
+    for alias in site.sources:
+        assert main(["backup", "LAB", alias, "--date", str(LAB_WEEK_END)]) == 0
+    instance = dagster_instance()
+    # Without a cursor, ARIA's sensor requests the day of the studies the backup copied,
+    # Mosaiq's the dates of the week's deliveries.
+    assert evaluate(instance, site, "ARIA").run_requests
+    assert evaluate(instance, site, "MOSAIQ").run_requests
+
+    cursors = seed_sensor_cursors(site, instance, write_workspace(dagster_home()))
+
+    names = {new_data_sensor_name(site, alias): alias for alias in site.sources}
+    assert set(cursors) == set(names)
+    states = instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
+    stored = {state.name: state for state in states}
+    assert set(stored) == set(names)
+    for name, alias in names.items():
+        state = stored[name]
+        assert isinstance(state.instigator_data, SensorInstigatorData)
+        assert state.instigator_data.cursor == cursors[name]
+        # As declared in code: the lab's sensors are off until turned on.
+        assert state.status == InstigatorStatus.DECLARED_IN_CODE
+        tick = evaluate(instance, site, alias, cursors[name])
+        assert tick.run_requests == []
+        assert tick.skip_message
+        assert tick.skip_message.startswith(f"nothing new on {alias}: ")

@@ -13,6 +13,7 @@ from pathlib import Path
 import psycopg2
 import pytest
 import requests
+from pydicom import dcmread
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, RTPlanStorage, generate_uid
 from pynetdicom import AE
@@ -23,9 +24,12 @@ from radonc_assets.devtools.local_servers import (
     DcmqrscpServer,
     OrthancServer,
     PostgresServer,
+    StorescpServer,
     free_port,
 )
-from resources.dicom.client import DicomNode
+from resources.dicom.client import DicomClient, DicomNode
+from resources.dicom.queries import QueryLevel, retrieve_identifier
+from resources.errors import NoPresentationContextError
 
 ECHOSCU = Path("/usr/bin/echoscu")
 
@@ -170,6 +174,26 @@ def test_dcmqrscp_echo_and_stop_kills_forked_children(tmp_path: Path) -> None:
     assoc.abort()
     assert not is_running(pid)
     assert not any(is_running(child) for child in children)
+    assert not group_members(pid)
+
+
+def test_storescp_receives_a_store_has_no_move_and_stops_by_its_pid(tmp_path: Path) -> None:
+    plan = write_rt_plan(tmp_path / "plan.dcm")
+    server = StorescpServer(tmp_path, "LS_STORE").start()
+    try:
+        pid = server.pid
+        assert pid is not None
+        client = DicomClient(DicomNode("LS_STORE", LOOPBACK, server.dicom_port), "LS_TEST")
+        (stored,) = client.store([tmp_path / "plan.dcm"])
+        assert stored.ok
+        study = retrieve_identifier(QueryLevel.STUDY, {"StudyInstanceUID": plan.StudyInstanceUID})
+        with pytest.raises(NoPresentationContextError):
+            client.move([study], "ANYWHERE")
+    finally:
+        server.stop()
+    (received,) = server.received.iterdir()
+    assert dcmread(received).SOPInstanceUID == plan.SOPInstanceUID
+    assert not is_running(pid)
     assert not group_members(pid)
 
 

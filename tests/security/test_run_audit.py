@@ -22,6 +22,7 @@ DAY = "2026-01-06"
         pytest.param(process_tags(), ("cli", getpass.getuser()), id="command-line"),
         pytest.param({}, ("ui", UNKNOWN_USER), id="launchpad"),
         pytest.param({"user": "jdoe@example.org"}, ("ui", "jdoe@example.org"), id="ui-user"),
+        pytest.param({"dagster/user": "jdoe"}, ("ui", "jdoe"), id="dagster-user"),
         pytest.param(
             {"dagster/backfill": "abcdefgh", "user": "jdoe"}, ("backfill", "jdoe"), id="backfill"
         ),

@@ -240,6 +240,12 @@ def test_driver_name_with_or_without_braces(tmp_path: Path) -> None:
             id="string-rolling-content-days",
         ),
         pytest.param(
+            "max_uids_per_run = 100",
+            "max_uids_per_run = 100\ncatch_up_days = 0",
+            "site UCLA: settings.catch_up_days: Input should be greater than or equal to 1",
+            id="zero-catch-up-days",
+        ),
+        pytest.param(
             'description = "UCLA Testbed Environment"',
             "phi_in_metadata = 1",
             "site UCLA: phi_in_metadata: Input should be a valid boolean, not the int 1",
@@ -306,6 +312,21 @@ def test_numbers_and_booleans_of_the_right_type_load(tmp_path: Path) -> None:
     assert settings.deep_validation is True
     assert settings.rolling_content_days == 30
     assert load_sites(write(tmp_path, LEGACY_UCLA))["UCLA"].settings.rolling_content_days is None
+
+
+@pytest.mark.parametrize(
+    ("keys", "days"),
+    [
+        ("", 7),  # the sensors' retry_days, 7 unless set
+        ("[UCLA.automation]\nretry_days = 3\n", 3),
+        ("[UCLA.automation]\nretry_days = 0\n", 1),  # at least yesterday
+        ("catch_up_days = 30\n", 30),
+    ],
+)
+def test_catch_up_days_default_to_the_sensors_retry_days(
+    tmp_path: Path, keys: str, days: int
+) -> None:
+    assert load_sites(write(tmp_path, LEGACY_UCLA + keys))["UCLA"].catch_up_days == days
 
 
 def test_max_uids_per_run_defaults_to_no_bound(tmp_path: Path) -> None:

@@ -153,7 +153,8 @@ def test_check_lists_what_each_key_of_the_readme_example_became(
         "ARIA, copied by C-MOVE; asked daily for study_date, treatment_records",
     )
     assert rows["sources.MOSAIQ_DB.staging_target_alias"][1] == (
-        "RT Records go to the archive through UCLA_MOSAIQ_STAGE (C-STORE)"
+        "RT Records go to the archive through UCLA_MOSAIQ_STAGE (C-STORE, then C-MOVE; also "
+        "stored directly when it only stores)"
     )
     assert rows["settings.max_uids_per_run"][0] == "100"
     notes = [line for line in lines if line.startswith("note:")]

@@ -183,14 +183,14 @@ def fetch_control_points(db: MosaiqDatabase, field_ids: Iterable[int]) -> pd.Dat
 
 @dataclass(frozen=True)
 class NewDeliveries:
-    """Deliveries a sensor has not seen: their treatment dates and the new cursor.
+    """Deliveries a sensor has not seen: their ``DHS_ID`` by treatment date, and the new cursor.
 
     Attributes:
-        dates: The distinct dates of their ``Tx_DtTm``, in order.
+        by_date: The ``DHS_ID`` of each, by the date of its ``Tx_DtTm``, dates in order.
         last_id: The highest ``DHS_ID`` among them (the cursor when there are none).
     """
 
-    dates: tuple[dt.date, ...]
+    by_date: dict[dt.date, tuple[int, ...]]
     last_id: int
 
 
@@ -200,8 +200,7 @@ def new_deliveries(db: MosaiqDatabase, after_id: int, since: dt.date) -> NewDeli
     A row whose ``DHS_ID`` or ``Tx_DtTm`` cannot be read is left out with a warning.
     """
     frame = db.query(load_sql("new_deliveries"), (after_id, since))
-    dates: set[dt.date] = set()
-    last_id = after_id
+    found: dict[dt.date, list[int]] = {}
     for row in row_records(frame):
         try:
             dhs_id = required(cell_integer(row, "DHS_ID"), "DHS_ID")
@@ -209,9 +208,10 @@ def new_deliveries(db: MosaiqDatabase, after_id: int, since: dt.date) -> NewDeli
         except RowError as exc:
             LOGGER.warning("Dose_Hst row left out of the new deliveries: %s", exc)
             continue
-        dates.add(treated.date())
-        last_id = max(last_id, dhs_id)
-    return NewDeliveries(tuple(sorted(dates)), last_id)
+        found.setdefault(treated.date(), []).append(dhs_id)
+    by_date = {day: tuple(sorted(found[day])) for day in sorted(found)}
+    last_id = max([after_id, *(dhs_id for ids in by_date.values() for dhs_id in ids)])
+    return NewDeliveries(by_date, last_id)
 
 
 def fetch_treatment_summary(db: MosaiqDatabase, mrn: str, window: Window) -> pd.DataFrame:

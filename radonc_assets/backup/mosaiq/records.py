@@ -52,6 +52,7 @@ from radonc_assets.backup.mosaiq.encoding import (
 from radonc_assets.backup.mosaiq.mlc import LeafPositions
 from radonc_assets.backup.mosaiq.model import ControlPoint, Delivery, Session
 from radonc_assets.site.config import SiteConfig
+from resources.dicom.queries import InstanceRecord, instance_record
 
 LOGGER = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -185,6 +186,11 @@ class EncodedRecord:
     def dataset(self) -> FileDataset:
         """The record as a pydicom dataset, decoded element by element as it is read."""
         return dcmread(io.BytesIO(self.data))
+
+    def instance(self) -> InstanceRecord:
+        """The record as a manifest's instance (its one dataset answers every level)."""
+        ds = self.dataset()
+        return instance_record(ds, ds, ds)
 
 
 def encode_record(session: Session, settings: RecordSettings | None = None) -> EncodedRecord:

@@ -261,6 +261,7 @@ def run_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
             failed.lines or [context.failure_event.message or "the run failed"],
             run_url(alerts, run.run_id),
             failed.sources,
+            subject=alerts.subject,
         )
         if not alerts.enabled:
             context.log.warning("%s (no [%s.alerts] to send it to)", message.subject, site.name)
@@ -302,6 +303,7 @@ def check_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
                 failed.lines,
                 run_url(alerts, run.run_id),
                 failed.sources,
+                subject=alerts.subject,
             ),
         )
 
@@ -359,6 +361,7 @@ def backfill_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
                     lines,
                     f"{alerts.ui_url.rstrip('/')}/runs/b/{backfill.backfill_id}",
                     sorted(sources),
+                    subject=alerts.subject,
                 ),
             )
             sent += 1

@@ -11,7 +11,7 @@ files of :mod:`radonc_assets.backup.audit_files`, which auditors can open direct
 import datetime as dt
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +24,9 @@ from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.coverage import day_status, verdict
 from radonc_assets.backup.integrity import source_contents
 from radonc_assets.backup.listing import Listing, listing_path, read_listing, unlisted
-from radonc_assets.backup.manifest import UNLISTED, Status, manifest_frame, source_row
+from radonc_assets.backup.manifest import INCOMPLETE, Status, source_row
 from radonc_assets.backup.mosaiq.accounting import day_delivery_report
-from radonc_assets.backup.source_queries import (
-    UndatedRecordsError,
-    day_instances,
-    day_study_state,
-)
+from radonc_assets.backup.source_queries import UndatedRecordsError, day_manifest
 from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
 from radonc_assets.backup.validation import validate_day
 from radonc_assets.defs.audit import run_audit
@@ -97,18 +93,14 @@ def _manifest(
 ) -> tuple[pd.DataFrame, dg.MaterializeResult]:
     """The day's manifest, listed in full and written at `path`, and its materialization.
 
-    A study-level C-FIND of every study the day's queries search comes first
-    (:func:`~radonc_assets.backup.source_queries.day_study_state`): when none answers,
-    there is nothing to list. The listing is recorded beside the manifest
-    (:mod:`radonc_assets.backup.listing`).
+    Listed by :func:`~radonc_assets.backup.source_queries.day_manifest`; the listing is
+    recorded beside the manifest (:mod:`radonc_assets.backup.listing`).
     """
     started = time.monotonic()
     day = partition_date(context.partition_key)
     source = site.dicom_sources[alias]
     listing = Listing.full()
-    state = day_study_state(client, source, day)
-    found = day_instances(client, source, day, on_series) if state.studies else []
-    manifest = manifest_frame(found)
+    manifest = day_manifest(client, source, day, on_series)
     write_frame(manifest, path)
     listed = record_listing(context, site, alias, listing)
     seconds = time.monotonic() - started
@@ -265,9 +257,13 @@ def validation_report_asset(
             "instances of the same study, or ones stored in the archive by other means); "
             "listed, never a failure. One asset check per source, per date, fails when "
             "anything is missing, deferred or mismatched; another when a treatment record's "
-            "plan, structure set or images are not in the archive. Metadata: the counts per "
-            "status for all sources and per source (the sources table), the studies and "
-            "the paths of the report and treatment chain files."
+            "plan, structure set or images are not in the archive. Metadata, first whether the "
+            "date is safe: the verdict, then per source (the sources table) its verdict, the "
+            "instances it holds, those in the archive and the counts per status; then the "
+            "day's instances counted once across sources (distinct_*: a CT that ARIA and MIM "
+            "both hold is one instance); below them the extra instances (extra_in_archive, "
+            "not a failure); the studies (with the sources that list each) and the paths of "
+            "the report and treatment chain files."
         ),
     )
     def validation_report(
@@ -313,14 +309,16 @@ def validation_report_asset(
             report.assign(**run_audit(context)), audit_path(site.name, day, "validation_report")
         )
         chains_path = write_frame(checked.chains, audit_path(site.name, day, "treatment_chains"))
-        counts = report["status"].value_counts()
+        # First whether the date is safe, per source; then the distinct instances.
         metadata: dict[str, Any] = {
             "verdict": str(day_status(report)),
-            **{str(status): int(counts.get(status, 0)) for status in Status},
             "sources": table(
                 [source_summary(alias, rows) for alias, rows in reports.items()],
                 list(SOURCE_COLUMNS),
             ),
+            **distinct_counts(reports.values()),
+            "extra_in_archive": len(checked.extra),
+            "extra_in_archive_means": EXTRA_MEANS,
             "studies": checked.studies,
             "deep_validation": site.settings.deep_validation,
             "archive_integrity": str(checked.integrity),
@@ -330,7 +328,7 @@ def validation_report_asset(
                 report[report["sop_instance_uid"] != ""], show_patient_id=site.phi_in_metadata
             ),
             "report": dg.MetadataValue.path(str(path)),
-            **{f"treatment_records_{k}": v for k, v in chain_summary(checked.chains).items()},
+            **chain_counts(chain_summary(checked.chains)),
             "treatment_chains": dg.MetadataValue.path(str(chains_path)),
         }
         results = [
@@ -364,21 +362,73 @@ def validation_report_asset(
     return validation_report
 
 
-# The columns of the report's table of sources: each source's verdict and its counts.
-SOURCE_COLUMNS = (
-    "source",
-    "verdict",
-    *(str(s) for s in Status if s not in (Status.EXTRA, *UNLISTED)),
+# The statuses a source's instances (and Mosaiq's deliveries) can have in a report.
+_COUNTED = (Status.VERIFIED, *INCOMPLETE, Status.ACKNOWLEDGED)
+# Where the archive holds a source's instance, as it is or not.
+_IN_ARCHIVE = (Status.VERIFIED, Status.MISMATCHED, Status.ALTERED_IN_ARCHIVE)
+# The columns of the report's table of sources: is the date safe for each source?
+SOURCE_COLUMNS = ("source", "verdict", "held_by_source", "in_archive", *(str(s) for s in _COUNTED))
+EXTRA_MEANS = (
+    "not a failure: instances the archive holds in the day's studies that no source listed "
+    "for the day (another day's instances of the same studies, or ones stored by other means)"
 )
 
 
 def source_summary(alias: str, report: pd.DataFrame) -> dict[str, str | int]:
-    """A source's row of the report's table of sources: its verdict and its counts."""
+    """A source's row of the report's table of sources: its verdict and its counts.
+
+    ``held_by_source``: the instances the source listed for the day (Mosaiq: its
+    records); ``in_archive``: those the archive holds, as they are or not.
+    """
     counts = report["status"].value_counts()
+    instances = report[report["sop_instance_uid"] != ""]
     return {
         "source": alias,
         "verdict": str(verdict(report["status"].tolist())),
-        **{column: int(counts.get(column, 0)) for column in SOURCE_COLUMNS[2:]},
+        "held_by_source": len(instances),
+        "in_archive": int(instances["status"].isin(_IN_ARCHIVE).sum()),
+        **{str(status): int(counts.get(status, 0)) for status in _COUNTED},
+    }
+
+
+def distinct_counts(reports: Iterable[pd.DataFrame]) -> dict[str, int]:
+    """The day's instances across sources, each counted once, by status.
+
+    An instance that several sources hold (a CT in ARIA and MIM) is one instance:
+    ``distinct_instances`` of them the sources hold, ``distinct_in_archive`` the archive
+    holds, ``distinct_{status}`` have that status for at least one source. Mosaiq's
+    deliveries that made no record (``not_converted``, ``acknowledged``) have no
+    instance and are counted as they are.
+    """
+    rows = pd.concat(list(reports), ignore_index=True)
+    instances = rows[rows["sop_instance_uid"] != ""]
+
+    def distinct(statuses: Iterable[Status]) -> int:
+        return int(
+            instances[instances["status"].isin(list(statuses))]["sop_instance_uid"].nunique()
+        )
+
+    return {
+        "distinct_instances": int(instances["sop_instance_uid"].nunique()),
+        "distinct_in_archive": distinct(_IN_ARCHIVE),
+        **{
+            f"distinct_{status}": distinct([status])
+            for status in (Status.VERIFIED, *INCOMPLETE)
+            if status != Status.NOT_CONVERTED
+        },
+        **{
+            str(status): int((rows["status"] == status).sum())
+            for status in (Status.NOT_CONVERTED, Status.ACKNOWLEDGED)
+        },
+    }
+
+
+def chain_counts(summary: dict[str, int]) -> dict[str, int]:
+    """The treatment chain check's counts (:func:`~.chain.chain_summary`), named for the report."""
+    return {
+        "treatment_records_checked": summary["records"],
+        "treatment_records_chain_complete": summary["complete"],
+        "treatment_records_chain_incomplete": summary["incomplete"],
     }
 
 

@@ -42,7 +42,6 @@ from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.private_files import private_dir, write_private
 from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
-from resources.dicom.queries import instance_record
 from resources.errors import MosaiqDatabaseError
 from resources.orthanc import OrthancClient
 
@@ -91,8 +90,7 @@ def treatment_records_asset(
         for session in parsed.items:
             record = encode_record(session, settings)
             write_private(folder / f"{record.uids.instance}.dcm", record.data)
-            ds = record.dataset()
-            records.append(instance_record(ds, ds, ds))  # one dataset answers every level
+            records.append(record.instance())
             by_session[session.key] = record.uids.instance
         manifest = manifest_frame(records)
         path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
@@ -121,7 +119,7 @@ def treatment_records_asset(
                 "deliveries": sum(len(s.deliveries) for s in parsed.items),
                 "patients": manifest["patient_id"].nunique(),
                 "skipped_rows": len(skipped),
-                "skipped": dg.MetadataValue.json(
+                "skipped_rows_listed": dg.MetadataValue.json(
                     skipped.head(MAX_UIDS_IN_METADATA).to_dict(orient="records")
                 ),
                 "not_converted": len(unconverted),
@@ -184,7 +182,13 @@ def records_copies_asset(
         site,
         alias,
         partitions,
-        method=f"C-STORE through {staging} and C-MOVE" if staging else "stored",
+        method=(
+            f"C-STORE to the staging node {staging}, then C-MOVE from it, or, when it cannot "
+            "C-MOVE to the archive, C-STORE directly to the archive too; metadata "
+            "staging_mode says which (relay or store-only)"
+            if staging
+            else "stored"
+        ),
         copy=copy,
         resources={node_key(site, staging)} if staging else set(),
     )
@@ -279,7 +283,7 @@ def active_courses_asset(
                 "deliveries_read": deliveries["DHS_ID"].nunique(),
                 "window": f"{window[0]} to {day}",
                 "skipped_rows": len(parsed.skipped),
-                "skipped": dg.MetadataValue.json(
+                "skipped_rows_listed": dg.MetadataValue.json(
                     [vars(row) for row in parsed.skipped[:MAX_UIDS_IN_METADATA]]
                 ),
                 "seconds": round(time.monotonic() - started, 2),

@@ -31,9 +31,10 @@ from radonc_assets.backup.recovery import (
     selected_instances,
     verify_restore,
 )
-from radonc_assets.defs.audit import run_audit
+from radonc_assets.defs.audit import dagster_user, run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import rate, studies_table, table
+from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import (
     asset_key,
@@ -146,6 +147,38 @@ def _check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
     )
 
 
+def _access(
+    context: dg.AssetExecutionContext,
+    site: SiteConfig,
+    audit: dict[str, str],
+    asked: dict[str, str],
+    written: str,
+) -> Access:
+    """The access log entry of a restore from the archive of `site` into `written`."""
+    job = context.job_name
+    return Access(
+        f"materialize {context.asset_key.to_user_string()}" if job.startswith("__") else job,
+        site.name,
+        site.default_backup,
+        asked,
+        written=written,
+        dagster_user=dagster_user(context.run.tags),
+        launched_by=audit["launched_by"],
+        run=audit["run_id"],
+    )
+
+
+def _logged_counts(access: Access, sample: pd.DataFrame, metadata: dict[str, Any]) -> None:
+    """The patients of `sample` and the instances restored intact, into `access`."""
+    access.patients = int(sample["patient_id"].nunique())
+    access.instances = int(metadata[RestoreStatus.RESTORED])
+    if access.instances < metadata["instances"]:
+        access.outcome = (
+            f"failed: {metadata['instances'] - access.instances} of {metadata['instances']} "
+            "instances not restored intact"
+        )
+
+
 def _restored(
     context: dg.AssetExecutionContext,
     site: SiteConfig,
@@ -236,9 +269,17 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
         destination: DicomNodeResource = getattr(
             context.resources, node_key(site, config.destination)
         )
-        with archive_client(context, site) as archive:
+        asked = {
+            "mrn": config.patient_id or "",
+            "study_uid": ",".join(config.study_uids),
+            "series_uid": ",".join(config.series_uids),
+            "date": config.date or "",
+        }
+        access = _access(context, site, audit, asked, config.destination)
+        with logged(access), archive_client(context, site) as archive:
             rows = selected_instances(archive.dicom, selection)
             if rows.empty:
+                access.patients = access.instances = 0
                 raise dg.Failure(f"the archive holds nothing for {selection}")
             metadata, check = _restored(
                 context,
@@ -249,6 +290,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
                 f"recoveries/{context.run.run_id}",
                 audit,
             )
+            _logged_counts(access, rows, metadata)
         context.log.info(
             "%s: %d of %d instances restored intact",
             selection,
@@ -308,7 +350,12 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
             )
         node: OrthancResource = getattr(context.resources, node_key(site, scratch))
         uids = list(sample["sop_instance_uid"])
-        with archive_client(context, site) as archive, node.get_client() as target:
+        access = _access(context, site, audit, {"date": f"{days[-1]}..{days[0]}"}, scratch)
+        with (
+            logged(access),
+            archive_client(context, site) as archive,
+            node.get_client() as target,
+        ):
             leftovers = target.delete_instances(uids)
             try:
                 metadata, check = _restored(
@@ -322,6 +369,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
                 )
             finally:
                 cleaned = target.delete_instances(uids)
+            _logged_counts(access, sample, metadata)
         context.log.info(
             "Drill: %d of %d instances restored intact into %s; %d deleted again",
             metadata[RestoreStatus.RESTORED],

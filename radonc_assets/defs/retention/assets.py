@@ -2,8 +2,8 @@
 
 The files of the dates older than ``settings.retention_days`` (manifests, copies,
 reports, generated records: they name patients) are deleted, each date keeping its
-validation summary; restore reports older than that too
-(:func:`~radonc_assets.backup.retention.purge`).
+validation summary; restore reports older than that too, and the access log's lines of
+older accesses (:func:`~radonc_assets.backup.retention.purge`).
 """
 
 import datetime as dt
@@ -30,8 +30,9 @@ def retention_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
             "treatment chains and generated RT Records, which name patients; each date "
             "keeps its validation summary (instances per source and status, no identifier) "
             "so that the coverage still shows it. Restore and drill reports older than "
-            f"{days} days are deleted too. One materialization per purge: the cutoff, the "
-            "dates, files and bytes deleted, who ran it."
+            f"{days} days are deleted too, and so are the access log's lines of older "
+            "accesses. One materialization per purge: the cutoff, the dates, files, bytes "
+            "and access log lines deleted, who ran it."
         ),
     )
     def retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -49,6 +50,7 @@ def retention_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
                 "last_date_purged": max(purged.days, default=""),
                 "files_deleted": purged.files,
                 "bytes_deleted": purged.bytes,
+                "access_log_lines_deleted": purged.access_lines,
                 "launched_by": audit["launched_by"],
                 "started_by": audit["started_by"],
             }
