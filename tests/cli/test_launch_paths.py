@@ -49,7 +49,7 @@ LAUNCH_RUN = """mutation ($params: ExecutionParams!) {
     } }"""
 RUN_STATUS = """query ($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"""
 JOB_DESCRIPTION = """query ($selector: PipelineSelector!) { pipelineOrError(params: $selector) {
-    ... on Pipeline { description } } }"""
+    ... on Pipeline { description tags { key value } } } }"""
 CONFIG_SCHEMA = """query ($selector: PipelineSelector!) {
     runConfigSchemaOrError(selector: $selector) { ... on RunConfigSchema {
         rootConfigType { key }
@@ -95,15 +95,25 @@ def job_selector(served: Served, job: str) -> dict[str, str]:
 
 
 def launch_run(served: Served, job: str, run_config: str) -> dict[str, Any]:
-    """The launchpad's "Launch run": the YAML of its editor, as it sends it."""
+    """The launchpad's "Launch Run": the YAML of its editor and the job's tags, as Dagster
+    1.13's UI sends them (recorded from it)."""
     return dict(
         served.graphql(
             LAUNCH_RUN,
             params={
-                "selector": job_selector(served, job),
                 "runConfigData": run_config,
+                "selector": {
+                    **job_selector(served, job),
+                    "assetSelection": [],
+                    "assetCheckSelection": [],
+                },
                 "mode": "default",
-                "executionMetadata": {"tags": [{"key": "user", "value": "physicist@example.org"}]},
+                "executionMetadata": {
+                    "tags": [
+                        {"key": "dagster/retry_on_asset_or_op_failure", "value": "false"},
+                        {"key": "dagster/from_ui", "value": "true"},
+                    ]
+                },
             },
         )["launchPipelineExecution"]
     )
@@ -152,9 +162,14 @@ def test_a_backfill_of_two_dates_from_the_sites_group_and_from_its_job(
         keys = group_keys(served, site)
         assert sorted(keys) == sorted(key.path for key in backup_assets(site))
         dates = ["2026-01-07", "2026-01-08"]
-        from_group = launch_backfill(
-            served, {"partitionNames": dates, "assetSelection": [{"path": k} for k in keys]}
-        )
+        # What the dialog of "Materialize all" sends, recorded from Dagster 1.13's UI.
+        params = {
+            "tags": [{"key": "dagster/from_ui", "value": "true"}],
+            "assetSelection": [{"path": k} for k in keys],
+            "partitionNames": dates,
+            "fromFailure": False,
+        }
+        from_group = launch_backfill(served, params)
         instance = dg.DagsterInstance.from_config(str(served.home))
         assert wait_for_backfill(served, from_group, timeout=RUN_TIMEOUT) == "COMPLETED_SUCCESS", [
             (r.job_name, r.asset_selection, str(r.status), r.tags.get("dagster/partition"))
@@ -162,19 +177,15 @@ def test_a_backfill_of_two_dates_from_the_sites_group_and_from_its_job(
         ]
         assert_backed_up(instance, site, from_group, dates)
 
-        from_job = launch_backfill(
-            served,
-            {
-                "partitionNames": dates,
-                "selector": {
-                    "partitionSetName": f"{backup_job_name(site)}_partition_set",
-                    "repositorySelector": {
-                        "repositoryLocationName": location(served),
-                        "repositoryName": REPOSITORY,
-                    },
-                },
+        # From the job's page the same, naming the job's partition set.
+        selector = {
+            "partitionSetName": f"{backup_job_name(site)}_partition_set",
+            "repositorySelector": {
+                "repositoryLocationName": location(served),
+                "repositoryName": REPOSITORY,
             },
-        )
+        }
+        from_job = launch_backfill(served, {**params, "selector": selector})
         assert wait_for_backfill(served, from_job, timeout=RUN_TIMEOUT) == "COMPLETED_SUCCESS"
         assert_backed_up(instance, site, from_job, dates)
     finally:
@@ -221,10 +232,12 @@ def test_a_recovery_from_the_launchpad_with_the_documented_example(
             settable = field(types, root, "resources", node, "config")
             assert types[settable["configTypeKey"]]["fields"] == [], node
 
-        description = served.graphql(JOB_DESCRIPTION, selector=job_selector(served, job))[
+        shown = served.graphql(JOB_DESCRIPTION, selector=job_selector(served, job))[
             "pipelineOrError"
-        ]["description"]
-        (example,) = re.findall(r"```yaml\n(.*?)```", description, flags=re.DOTALL)
+        ]
+        # The launchpad launches with the job's tags: no run retry of a failed restore.
+        assert {"key": "dagster/retry_on_asset_or_op_failure", "value": "false"} in shown["tags"]
+        (example,) = re.findall(r"```yaml\n(.*?)```", shown["description"], flags=re.DOTALL)
         assert yaml.safe_load(example)["ops"]["lab__recoveries"]["config"] == {
             "destination": "RESTORE",
             "patient_id": None,
