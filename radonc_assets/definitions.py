@@ -34,7 +34,7 @@ from radonc_assets.defs.verification import definitions as verification
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import ConfigError, Problem
 from radonc_assets.site.loading import load_site_files
-from radonc_assets.site.resources import site_resources
+from radonc_assets.site.resources import fixed_site_resources
 
 LOGGER = logging.getLogger(__name__)
 
@@ -45,10 +45,13 @@ CELERY_CONFIG_VARIABLE = "RADONC_CELERY_CONFIG"
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
-    """Everything of one site: each capability's assets, checks and jobs, and its resources."""
+    """Everything of one site: each capability's assets, checks and jobs, and its resources.
+
+    The resources are the site file's, fixed: a run's config cannot point them elsewhere.
+    """
     return dg.Definitions.merge(
         *(capability.site_definitions(site) for capability in CAPABILITIES),
-        dg.Definitions(resources=site_resources(site), executor=executor()),
+        dg.Definitions(resources=fixed_site_resources(site), executor=executor()),
     )
 
 

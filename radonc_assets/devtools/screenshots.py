@@ -8,8 +8,10 @@ of that day) so that the partitions view shows a failed date, materializes the c
 (as the UI's button does), and takes screenshots with headless Chromium
 (Debian package ``chromium``) of the asset graph, the validation report's partitions,
 its checks and its latest materialization, the coverage asset, the automation page and
-ARIA's sensor (its ticks and their reasons).
-The demo is stopped (SIGTERM) at the end.
+ARIA's sensor (its ticks and their reasons); then, driving the same Chromium with
+Playwright (the dev extra), the launch paths of docs/operations.md: the group's
+"Materialize all" dialog with a range of dates, and the recovery's launchpad after
+"Scaffold missing config". The demo is stopped (SIGTERM) at the end.
 
 The demo's site file is copied with ``retry_days = 0``: its sensors would otherwise
 request the damaged day again, and repair it before the screenshots are taken.
@@ -43,8 +45,10 @@ CHROMIUM = "chromium"
 DEMO_TIMEOUT = 900.0  # seconds for the demo's backup of its week
 SENSOR_TIMEOUT = 180.0  # seconds for the coverage to be materialized
 COVERAGE = ["demo", "coverage"]
+GROUP_PAGE = "/locations/demo.toml/asset-groups/demo"  # the site's group, in its location
+LAUNCHPAD = "/locations/demo.toml/jobs/demo_recovery/playground"
 PAGES = {
-    "asset-graph": "/asset-groups/demo",
+    "asset-graph": GROUP_PAGE,
     "validation-report-partitions": "/assets/demo/validation_report?view=partitions",
     "validation-report-checks": "/assets/demo/validation_report?view=checks",
     "validation-report": "/assets/demo/validation_report?view=events",
@@ -154,6 +158,40 @@ def screenshot(url: str, path: Path) -> None:
     )
 
 
+def launch_paths(url: str, out: Path, first: dt.date, last: dt.date) -> list[Path]:
+    """The launch paths of docs/operations.md as PNGs in `out`, clicked with Playwright.
+
+    The backfill dialog of the site's group with the dates `first` to `last`, and the
+    recovery's launchpad with its scaffolded config and its keys' descriptions.
+    """
+    from playwright.sync_api import sync_playwright  # the dev extra; only this tool
+
+    width, height = (int(n) for n in WINDOW.split(","))
+    backfill, launchpad = out / "backfill-dialog.png", out / "recovery-launchpad.png"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=shutil.which(CHROMIUM), args=["--no-sandbox"]
+        )
+        page = browser.new_page(viewport={"width": width, "height": height})
+        page.goto(f"{url}{GROUP_PAGE}")
+        page.get_by_role("button", name="Materialize all").click()
+        dates = page.get_by_role("dialog").locator("input[type=text]")
+        dates.fill(f"[{first}...{last}]")
+        dates.press("Enter")
+        page.wait_for_timeout(1000)
+        page.screenshot(path=backfill)
+        page.goto(f"{url}{LAUNCHPAD}")
+        page.get_by_text("Scaffold missing config").click()
+        page.get_by_role("button", name="Confirm").click()
+        page.get_by_text("No missing config").wait_for()
+        # The cursor in the op's config: the panel beside it shows its keys, described.
+        page.locator(".CodeMirror-line", has_text="destination").click()
+        page.wait_for_timeout(1000)
+        page.screenshot(path=launchpad)
+        browser.close()
+    return [backfill, launchpad]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the demo with its UI, damage a day, take the screenshots into `--out`."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -213,6 +251,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, page in PAGES.items():
                 path = args.out / f"{name}.png"
                 screenshot(f"{url}{page}", path)
+                print(f"{path}", flush=True)
+            for path in launch_paths(url, args.out, day - dt.timedelta(days=1), day):
                 print(f"{path}", flush=True)
         finally:
             demo.send_signal(signal.SIGTERM)

@@ -25,6 +25,9 @@ LOGGER = logging.getLogger(__name__)
 
 # Dagster's run tag for the retries of one run (dagster._core.storage.tags).
 MAX_RETRIES_TAG = "dagster/max_retries"
+# Dagster's run tag saying whether a run whose step failed is retried (the instance's
+# run_retries.retry_on_asset_or_op_failure when absent).
+RETRY_ON_STEP_FAILURE_TAG = "dagster/retry_on_asset_or_op_failure"
 PID_TAG = "radonc/pid"
 PROCESS_START_TAG = "radonc/process_start"
 HOST_TAG = "radonc/host"

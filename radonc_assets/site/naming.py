@@ -1,7 +1,9 @@
 """The names a site's objects go by in Dagster, each defined once.
 
-Asset keys are lower-case ``[site, source, name]``; a site's assets form one
-asset group named after the site. A node of the site (source or backup target)
+Asset keys are lower-case ``[site, source, name]``; a site's daily backup chain
+forms one asset group named after the site, so that the group's "Materialize all"
+backfills dates; its restores and what runs over every date have groups of their own.
+A node of the site (source or backup target)
 is a resource keyed ``{site}_{alias}``, and a source's transfers take a slot of
 the concurrency pool of the same name, so a backfill never floods it.
 """
@@ -12,8 +14,25 @@ from radonc_assets.site.config import MosaiqSource, SiteConfig, Source
 
 
 def group_name(site: SiteConfig) -> str:
-    """The asset group of `site`: its name in lower case."""
+    """The asset group of `site`'s daily backup chain: its name in lower case.
+
+    Its listings, copies, Mosaiq's census and the validation report, every one partitioned
+    by date: what a backfill of dates runs, and nothing that takes a config or spans dates.
+    """
     return site.name.lower()
+
+
+def restores_group_name(site: SiteConfig) -> str:
+    """The asset group of `site`'s restores (recoveries, drills): ``{site}_restores``."""
+    return f"{group_name(site)}_restores"
+
+
+def maintenance_group_name(site: SiteConfig) -> str:
+    """The group of what spans `site`'s dates: ``{site}_maintenance``.
+
+    The coverage, the rolling content verification and the retention's purge.
+    """
+    return f"{group_name(site)}_maintenance"
 
 
 def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:

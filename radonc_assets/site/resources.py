@@ -5,8 +5,12 @@ plain client of :mod:`resources` it stands for. Resource keys are
 ``{site}_{alias}`` (:func:`~radonc_assets.site.naming.node_key`). Secrets are
 passed as :class:`dagster.EnvVar`, so a missing variable fails only the runs
 that use that site, naming the variable.
+
+The code locations bind them fixed (:func:`fixed_site_resources`): the site file says
+where a node is, not the run, so the launchpad offers no host, port or AE title to edit.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -177,3 +181,40 @@ def site_resources(site: SiteConfig) -> dict[str, dg.ConfigurableResource]:
                 query_timeout=node.query_timeout,
             )
     return resources
+
+
+def _described(resource: dg.ConfigurableResource) -> str:
+    """Where `resource` points, for the UI's resources page (never a secret)."""
+    if isinstance(resource, DicomNodeResource):
+        return f"DICOM node {resource.aet} at {resource.host}:{resource.port}"
+    if isinstance(resource, OrthancResource):
+        rest = f", REST {resource.rest_url}" if resource.rest_url else ""
+        return f"Orthanc {_described(resource.dicom)}{rest}"
+    if isinstance(resource, MosaiqDatabaseResource):
+        return f"Mosaiq database {resource.db_database} ({resource.odbc_driver})"
+    return type(resource).__name__
+
+
+def fixed_resource(resource: dg.ConfigurableResource) -> dg.ResourceDefinition:
+    """`resource` bound to the values it was built with: no run config can change them.
+
+    Dagster 1.13 shows a ConfigurableResource's fields as run config of every job that
+    uses it, editable in the launchpad per run; this resource takes an empty config. Its
+    ``dg.EnvVar`` secrets are read when a run initializes it, and a missing one fails
+    that run naming the variable.
+    """
+
+    def initialize(_: dg.InitResourceContext) -> Iterator[dg.ConfigurableResource]:
+        with resource.process_config_and_initialize_cm() as initialized:
+            yield initialized
+
+    return dg.ResourceDefinition(
+        resource_fn=initialize,
+        config_schema={},
+        description=f"{_described(resource)}, as the site file sets it (not set per run)",
+    )
+
+
+def fixed_site_resources(site: SiteConfig) -> dict[str, dg.ResourceDefinition]:
+    """:func:`site_resources` of `site`, each bound fixed (:func:`fixed_resource`)."""
+    return {key: fixed_resource(resource) for key, resource in site_resources(site).items()}

@@ -506,9 +506,9 @@ def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
     ports: dict[str, int],
     instance: dg.DagsterInstance,
 ) -> None:
-    """A recovery launched from the UI with a destination that is no restore target fails
-    before restoring anything: its run carries radonc/launched_by and radonc/started_by
-    all the same, and the failure is alerted with its cause."""
+    """A recovery launched from the UI with two selections fails before restoring
+    anything: its run carries radonc/launched_by and radonc/started_by all the same, and
+    the failure is alerted with its cause."""
     mailbox, hook, alerts = receivers
     site = alert_site(site_file, alerts, ports)
     job = site_definitions(site).resolve_job_def(recovery_job_name(site))
@@ -516,7 +516,17 @@ def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
         instance=instance,
         raise_on_error=False,
         run_config={
-            "ops": {"alert__recoveries": {"config": {"destination": "NOPE", "patient_id": "X"}}}
+            "ops": {
+                "alert__recoveries": {
+                    "config": {
+                        "destination": "RESTORE",
+                        "patient_id": "X",
+                        "study_uids": [],
+                        "series_uids": [],
+                        "date": "2026-01-05",
+                    }
+                }
+            }
         },
         tags={"user": "physicist@hospital.example"},
     )
@@ -531,6 +541,8 @@ def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
     (posted,) = hook.requests
     (line,) = json.loads(posted.body)["details"]
     assert line == (
-        "alert__recoveries: 'NOPE' is not a restore target of ALERT (dicom_scp targets: RESTORE)"
+        "alert__recoveries: the config does not say what to restore: select exactly one of a "
+        "patient, studies, series or a date (fill in exactly one of patient_id, study_uids, "
+        "series_uids, date as YYYY-MM-DD)"
     )
     assert len(mailbox.envelopes) == 1

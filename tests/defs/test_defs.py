@@ -10,6 +10,13 @@ from syrupy.assertion import SnapshotAssertion
 
 from radonc_assets.definitions import defs, site_definitions, site_file_definitions
 from radonc_assets.site.loading import load_sites, site_files
+from radonc_assets.site.naming import (
+    asset_key,
+    backup_job_name,
+    group_name,
+    maintenance_group_name,
+    restores_group_name,
+)
 
 ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
 
@@ -94,3 +101,40 @@ def test_the_backup_job_runs_a_dates_backup_and_nothing_else() -> None:
     assert schedules["demo_nightly_backup"] == "demo_backup"
     assert schedules["demo_recovery_drill"] == "demo_drill"
     assert schedules["demo_daily_retention"] == "demo_retention"
+
+
+@pytest.mark.parametrize(
+    "folder", [ENVIRONMENTS, ENVIRONMENTS / "examples"], ids=["shipped", "examples"]
+)
+def test_a_sites_group_is_its_daily_backup_chain(folder: Path) -> None:
+    """The group's "Materialize all" backfills dates: it holds each date's backup (the
+    backup job's assets), nothing that takes a config or spans dates; the restores and
+    what spans dates have groups of their own, and the automation sensor still sees every
+    asset with an automation condition."""
+    for site in load_sites(folder).values():
+        definitions = site_definitions(site)
+        graph = definitions.resolve_asset_graph()
+
+        def group(name: str, graph: Any = graph) -> set[dg.AssetKey]:
+            return set(dg.AssetSelection.groups(name).resolve(graph))
+
+        backup = definitions.resolve_job_def(backup_job_name(site)).asset_layer
+        assert group(group_name(site)) == set(backup.selected_asset_keys)
+        drills = [asset_key(site, "recovery_drills")] if site.drill.scratch else []
+        assert group(restores_group_name(site)) == {asset_key(site, "recoveries"), *drills}
+        upkeep = {asset_key(site, "coverage")} | {
+            asset_key(site, name)
+            for name, setting in [
+                ("retention", site.settings.retention_days),
+                ("content_verification", site.settings.rolling_content_days),
+            ]
+            if setting is not None
+        }
+        assert group(maintenance_group_name(site)) == upkeep
+        automated = {
+            key for key in graph.get_all_asset_keys() if graph.get(key).automation_condition
+        }
+        sensor = definitions.resolve_sensor_def(f"{group_name(site)}_automation")
+        assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
+        assert automated
+        assert automated <= set(sensor.asset_selection.resolve(graph))

@@ -36,7 +36,7 @@ from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import new_data_sensor_name
-from radonc_assets.site.resources import site_resources
+from radonc_assets.site.resources import fixed_site_resources
 from tests.backup.mosaiq_rows import database, delivery_row, field_101_points, tables_of
 from tests.conftest import SiteFileWriter, SyntheticInstance
 
@@ -111,7 +111,10 @@ def evaluate(
     definitions = site_definitions(site)
     sensor = definitions.resolve_sensor_def(new_data_sensor_name(site, alias))
     with dg.build_sensor_context(
-        cursor=cursor, resources=site_resources(site), instance=instance, definitions=definitions
+        cursor=cursor,
+        resources=fixed_site_resources(site),
+        instance=instance,
+        definitions=definitions,
     ) as context:
         data = sensor.evaluate_tick(context)
     return Tick(list(data.run_requests), data.skip_message, data.cursor)

@@ -39,6 +39,14 @@ from tests.serving import start, stop
 MRN = "SYN03-0001"  # treated on 2026-01-06 to 08 in the simulated Mosaiq of SPEC
 PASSWORD = "Mosaiq-s3cret-do-not-log"
 DAY = dt.date(2026, 1, 6)  # a planning day of the lab, backed up by `lab_courses_planned`
+# The recovery's keys, every one required (the launchpad scaffolds them): nothing selected.
+NO_SELECTION = {
+    "destination": "RESTORE",
+    "patient_id": None,
+    "study_uids": [],
+    "series_uids": [],
+    "date": None,
+}
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -370,11 +378,7 @@ def test_a_restore_launched_from_the_ui_names_the_dagster_user(
         result = job.execute_in_process(
             instance=instance,
             run_config={
-                "ops": {
-                    "lab__recoveries": {
-                        "config": {"destination": "RESTORE", "series_uids": [series]}
-                    }
-                }
+                "ops": {"lab__recoveries": {"config": {**NO_SELECTION, "series_uids": [series]}}}
             },
             tags={"dagster/user": "jdoe@example.org"},
         )
@@ -425,9 +429,7 @@ def test_a_restore_launched_through_the_ui_is_logged_once_by_the_run(
                 },
                 "runConfigData": {
                     "ops": {
-                        "lab__recoveries": {
-                            "config": {"destination": "RESTORE", "series_uids": [series]}
-                        }
+                        "lab__recoveries": {"config": {**NO_SELECTION, "series_uids": [series]}}
                     }
                 },
             },

@@ -166,7 +166,7 @@ def test_cli_writes_or_prints_the_workspace(
 def test_each_location_loads_its_own_file(folder: Path) -> None:
     good = getattr(definitions, "good.toml")()
     dg.Definitions.validate_loadable(good)
-    assert groups(good) == {"ucla"}
+    assert groups(good) == {"ucla", "ucla_restores", "ucla_maintenance"}
     with pytest.raises(ConfigError) as info:
         getattr(definitions, "broken.toml")()
     assert str(info.value) == f"{folder / 'broken.toml'}: {PORT_PROBLEM}"
@@ -181,7 +181,7 @@ def test_defs_loads_every_good_site_and_logs_the_broken_files(
 ) -> None:
     with caplog.at_level(logging.WARNING, logger="radonc_assets.definitions"):
         loaded = definitions.defs()
-    assert groups(loaded) == {"ucla"}
+    assert groups(loaded) == {"ucla", "ucla_restores", "ucla_maintenance"}
     assert caplog.messages == [f"site file left out: {folder / 'broken.toml'}: {PORT_PROBLEM}"]
 
 

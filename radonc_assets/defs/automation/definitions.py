@@ -13,11 +13,12 @@ def automation_sensor(site: SiteConfig) -> dg.AutomationConditionSensorDefinitio
     """The sensor evaluating the automation conditions of `site`'s assets, on as shipped.
 
     The validation report follows its copies: when a copy of a day is materialized
-    without it (a run of one asset from the UI), the report of that day is run.
+    without it (a run of one asset from the UI), the report of that day is run; the
+    coverage follows the reports. Every asset of the site, whatever its group.
     """
     return dg.AutomationConditionSensorDefinition(
         name=f"{group_name(site)}_automation",
-        target=dg.AssetSelection.groups(group_name(site)),
+        target=dg.AssetSelection.key_prefixes([group_name(site)]),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(
             f"Evaluates the automation conditions of {site.name}'s assets: the validation "

@@ -13,7 +13,7 @@ from radonc_assets.backup.rolling_content import content_state
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import table
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, group_name
+from radonc_assets.site.naming import asset_key, maintenance_group_name
 from radonc_assets.site.partitions import site_partitions, site_today
 
 # Dates the table in the UI shows at most, newest first; the CSV holds them all.
@@ -69,7 +69,7 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
             asset_key(site, "validation_report"),
             *([asset_key(site, "content_verification")] if rolling else []),
         ],
-        group_name=group_name(site),
+        group_name=maintenance_group_name(site),
         kinds={"csv"},
         automation_condition=UPDATED_AFTER_ANY_REPORT,
         description=(

@@ -36,8 +36,13 @@ from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, node_key
-from radonc_assets.site.partitions import site_today
+from radonc_assets.site.naming import (
+    asset_key,
+    node_key,
+    recovery_job_name,
+    restores_group_name,
+)
+from radonc_assets.site.partitions import site_partitions, site_today
 from radonc_assets.site.resources import DicomNodeResource, OrthancResource
 from resources.dicom.client import DicomClient
 from resources.orthanc import OrthancClient
@@ -54,13 +59,21 @@ _VERIFICATION = (
 
 
 class RecoveryConfig(dg.Config):
-    """What to restore from the archive, and where: one of patient, studies, series, date."""
+    """What to restore from the archive, and where: one of patient, studies, series, date.
+
+    An empty ``patient_id`` or ``date`` (what the launchpad's "Scaffold missing config"
+    writes) selects nothing.
+    """
 
     destination: str = Field(description="alias of a dicom_scp target of the site")
-    patient_id: str | None = Field(default=None, description="every study of this patient")
-    study_uids: list[str] = Field(default=[], description="these studies")
-    series_uids: list[str] = Field(default=[], description="these series")
-    date: str | None = Field(default=None, description="the studies of this date (YYYY-MM-DD)")
+    patient_id: str | None = Field(
+        default=None, description="every study of this patient (PatientID)"
+    )
+    study_uids: list[str] = Field(default=[], description="these studies (StudyInstanceUIDs)")
+    series_uids: list[str] = Field(default=[], description="these series (SeriesInstanceUIDs)")
+    date: str | None = Field(
+        default=None, description="the studies of this date (YYYY-MM-DD, StudyDate)"
+    )
 
     def selection(self) -> Selection:
         """The selection this config names.
@@ -69,11 +82,60 @@ class RecoveryConfig(dg.Config):
             ValueError: Not exactly one of them, or a date that is not YYYY-MM-DD.
         """
         return Selection(
-            patient_id=self.patient_id,
+            patient_id=self.patient_id or None,
             study_uids=tuple(self.study_uids),
             series_uids=tuple(self.series_uids),
             date=dt.date.fromisoformat(self.date) if self.date else None,
         )
+
+
+def recovery_config_schema(site: SiteConfig) -> dict[str, dg.Field]:
+    """The recovery's config as the launchpad shows and checks it, every key required.
+
+    ``destination`` is an enum of the site's restore targets (a wrong one is refused at
+    launch, before any run); the four selections are shown by "Scaffold missing config"
+    (empty), with :class:`RecoveryConfig`'s descriptions; exactly one must be filled in,
+    which the run checks before anything moves.
+    """
+    fields = RecoveryConfig.model_fields
+    # Dagster's refusal names the enum ("not in enum type ... got X"): it lists the targets.
+    targets = dg.Enum(
+        f"{site.name} restore targets: {', '.join(site.restore_targets) or 'none'}",
+        [
+            dg.EnumValue(alias, description=f"dicom_scp target {alias}")
+            for alias in site.restore_targets
+        ],
+    )
+    types: dict[str, Any] = {
+        "destination": targets,
+        "patient_id": dg.Noneable(str),
+        "study_uids": [str],
+        "series_uids": [str],
+        "date": dg.Noneable(str),
+    }
+    return {
+        name: dg.Field(config_type, is_required=True, description=fields[name].description)
+        for name, config_type in types.items()
+    }
+
+
+def recovery_example(site: SiteConfig) -> str:
+    """A run config of the recovery of `site` to copy into the launchpad (YAML).
+
+    The restore of the first date of the site's partitions into its first restore target.
+    """
+    key = asset_key(site, "recoveries")
+    destination = site.restore_targets[0] if site.restore_targets else "''  # no dicom_scp target"
+    return (
+        "ops:\n"
+        f"  {'__'.join(key.path)}:\n"
+        "    config:\n"
+        f"      destination: {destination}\n"
+        "      patient_id: null\n"
+        "      study_uids: []\n"
+        "      series_uids: []\n"
+        f"      date: '{site_partitions(site).get_first_partition_key()}'\n"
+    )
 
 
 def _check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
@@ -174,35 +236,35 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key,
-        group_name=group_name(site),
+        group_name=restores_group_name(site),
         required_resource_keys={
             node_key(site, site.default_backup),
             *(node_key(site, alias) for alias in targets),
         },
         kinds={"orthanc", "dicom"},
         check_specs=[_check_spec(key)],
+        config_schema=recovery_config_schema(site),
         description=(
             f"Restores from {site.default_backup} into one of {', '.join(targets) or 'none'} "
             "(config: destination and one of patient_id, study_uids, series_uids, date), by "
             f"C-MOVE or, when the archive cannot send to it, by C-GET and C-STORE; then "
             f"{_VERIFICATION}. One materialization per restore: selection, destination, "
             "method, counts (restored, missing, mismatched, altered_in_archive), speed and "
-            "the report file."
+            "the report file. Launched from the job "
+            f"{recovery_job_name(site)}, with a run config such as:\n\n"
+            f"```yaml\n{recovery_example(site)}```"
         ),
     )
-    def recoveries(
-        context: dg.AssetExecutionContext, config: RecoveryConfig
-    ) -> dg.MaterializeResult:
+    def recoveries(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         audit = run_audit(context)  # first: a run that fails says who started it too
-        if config.destination not in targets:
-            raise dg.Failure(
-                f"{config.destination!r} is not a restore target of {site.name} "
-                f"(dicom_scp targets: {', '.join(targets) or 'none'})"
-            )
+        config = RecoveryConfig(**context.op_execution_context.op_config)
         try:
             selection = config.selection()
         except ValueError as exc:
-            raise dg.Failure(str(exc)) from exc
+            raise dg.Failure(
+                f"the config does not say what to restore: {exc} (fill in exactly one of "
+                "patient_id, study_uids, series_uids, date as YYYY-MM-DD)"
+            ) from exc
         started = time.monotonic()
         destination: DicomNodeResource = getattr(
             context.resources, node_key(site, config.destination)
@@ -256,7 +318,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
 
     @dg.asset(
         key=key,
-        group_name=group_name(site),
+        group_name=restores_group_name(site),
         required_resource_keys={node_key(site, site.default_backup), node_key(site, scratch)},
         kinds={"orthanc", "dicom"},
         check_specs=[_check_spec(key)],

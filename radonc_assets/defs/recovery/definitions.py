@@ -2,8 +2,13 @@
 
 import dagster as dg
 
-from radonc_assets.defs.recovery.assets import recoveries_asset, recovery_drills_asset
+from radonc_assets.defs.recovery.assets import (
+    recoveries_asset,
+    recovery_drills_asset,
+    recovery_example,
+)
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.instance import RETRY_ON_STEP_FAILURE_TAG
 from radonc_assets.site.naming import asset_key, drill_job_name, recovery_job_name
 
 
@@ -20,9 +25,14 @@ def site_definitions(site: SiteConfig) -> dg.Definitions:
             selection=dg.AssetSelection.assets(asset_key(site, "recoveries")),
             description=(
                 f"Restore from {site.name}'s archive into a restore target, verified by "
-                "content: fill in the config (destination and one of patient_id, "
-                "study_uids, series_uids, date) in the launchpad."
+                'content. In the launchpad, "Scaffold missing config" writes every key: '
+                "pick the destination and fill in exactly one of patient_id, study_uids, "
+                "series_uids, date (YYYY-MM-DD). For example:\n\n"
+                f"```yaml\n{recovery_example(site)}```"
             ),
+            # A failed restore is an operator's to look at (a wrong selection, a node
+            # down), never retried by the instance's run retries, whatever dagster.yaml says.
+            tags={RETRY_ON_STEP_FAILURE_TAG: "false"},
         )
     ]
     if site.drill.scratch is not None:

@@ -13,7 +13,7 @@ import dagster as dg
 from radonc_assets.backup.retention import purge
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, group_name
+from radonc_assets.site.naming import asset_key, maintenance_group_name
 from radonc_assets.site.partitions import site_today
 
 
@@ -22,7 +22,7 @@ def retention_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=asset_key(site, "retention"),
-        group_name=group_name(site),
+        group_name=maintenance_group_name(site),
         kinds={"file"},
         description=(
             f"Deletes the data folder's files of the dates more than {days} days old "

@@ -28,7 +28,12 @@ from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, table
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import CONTENT_CHECK, asset_key, group_name, node_key
+from radonc_assets.site.naming import (
+    CONTENT_CHECK,
+    asset_key,
+    maintenance_group_name,
+    node_key,
+)
 from radonc_assets.site.partitions import site_partitions, site_today
 from radonc_assets.site.resources import DicomNodeResource
 
@@ -98,7 +103,7 @@ def content_verification_asset(site: SiteConfig, days: int) -> dg.AssetsDefiniti
     @dg.asset(
         key=key,
         deps=[asset_key(site, "validation_report")],
-        group_name=group_name(site),
+        group_name=maintenance_group_name(site),
         kinds={"orthanc", "csv"},
         required_resource_keys={
             node_key(site, site.default_backup),
