@@ -62,25 +62,28 @@ def start(environments: Path, tmp_path: Path) -> Served:
         "RADONC_ENVIRONMENTS": str(environments),
         "RADONC_DATA_DIR": os.environ["RADONC_DATA_DIR"],
     }
-    process = subprocess.Popen(
-        [RADONC, "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp_path,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log = tmp_path / "serve.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [RADONC, "serve", "--port", str(port)],
+            env=env,
+            cwd=tmp_path,
+            start_new_session=True,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     served = Served(process, f"http://127.0.0.1:{port}", home)
     deadline = time.monotonic() + STARTUP
+    locations: list[dict[str, Any]] = []
     while time.monotonic() < deadline:
-        assert process.poll() is None, f"radonc serve ended: {process.returncode}"
+        assert process.poll() is None, f"radonc serve ended: {process.returncode}\n{_tail(log)}"
         try:
-            statuses = [entry["loadStatus"] for entry in _locations(served)]
+            locations = _locations(served)
             # Loaded, and its assets in the webserver's asset graph (a backfill launched
             # in between was measured failing with a KeyError of an asset key).
             if (
-                statuses
-                and all(status == "LOADED" for status in statuses)
+                locations
+                and all(entry["loadStatus"] == "LOADED" for entry in locations)
                 and served.graphql("{ assetNodes { id } }")["assetNodes"]
             ):
                 return served
@@ -88,7 +91,15 @@ def start(environments: Path, tmp_path: Path) -> Served:
             pass
         time.sleep(1)
     stop(served)
-    raise AssertionError(f"radonc serve did not come up within {STARTUP} s")
+    raise AssertionError(
+        f"radonc serve did not come up within {STARTUP} s; its code locations: "
+        f"{locations}\n{_tail(log)}"
+    )
+
+
+def _tail(log: Path) -> str:
+    """The last lines `radonc serve` wrote, for a failure to say why."""
+    return "\n".join(log.read_text(errors="replace").splitlines()[-40:])
 
 
 def _locations(served: Served) -> list[dict[str, Any]]:

@@ -15,7 +15,6 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from radonc_assets.cli.commands import add_command
-from radonc_assets.cli.output import warn
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
 
@@ -88,8 +87,6 @@ def _dates(args: argparse.Namespace, parser: argparse.ArgumentParser) -> list[dt
             "up on the dates not complete)\n",
         )
     if args.date:
-        if args.end is not None:
-            warn(f"--to {args.end} is ignored with --date (--from D1 --to D2 gives a range)")
         return [args.date]
     if args.start is None:
         return None
