@@ -24,6 +24,7 @@ from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
+from tests.cli.pools import assert_waited_for_pool, hold_aria_pool
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
 from tests.defs.test_mosaiq_backup import forget_records
 
@@ -228,21 +229,10 @@ def test_a_pool_held_by_a_live_run_is_waited_for_visibly_and_briefly(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(lab.site.source_file.parent))
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        storage = instance.event_log_storage
-        storage.initialize_concurrency_limit_to_default("lab_aria")
-        claim = storage.claim_concurrency_slot(
-            "lab_aria", "a-live-run", "lab__aria__orthanc_copies"
-        )
-        assert claim.is_claimed
+    hold_aria_pool(home)
 
     assert main(["backup", "LAB", "ARIA", "--date", DAY, "--pool-wait", "1"]) == 1
-    captured = capsys.readouterr()
-    assert "waiting for pool lab_aria, held by run a-live-run" in captured.out
-    assert captured.err.strip() == (
-        "radonc: pool lab_aria is still held by run a-live-run after 1 s; let it finish, "
-        "or stop it (the Dagster UI's run page)"
-    )
+    assert_waited_for_pool(capsys)
 
 
 def test_a_locked_instance_is_one_line(

@@ -28,6 +28,7 @@ from radonc_assets.site.loading import load_sites
 from radonc_assets.site.partitions import site_today
 from tests import alert_receivers
 from tests.alert_receivers import Webhook
+from tests.cli.pools import assert_waited_for_pool, hold_aria_pool
 from tests.conftest import LAB_SETTINGS, SiteFileWriter, variant
 
 webhook = alert_receivers.webhook
@@ -279,21 +280,10 @@ def test_a_catch_up_waits_for_a_source_held_by_another_run(
     monkeypatch.setenv(
         "RADONC_ENVIRONMENTS", str(catch_up_site(recent, site_file, tmp_path, 1).parent)
     )
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        storage = instance.event_log_storage
-        storage.initialize_concurrency_limit_to_default("lab_aria")
-        claim = storage.claim_concurrency_slot(
-            "lab_aria", "a-live-run", "lab__aria__orthanc_copies"
-        )
-        assert claim.is_claimed
+    hold_aria_pool(home)
 
     assert main(["backup", "LAB", "--pool-wait", "1"]) == 1
-    captured = capsys.readouterr()
-    assert "waiting for pool lab_aria, held by run a-live-run" in captured.out
-    assert captured.err.strip() == (
-        "radonc: pool lab_aria is still held by run a-live-run after 1 s; let it finish, "
-        "or stop it (the Dagster UI's run page)"
-    )
+    assert_waited_for_pool(capsys)
     assert runs_by_date(home) == {}
 
 
