@@ -32,9 +32,9 @@ from radonc_assets.defs.recovery import definitions as recovery
 from radonc_assets.defs.retention import definitions as retention
 from radonc_assets.defs.verification import definitions as verification
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import fixed_site_resources
 from radonc_assets.site.errors import ConfigError, Problem
 from radonc_assets.site.loading import load_site_files
-from radonc_assets.site.resources import fixed_site_resources
 
 LOGGER = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from radonc_assets.devtools.demo import (
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient
 

@@ -22,8 +22,8 @@ from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
 from radonc_assets.defs.sources import source_asset, unreachable
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import OrthancResource
 from radonc_assets.site.naming import asset_key, manifest_name, node_key
-from radonc_assets.site.resources import OrthancResource
 from resources.orthanc import OrthancClient
 
 # Copies the rows of a day's manifest (`todo`) the archive lacks: (context, archive,

@@ -34,10 +34,10 @@ from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import DicomScpTarget, DicomSource, OrthancTarget, SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.errors import RunRefusedError
 from radonc_assets.site.loading import read_secret
 from radonc_assets.site.naming import new_data_sensor_name
-from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient
 
 LOGGER = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Plain clients for a site's nodes, outside Dagster (the CLI, the demo, benchmarks).
 
 Inside Dagster the same clients come from the site's resources
-(:mod:`radonc_assets.site.resources`).
+(:mod:`radonc_assets.site.dagster_resources`).
 """
 
 from pathlib import Path

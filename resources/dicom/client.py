@@ -1,7 +1,7 @@
 """DICOM network client (pynetdicom): C-ECHO, C-FIND, C-MOVE, C-GET and C-STORE.
 
 :class:`DicomClient` is plain Python and works without Dagster; the site's Dagster
-resources (:mod:`radonc_assets.site.resources`) build one from typed configuration.
+resources (:mod:`radonc_assets.site.dagster_resources`) build one from typed configuration.
 
 Every operation runs over as few associations as possible (one per call, never
 one per instance), with connect, ACSE, DIMSE and network timeouts, TCP_NODELAY on

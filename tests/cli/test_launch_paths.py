@@ -23,6 +23,7 @@ from radonc_assets.devtools.backfills import LAUNCH_BACKFILL
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
     asset_key,
@@ -30,7 +31,6 @@ from radonc_assets.site.naming import (
     group_name,
     recovery_job_name,
 )
-from radonc_assets.site.resources import site_resources
 from tests.conftest import SiteFileWriter, variant
 from tests.serving import Served, assert_backed_up, start, stop, wait_for_backfill
 

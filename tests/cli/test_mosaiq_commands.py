@@ -27,10 +27,10 @@ from radonc_assets.defs.mosaiq.assets import treatment_records_asset
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.devtools.synthetic.patient import patients
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.partitions import site_partitions
-from radonc_assets.site.resources import site_resources
 from tests.backup.test_mosaiq_queries import (
     DOSE_HST_ONLY,
     EARLIER_SHAPE,

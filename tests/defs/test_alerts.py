@@ -21,6 +21,7 @@ from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, 
 from radonc_assets.site.alerts import alert_message, deliver
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
     alert_sensor_name,
@@ -29,7 +30,6 @@ from radonc_assets.site.naming import (
     recovery_job_name,
     validate_job_name,
 )
-from radonc_assets.site.resources import site_resources
 from tests import alert_receivers
 from tests.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
 from tests.conftest import ARCHIVE_AET, SiteFileWriter, SyntheticInstance, daily_assets

@@ -5,8 +5,8 @@ import pytest
 
 from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.naming import asset_key
-from radonc_assets.site.resources import site_resources
 
 DAY = "2026-01-07"
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")

@@ -27,6 +27,7 @@ from radonc_assets.devtools.local_servers import free_ports
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
     CONTENT_CHECK,
@@ -34,7 +35,6 @@ from radonc_assets.site.naming import (
     content_verification_job_name,
     coverage_job_name,
 )
-from radonc_assets.site.resources import site_resources
 from tests import alert_receivers
 from tests.alert_receivers import Webhook
 from tests.conftest import SiteFileWriter, variant

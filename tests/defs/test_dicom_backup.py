@@ -25,11 +25,11 @@ from radonc_assets.devtools.local_servers import OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
-from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient, orthanc_id
 from tests.conftest import SiteFileWriter, SyntheticInstance, variant

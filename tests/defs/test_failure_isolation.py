@@ -23,9 +23,9 @@ from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import asset_key, backup_job_name, check_name
-from radonc_assets.site.resources import site_resources
 from tests.conftest import SiteFileWriter, variant
 
 DAYS = {"aria": dt.date(2026, 4, 6), "mim": dt.date(2026, 4, 7)}

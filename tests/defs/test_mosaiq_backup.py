@@ -29,9 +29,9 @@ from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
-from radonc_assets.site.resources import site_resources
 from resources.mosaiq_db import MosaiqDatabase
 from tests.backup.test_mosaiq_queries import EARLIER_SHAPE
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant

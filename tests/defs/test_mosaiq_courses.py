@@ -20,9 +20,9 @@ from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.devtools.synthetic.patient import patients
 from radonc_assets.devtools.synthetic.rtplan import MACHINE
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import asset_key
-from radonc_assets.site.resources import site_resources
 from tests.conftest import SiteFileWriter
 
 # Two weeks, 3 patients of 5 fractions each (a synthetic plan plans SPEC.fractions).

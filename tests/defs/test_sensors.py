@@ -34,9 +34,9 @@ from radonc_assets.defs.automation.sensors import (
 from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import fixed_site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import new_data_sensor_name
-from radonc_assets.site.resources import fixed_site_resources
 from tests.backup.mosaiq_rows import database, delivery_row, field_101_points, tables_of
 from tests.conftest import SiteFileWriter, SyntheticInstance
 

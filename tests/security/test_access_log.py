@@ -29,9 +29,9 @@ from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.access_log import Access, log_files, log_path, record
 from radonc_assets.site.clients import archive_client
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import recovery_job_name
-from radonc_assets.site.resources import site_resources
 from tests.cli.test_mosaiq_commands import SPEC
 from tests.conftest import SiteFileWriter, daily_assets, variant
 from tests.serving import start, stop

@@ -16,11 +16,11 @@ from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.retention import purge
 from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import retention_job_name, retention_schedule_name
 from radonc_assets.site.paths import ensure_instance_settings
 from radonc_assets.site.private_files import private_dir, write_private
-from radonc_assets.site.resources import site_resources
 from tests.conftest import SiteFileWriter, daily_assets
 
 DAY = "2026-01-06"

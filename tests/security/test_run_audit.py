@@ -9,8 +9,8 @@ import pytest
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.defs.audit import UNKNOWN_USER, run_origin
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.instance import process_tags
-from radonc_assets.site.resources import site_resources
 from tests.conftest import daily_assets
 
 DAY = "2026-01-06"

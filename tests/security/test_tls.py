@@ -32,9 +32,9 @@ from radonc_assets.devtools.local_servers import (
 )
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import DicomNodeResource, site_resources
 from radonc_assets.site.loading import load_sites, toml_literal
 from radonc_assets.site.naming import CHAIN_CHECK, check_name, node_key
-from radonc_assets.site.resources import DicomNodeResource, site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel, identifier, retrieve_identifier
 from resources.errors import AssociationRejectedError, OrthancError, TlsError

@@ -9,9 +9,9 @@ import pytest
 from radonc_assets.devtools.certificates import write_certificates, write_encrypted_key
 from radonc_assets.devtools.local_servers import free_port
 from radonc_assets.site.clients import archive_client, dicom_client
+from radonc_assets.site.dagster_resources import DicomNodeResource, OrthancResource, site_resources
 from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.resources import DicomNodeResource, OrthancResource, site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.errors import TlsError
 from resources.tls import TlsSettings

@@ -8,9 +8,9 @@ import pytest
 
 from radonc_assets.cli.main import main
 from radonc_assets.site.config import DicomSource, MosaiqSource, OrthancTarget
+from radonc_assets.site.dagster_resources import MosaiqDatabaseResource, site_resources
 from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site, load_sites, read_secret
-from radonc_assets.site.resources import MosaiqDatabaseResource, site_resources
 
 # The earlier RadOncBackupSystem format, verbatim from the product design.
 LEGACY_UCLA = """\

@@ -36,6 +36,7 @@ from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.mosaiq.queries import new_deliveries
 from radonc_assets.backup.source_queries import day_study_state
 from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig, Source
+from radonc_assets.site.dagster_resources import DicomNodeResource, MosaiqDatabaseResource
 from radonc_assets.site.naming import (
     asset_key,
     backup_job_name,
@@ -44,7 +45,6 @@ from radonc_assets.site.naming import (
     node_key,
 )
 from radonc_assets.site.partitions import site_partitions, site_today
-from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
 from resources.errors import DicomError, MosaiqDatabaseError
 
 LOGGER = logging.getLogger(__name__)

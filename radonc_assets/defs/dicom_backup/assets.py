@@ -39,6 +39,7 @@ from radonc_assets.defs.dicom_backup.checks import (
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.defs.sources import record_listing, unreachable
 from radonc_assets.site.config import DicomSource, SiteConfig
+from radonc_assets.site.dagster_resources import DicomNodeResource
 from radonc_assets.site.naming import (
     asset_key,
     group_name,
@@ -47,7 +48,6 @@ from radonc_assets.site.naming import (
     source_kinds,
 )
 from radonc_assets.site.partitions import partition_date, site_partitions
-from radonc_assets.site.resources import DicomNodeResource
 from resources.dicom.client import DicomClient, SeriesCallback, SubOperations
 from resources.errors import DicomError
 from resources.orthanc import OrthancClient

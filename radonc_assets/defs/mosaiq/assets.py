@@ -37,11 +37,11 @@ from radonc_assets.defs.copies import orthanc_copies_asset
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table, table
 from radonc_assets.defs.sources import record_listing, source_asset, unreachable
 from radonc_assets.site.config import MosaiqSource, SiteConfig
+from radonc_assets.site.dagster_resources import DicomNodeResource, MosaiqDatabaseResource
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.private_files import private_dir, write_private
-from radonc_assets.site.resources import DicomNodeResource, MosaiqDatabaseResource
 from resources.errors import MosaiqDatabaseError
 from resources.orthanc import OrthancClient
 

@@ -36,6 +36,7 @@ from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.site.access_log import Access, logged
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import DicomNodeResource, OrthancResource
 from radonc_assets.site.naming import (
     asset_key,
     node_key,
@@ -43,7 +44,6 @@ from radonc_assets.site.naming import (
     restores_group_name,
 )
 from radonc_assets.site.partitions import site_partitions, site_today
-from radonc_assets.site.resources import DicomNodeResource, OrthancResource
 from resources.dicom.client import DicomClient
 from resources.orthanc import OrthancClient
 

@@ -28,6 +28,7 @@ from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, table
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.dagster_resources import DicomNodeResource
 from radonc_assets.site.naming import (
     CONTENT_CHECK,
     asset_key,
@@ -35,7 +36,6 @@ from radonc_assets.site.naming import (
     node_key,
 )
 from radonc_assets.site.partitions import site_partitions, site_today
-from radonc_assets.site.resources import DicomNodeResource
 
 # The results that fail the check: anything but identical.
 _FAILED = [r for r in Result if r != Result.IDENTICAL]
