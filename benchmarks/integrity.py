@@ -39,6 +39,7 @@ from radonc_assets.devtools.demo import demo_servers, write_loopback_site
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import SOURCE_STUDIES, VALIDATION_REPORT
 
 FIRST_DAY = dt.date(2026, 1, 5)
 
@@ -50,7 +51,7 @@ def validation(site: SiteConfig, day: Day, work: Path, repeats: int) -> dict[str
             "validate",
             site.name,
             "--report",
-            str(work / f"validation_report_{day.key}.csv"),
+            str(work / f"{VALIDATION_REPORT}_{day.key}.csv"),
             f"ARIA:{day.key}",
         )
         for _ in range(repeats)
@@ -63,7 +64,7 @@ def validation(site: SiteConfig, day: Day, work: Path, repeats: int) -> dict[str
 
 def concurrency(site: SiteConfig, day: Day, workers: list[int], repeats: int) -> dict[int, float]:
     """Seconds of the MD5 check of every instance of `day`, best of `repeats`, per `workers`."""
-    manifest = read_frame(audit_path(site.name, day.key, "ARIA_source_studies"))
+    manifest = read_frame(audit_path(site.name, day.key, f"ARIA_{SOURCE_STUDIES}"))
     expected = list(identities([manifest]))
     seconds = {}
     with archive_client(site) as archive:

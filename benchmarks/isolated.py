@@ -59,6 +59,7 @@ from radonc_assets.backup.validation import validate_day
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_site
+from radonc_assets.site.naming import ORTHANC_COPIES, SOURCE_STUDIES
 
 # The day of the content verification measured: after every day the benchmarks archive.
 MEASURED_ON = dt.date(2026, 6, 1)
@@ -103,8 +104,8 @@ def _relay(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
 
 def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     days = [tuple(day.split(":", 1)) for day in args.days]
-    manifests = [read_frame(audit_path(site.name, day, f"{a}_source_studies")) for a, day in days]
-    copies = [audit_path(site.name, day, f"{a}_orthanc_copies") for a, day in days]
+    manifests = [read_frame(audit_path(site.name, day, f"{a}_{SOURCE_STUDIES}")) for a, day in days]
+    copies = [audit_path(site.name, day, f"{a}_{ORTHANC_COPIES}") for a, day in days]
     with archive_client(site) as archive:
         checked = validate_day(
             archive, manifests, [read_frame(c) if c.exists() else None for c in copies]

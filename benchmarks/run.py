@@ -60,6 +60,7 @@ from radonc_assets.devtools.demo import demo_servers, write_loopback_site
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import SOURCE_STUDIES, VALIDATION_REPORT
 from resources.dicom.queries import instance_record
 from resources.orthanc import OrthancClient
 
@@ -261,7 +262,7 @@ def bench_relay(
     """MIM relay of `day` (and of its first quarter) vs getscu to disk then storescu."""
     # The manifest, as the backup makes it: validated before any copy, hence exit 1.
     radonc.run("validate", site.name, "MIM", site.default_backup, "--date", day.key, expect=1)
-    manifest_path = audit_path(site.name, day.key, "MIM_source_studies")
+    manifest_path = audit_path(site.name, day.key, f"MIM_{SOURCE_STUDIES}")
     manifest = read_frame(manifest_path)
     assert len(manifest) == day.instances, f"MIM manifest: {len(manifest)} instances"
     quarter = write_frame(manifest.head(len(manifest) // 4), work / "quarter.csv")
@@ -301,7 +302,7 @@ def write_manifests(site: SiteConfig, days: Sequence[Day]) -> None:
             instance_record(ds, ds, ds)
             for ds in (dcmread(path, stop_before_pixels=True) for path in files)
         )
-        write_frame(manifest, audit_path(site.name, day.key, "ARIA_source_studies"))
+        write_frame(manifest, audit_path(site.name, day.key, f"ARIA_{SOURCE_STUDIES}"))
 
 
 def bench_validation(
@@ -318,7 +319,7 @@ def bench_validation(
             "validate",
             site.name,
             "--report",
-            str(work / "validation_report.csv"),
+            str(work / f"{VALIDATION_REPORT}.csv"),
             *(f"{alias}:{day.key}" for alias, day in subset),
         )
         for subset in ([d for d in days if d is not largest], days)

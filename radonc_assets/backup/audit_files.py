@@ -11,12 +11,17 @@ from pathlib import Path
 
 import pandas as pd
 
+from radonc_assets.site.naming import VALIDATION_REPORT
 from radonc_assets.site.paths import data_dir
 from radonc_assets.site.private_files import write_private
 
-# A date's validation report, and what is kept of it past the retention: its counts.
-REPORT = "validation_report"
+# What is kept of a date's validation report past the retention: its counts.
 SUMMARY = "validation_summary"
+# A date's report of the treatment chains the validation checked.
+CHAINS = "treatment_chains"
+# The folders of the restore reports (one file per run), beside the site's dates.
+RECOVERY_REPORTS = "recoveries"
+DRILL_REPORTS = "drills"
 SUMMARY_COLUMNS = ["source", "status", "instances"]
 
 
@@ -58,7 +63,7 @@ def validation_reports(
     frames = [
         read_frame(path, columns).assign(day=day)
         for day in days
-        if (path := audit_path(site, day, "validation_report")).exists()
+        if (path := audit_path(site, day, VALIDATION_REPORT)).exists()
     ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

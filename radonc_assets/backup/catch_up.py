@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from radonc_assets.backup.audit_files import audit_path, read_frame, records_dir
+from radonc_assets.backup.audit_files import CHAINS, audit_path, read_frame, records_dir
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import content_hash, file_hash
 from radonc_assets.backup.coverage import DayStatus, day_coverage
@@ -38,6 +38,7 @@ from radonc_assets.backup.rolling_content import ContentState
 from radonc_assets.backup.source_queries import UndatedRecordsError, day_manifest
 from radonc_assets.site.clients import dicom_client, mosaiq_database
 from radonc_assets.site.config import SiteConfig
+from radonc_assets.site.naming import manifest_name
 from resources.errors import DicomError, MosaiqDatabaseError
 
 LOGGER = logging.getLogger(__name__)
@@ -116,7 +117,7 @@ def recorded_problem(
 
 def chains_complete(site: SiteConfig, day: dt.date) -> bool:
     """Whether the date's last treatment chain report found every record's chain complete."""
-    path = audit_path(site.name, day.isoformat(), "treatment_chains")
+    path = audit_path(site.name, day.isoformat(), CHAINS)
     return path.exists() and chain_summary(read_frame(path))["incomplete"] == 0
 
 
@@ -130,9 +131,7 @@ def listing_check(site: SiteConfig, day: dt.date, alias: str) -> SourceCheck:
     """
     key = day.isoformat()
     mosaiq = alias in site.mosaiq_sources
-    path = audit_path(
-        site.name, key, f"{alias}_{'treatment_records' if mosaiq else 'source_studies'}"
-    )
+    path = audit_path(site.name, key, f"{alias}_{manifest_name(site.sources[alias])}")
     if not path.exists():
         return SourceCheck(alias, CheckOutcome.RUN, "its manifest file is gone")
     recorded = read_frame(path)

@@ -23,9 +23,10 @@ from enum import StrEnum
 
 import pandas as pd
 
-from radonc_assets.backup.audit_files import REPORT, SUMMARY, audit_path, read_frame, summary_rows
+from radonc_assets.backup.audit_files import SUMMARY, audit_path, read_frame, summary_rows
 from radonc_assets.backup.manifest import INCOMPLETE, Status
 from radonc_assets.backup.rolling_content import ContentState
+from radonc_assets.site.naming import VALIDATION_REPORT
 
 
 class DayStatus(StrEnum):
@@ -97,7 +98,7 @@ def day_coverage(
         content: What the rolling content verification's ledger says: its findings
             become ``mismatched`` rows of the report.
     """
-    path = audit_path(site, day.isoformat(), REPORT)
+    path = audit_path(site, day.isoformat(), VALIDATION_REPORT)
     summary = audit_path(site, day.isoformat(), SUMMARY)
     try:
         version = path.stat().st_mtime_ns

@@ -15,7 +15,8 @@ import shutil
 from dataclasses import dataclass
 
 from radonc_assets.backup.audit_files import (
-    REPORT,
+    DRILL_REPORTS,
+    RECOVERY_REPORTS,
     SUMMARY,
     audit_path,
     read_frame,
@@ -23,11 +24,12 @@ from radonc_assets.backup.audit_files import (
     write_frame,
 )
 from radonc_assets.site.access_log import purge_before
+from radonc_assets.site.naming import VALIDATION_REPORT
 from radonc_assets.site.paths import data_dir
 
 LOGGER = logging.getLogger(__name__)
 
-RESTORE_REPORTS = ("recoveries", "drills")
+RESTORE_REPORTS = (RECOVERY_REPORTS, DRILL_REPORTS)
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ def purge(site: str, cutoff: dt.date) -> Purged:
         doomed = [path for path in folder.rglob("*") if path.is_file() and path != kept]
         if not doomed:
             continue
-        report = audit_path(site, folder.name, REPORT)
+        report = audit_path(site, folder.name, VALIDATION_REPORT)
         if report.exists():
             write_frame(report_summary(read_frame(report)), kept)
         files += len(doomed)

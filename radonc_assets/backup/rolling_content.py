@@ -35,9 +35,10 @@ from enum import StrEnum
 import pandas as pd
 
 from radonc_assets.backup.manifest import ORDER, Status, among
+from radonc_assets.site.naming import CONTENT_VERIFICATION
 
 # The ledger's file (beside the site's dates) and its columns.
-LEDGER = "content_verification"
+LEDGER = CONTENT_VERIFICATION
 LEDGER_COLUMNS = ["sop_instance_uid", "source", "date", "verified_at", "result", "detail"]
 # What the ledger tells apart: an instance of a source (a CT that ARIA and MIM both hold
 # is verified against each).

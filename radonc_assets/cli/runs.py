@@ -25,6 +25,7 @@ from radonc_assets.backup.manifest import INCOMPLETE, Outcome, Status
 from radonc_assets.backup.recovery import RestoreStatus
 from radonc_assets.definitions import site_definitions
 from radonc_assets.site.alerts import alert_message, deliver, run_url
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import RunRefusedError
 from radonc_assets.site.instance import (
@@ -37,8 +38,12 @@ from radonc_assets.site.instance import (
 )
 from radonc_assets.site.loading import read_secret
 from radonc_assets.site.naming import (
+    ACTIVE_COURSES,
     CHAIN_CHECK,
-    asset_key,
+    ORTHANC_COPIES,
+    RECOVERIES,
+    RECOVERY_DRILLS,
+    VALIDATION_REPORT,
     backup_job_name,
     check_name,
     drill_job_name,
@@ -186,7 +191,7 @@ def run_recovery(site: SiteConfig, config: dict[str, Any]) -> int:
         site,
         "recovery",
         recovery_job_name(site),
-        asset_key(site, "recoveries"),
+        asset_key(site, RECOVERIES),
         {"config": config},
     )
     return _print_restore(site, f"{meta['selection']}", str(meta["destination"]), meta)
@@ -202,7 +207,7 @@ def run_drill(site: SiteConfig, scratch: str) -> int:
         RunRefusedError: The drill failed before restoring (nothing verified to draw from).
     """
     print(f"Drill: a sample of the verified backups from {site.default_backup} to {scratch}...")
-    meta = _run_restore(site, "drill", drill_job_name(site), asset_key(site, "recovery_drills"), {})
+    meta = _run_restore(site, "drill", drill_job_name(site), asset_key(site, RECOVERY_DRILLS), {})
     status = _print_restore(site, "drill", scratch, meta)
     print(
         f"  {meta['deleted_after']} instances deleted from {scratch} again"
@@ -227,7 +232,7 @@ def _run_restore(
         instance=instance,
         raise_on_error=False,
         run_config={
-            "ops": {"__".join(key.path): op_config} if op_config else {},
+            "ops": {op_name(key): op_config} if op_config else {},
             "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
         },
         tags={**process_tags(), MAX_RETRIES_TAG: "0"},
@@ -271,13 +276,9 @@ def _run_day(
     # from their last listing.
     selection = [
         *(asset_key(site, a, manifest_name(site.sources[a])) for a in aliases),
-        *(asset_key(site, a, "orthanc_copies") for a in aliases if copy),
-        *(
-            asset_key(site, a, "active_courses")
-            for a in aliases
-            if a in site.mosaiq_sources and copy
-        ),
-        asset_key(site, "validation_report"),
+        *(asset_key(site, a, ORTHANC_COPIES) for a in aliases if copy),
+        *(asset_key(site, a, ACTIVE_COURSES) for a in aliases if a in site.mosaiq_sources and copy),
+        asset_key(site, VALIDATION_REPORT),
     ]
     instance = dagster_instance()
     _free_pools(instance, site, site.sources, pool_wait)
@@ -321,14 +322,14 @@ def _print_summary(
     failures = [
         f"{e.step_key}: {failure_cause(e)}"
         for e in result.get_step_failure_events()
-        if not (e.step_key or "").endswith("validation_report")
+        if not (e.step_key or "").endswith(VALIDATION_REPORT)
     ]
     complete = True
     copied = deferred = 0
     problems: list[str] = []
     sources: list[str] = []
     for alias in aliases:
-        copies = materialized.get(asset_key(site, alias, "orthanc_copies"))
+        copies = materialized.get(asset_key(site, alias, ORTHANC_COPIES))
         check = checks.get(check_name(alias))
         parts = []
         if copies is not None and "cause" not in copies:
@@ -400,7 +401,7 @@ def alert_incomplete(site: SiteConfig, day: dt.date, result: DayResult, command:
 
 def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:
     """List up to `LISTED_UIDS` unverified instances per source, and the report file."""
-    path = audit_path(site.name, day.isoformat(), "validation_report")
+    path = audit_path(site.name, day.isoformat(), VALIDATION_REPORT)
     if not path.exists():
         return
     report = read_frame(path)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping, Set
 import dagster as dg
 import pandas as pd
 
-from radonc_assets.backup.audit_files import REPORT, audit_path, read_frame, write_frame
+from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
 from radonc_assets.backup.integrity import altered_rows, delete_altered
 from radonc_assets.backup.listing import ListingStatus, listing_path, read_listing
 from radonc_assets.backup.manifest import Outcome, cap, not_in
@@ -21,9 +21,10 @@ from radonc_assets.backup.transfers import Transfer
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
 from radonc_assets.defs.sources import source_asset, unreachable
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import OrthancResource
-from radonc_assets.site.naming import asset_key, manifest_name, node_key
+from radonc_assets.site.naming import ORTHANC_COPIES, VALIDATION_REPORT, manifest_name, node_key
 from resources.orthanc import OrthancClient
 
 # Copies the rows of a day's manifest (`todo`) the archive lacks: (context, archive,
@@ -88,7 +89,7 @@ def copy_day(
     day = context.partition_key
     limit = site.settings.max_uids_per_run
     studies = sorted(set(manifest["study_instance_uid"]))
-    report = audit_path(site.name, day, REPORT)
+    report = audit_path(site.name, day, VALIDATION_REPORT)
     with archive_client(context, site) as archive:
         replaced = delete_altered(
             archive, altered_rows(read_frame(report) if report.exists() else None, alias, manifest)
@@ -127,7 +128,7 @@ def copy_day(
     copies = manifest.assign(outcome=[o for o, _ in outcome], reason=[r for _, r in outcome])
     path = write_frame(
         copies.assign(**run_audit(context)),
-        audit_path(site.name, day, f"{alias}_orthanc_copies"),
+        audit_path(site.name, day, f"{alias}_{ORTHANC_COPIES}"),
     )
     seconds = time.monotonic() - started
     counts = copies["outcome"].value_counts()
@@ -192,7 +193,7 @@ def orthanc_copies_asset(
     upstream = manifest_name(site.sources[alias])
 
     @dg.asset(
-        **source_asset(site, alias, "orthanc_copies", partitions, "orthanc"),
+        **source_asset(site, alias, ORTHANC_COPIES, partitions, "orthanc"),
         deps=[asset_key(site, alias, upstream)],
         required_resource_keys={*resources, node_key(site, site.default_backup)},
         description=copies_description(site, alias, method),

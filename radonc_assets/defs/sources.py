@@ -6,8 +6,9 @@ from typing import Any
 import dagster as dg
 
 from radonc_assets.backup.listing import Listing, listing_path, write_listing
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, group_name, node_key, source_kinds
+from radonc_assets.site.naming import group_name, node_key, source_kinds
 
 
 def source_asset(

@@ -35,6 +35,7 @@ import requests
 from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.devtools.demo import demo_week
 from radonc_assets.site.loading import load_site
+from radonc_assets.site.naming import COVERAGE, SOURCE_STUDIES
 from radonc_assets.site.paths import DATA_DIR_VARIABLE, DEFAULT_ENVIRONMENTS_DIR
 
 LOGGER = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ WINDOW = "1600,1000"
 CHROMIUM = "chromium"
 DEMO_TIMEOUT = 900.0  # seconds for the demo's backup of its week
 SENSOR_TIMEOUT = 180.0  # seconds for the coverage to be materialized
-COVERAGE = ["demo", "coverage"]
+COVERAGE_KEY = ["demo", COVERAGE]
 GROUP_PAGE = "/locations/demo.toml/asset-groups/demo"  # the site's group, in its location
 LAUNCHPAD = "/locations/demo.toml/jobs/demo_recovery/playground"
 PAGES = {
@@ -130,7 +131,7 @@ def damage_one_day(environments: Path, day: dt.date) -> str:
     site = load_site(SITE, environments)
     rest = site.archive().rest_url
     assert rest, "the demo's archive has a REST API"
-    manifest = read_frame(audit_path(SITE, day.isoformat(), "ARIA_source_studies"))
+    manifest = read_frame(audit_path(SITE, day.isoformat(), f"ARIA_{SOURCE_STUDIES}"))
     objects = manifest[manifest["modality"] != "RTRECORD"]
     uid = str((manifest if objects.empty else objects)["sop_instance_uid"].iloc[0])
     (found,) = requests.post(f"{rest}/tools/lookup", data=uid, timeout=30).json()
@@ -242,9 +243,9 @@ def main(argv: list[str] | None = None) -> int:
                 cwd=tmp,
                 check=False,
             )
-            _launch(url, COVERAGE)
+            _launch(url, COVERAGE_KEY)
             deadline = time.monotonic() + SENSOR_TIMEOUT
-            while _last_materialized(url, COVERAGE) < validated:
+            while _last_materialized(url, COVERAGE_KEY) < validated:
                 if time.monotonic() > deadline:
                     raise SystemExit("screenshots: the coverage was not materialized")
                 time.sleep(5)

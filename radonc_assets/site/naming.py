@@ -6,9 +6,11 @@ backfills dates; its restores and what runs over every date have groups of their
 A node of the site (source or backup target)
 is a resource keyed ``{site}_{alias}``, and a source's transfers take a slot of
 the concurrency pool of the same name, so a backfill never floods it.
-"""
 
-import dagster as dg
+Every name is here once, as a constant or a function, and knows no Dagster: the
+backup logic names its files after the assets with them, and
+:mod:`radonc_assets.site.asset_keys` builds Dagster's keys of them.
+"""
 
 from radonc_assets.site.config import MosaiqSource, SiteConfig, Source
 
@@ -35,9 +37,18 @@ def maintenance_group_name(site: SiteConfig) -> str:
     return f"{group_name(site)}_maintenance"
 
 
-def asset_key(site: SiteConfig, *parts: str) -> dg.AssetKey:
-    """``[site, *parts]`` in lower case."""
-    return dg.AssetKey([group_name(site), *(p.lower() for p in parts)])
+# The last part of each asset key: ``[site, source, name]`` for a source's assets,
+# ``[site, name]`` for the site's.
+SOURCE_STUDIES = "source_studies"
+TREATMENT_RECORDS = "treatment_records"
+ORTHANC_COPIES = "orthanc_copies"
+ACTIVE_COURSES = "active_courses"
+VALIDATION_REPORT = "validation_report"
+COVERAGE = "coverage"
+CONTENT_VERIFICATION = "content_verification"
+RETENTION = "retention"
+RECOVERIES = "recoveries"
+RECOVERY_DRILLS = "recovery_drills"
 
 
 def manifest_name(source: Source) -> str:
@@ -46,7 +57,7 @@ def manifest_name(source: Source) -> str:
     ``source_studies`` for a DICOM source (found by C-FIND), ``treatment_records``
     for Mosaiq (generated from its delivery history).
     """
-    return "treatment_records" if isinstance(source, MosaiqSource) else "source_studies"
+    return TREATMENT_RECORDS if isinstance(source, MosaiqSource) else SOURCE_STUDIES
 
 
 def node_key(site: SiteConfig, alias: str) -> str:
@@ -75,6 +86,8 @@ def check_name(alias: str) -> str:
 CHAIN_CHECK = "treatment_chains_complete"
 # The asset check of the rolling content verification: every instance due compared intact.
 CONTENT_CHECK = "content_verified"
+# The asset check of a restore (recovery or drill): every instance restored intact.
+RESTORE_CHECK = "restore_verified"
 
 
 def backup_job_name(site: SiteConfig) -> str:
@@ -140,6 +153,11 @@ def nightly_schedule_name(site: SiteConfig) -> str:
 def revalidation_schedule_name(site: SiteConfig) -> str:
     """The schedule validating the last days again: ``{site}_weekly_revalidation``."""
     return f"{group_name(site)}_weekly_revalidation"
+
+
+def automation_sensor_name(site: SiteConfig) -> str:
+    """The sensor evaluating the automation conditions of `site`'s assets: ``{site}_automation``."""
+    return f"{group_name(site)}_automation"
 
 
 def alert_sensor_name(site: SiteConfig, what: str) -> str:

@@ -5,6 +5,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from radonc_assets.site.naming import ORTHANC_COPIES
+
 HOLDER = "a-live-run"
 
 
@@ -13,7 +15,7 @@ def hold_aria_pool(home: Path) -> None:
     with dg.DagsterInstance.from_config(str(home)) as instance:
         storage = instance.event_log_storage
         storage.initialize_concurrency_limit_to_default("lab_aria")
-        claim = storage.claim_concurrency_slot("lab_aria", HOLDER, "lab__aria__orthanc_copies")
+        claim = storage.claim_concurrency_slot("lab_aria", HOLDER, f"lab__aria__{ORTHANC_COPIES}")
         assert claim.is_claimed
 
 

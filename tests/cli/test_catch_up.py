@@ -25,6 +25,7 @@ from radonc_assets.devtools.demo import DemoServers, demo_servers, load_syntheti
 from radonc_assets.devtools.local_servers import free_ports
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import SOURCE_STUDIES, VALIDATION_REPORT
 from radonc_assets.site.partitions import site_today
 from tests import alert_receivers
 from tests.alert_receivers import Webhook
@@ -82,7 +83,7 @@ def runs_by_date(home: Path) -> dict[str, int]:
 
 def aria_manifest(day: dt.date) -> pd.DataFrame:
     """ARIA's manifest of `day`, as its last backup listed it."""
-    return read_frame(audit_path("LAB", str(day), "ARIA_source_studies"))
+    return read_frame(audit_path("LAB", str(day), f"ARIA_{SOURCE_STUDIES}"))
 
 
 def synthetic_folder(recent: DemoServers) -> Path:
@@ -240,7 +241,7 @@ def test_a_source_unreachable_for_its_listing_check_is_not_complete(
         text.write(f'[LAB.alerts]\nwebhook_url = "{webhook.url}/hooks/radonc"\n')
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(down.parent))
     before = runs_by_date(home)
-    report = audit_path("LAB", str(yesterday), "validation_report")
+    report = audit_path("LAB", str(yesterday), VALIDATION_REPORT)
     verified = report.read_bytes()
     capsys.readouterr()
 

@@ -18,15 +18,16 @@ import yaml
 
 from radonc_assets.backup.recovery import Selection, selected_instances
 from radonc_assets.defs.dicom_backup.jobs import backup_assets
-from radonc_assets.defs.recovery.assets import RESTORE_CHECK
 from radonc_assets.devtools.backfills import LAUNCH_BACKFILL
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
-    asset_key,
+    RECOVERIES,
+    RESTORE_CHECK,
     backup_job_name,
     group_name,
     recovery_job_name,
@@ -220,7 +221,7 @@ def test_a_recovery_from_the_launchpad_with_the_documented_example(
     try:
         job = recovery_job_name(site)
         root, types = config_types(served, job)
-        config = field(types, root, "ops", "lab__recoveries", "config")
+        config = field(types, root, "ops", f"lab__{RECOVERIES}", "config")
         fields = {f["name"]: f for f in types[config["configTypeKey"]]["fields"]}
         assert list(fields) == ["date", "destination", "patient_id", "series_uids", "study_uids"]
         assert all(f["isRequired"] and f["description"] for f in fields.values())
@@ -238,7 +239,7 @@ def test_a_recovery_from_the_launchpad_with_the_documented_example(
         # The launchpad launches with the job's tags: no run retry of a failed restore.
         assert {"key": "dagster/retry_on_asset_or_op_failure", "value": "false"} in shown["tags"]
         (example,) = re.findall(r"```yaml\n(.*?)```", shown["description"], flags=re.DOTALL)
-        assert yaml.safe_load(example)["ops"]["lab__recoveries"]["config"] == {
+        assert yaml.safe_load(example)["ops"][f"lab__{RECOVERIES}"]["config"] == {
             "destination": "RESTORE",
             "patient_id": None,
             "study_uids": [],
@@ -251,7 +252,7 @@ def test_a_recovery_from_the_launchpad_with_the_documented_example(
         assert wait_for_run(served, run_id) == "SUCCESS"
         instance = dg.DagsterInstance.from_config(str(served.home))
         archived = selected_instances(archive_client(site).dicom, Selection(date=DAY))
-        (event,) = instance.fetch_materializations(asset_key(site, "recoveries"), limit=10).records
+        (event,) = instance.fetch_materializations(asset_key(site, RECOVERIES), limit=10).records
         metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
         assert (metadata["restored"].value, metadata["missing"].value) == (len(archived), 0)
         assert metadata["launched_by"].value == "ui"

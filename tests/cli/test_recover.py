@@ -13,6 +13,7 @@ from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
+from radonc_assets.site.naming import RECOVERIES
 from tests.conftest import SiteFileWriter, daily_assets, variant
 
 DAY = dt.date(2026, 1, 6)  # a planning day, backed up by `lab_courses_planned`
@@ -41,7 +42,7 @@ def test_a_series_is_restored_verified_and_recorded(
     )
     assert out[1].endswith("0 missing, 0 mismatched, 0 altered in archive")
     instance = dagster_instance()
-    (event,) = instance.fetch_materializations(dg.AssetKey(["lab", "recoveries"]), limit=10).records
+    (event,) = instance.fetch_materializations(dg.AssetKey(["lab", RECOVERIES]), limit=10).records
     metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
     assert metadata["destination"].value == "RESTORE"
     assert metadata["restored"].value == slices

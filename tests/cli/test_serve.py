@@ -19,9 +19,10 @@ from radonc_assets.cli.processes import descendants
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.loading import load_site_files, load_sites
-from radonc_assets.site.naming import asset_key, check_name
+from radonc_assets.site.naming import COVERAGE, ORTHANC_COPIES, VALIDATION_REPORT, check_name
 from radonc_assets.site.partitions import site_partitions, site_today
 from resources.orthanc import OrthancClient
 from tests import alert_receivers
@@ -119,12 +120,12 @@ def test_a_backfill_launched_as_the_ui_does_completes_with_every_check_passed(
         lineage = served.graphql(
             """query ($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) {
                 ... on AssetNode { dependencyKeys { path } dependedByKeys { path } } } }""",
-            key={"path": asset_key(site, "validation_report").path},
+            key={"path": asset_key(site, VALIDATION_REPORT).path},
         )["assetNodeOrError"]
         upstream = {tuple(k["path"]) for k in lineage["dependencyKeys"]}
-        assert upstream == {tuple(asset_key(site, a, "orthanc_copies").path) for a in site.sources}
+        assert upstream == {tuple(asset_key(site, a, ORTHANC_COPIES).path) for a in site.sources}
         assert {tuple(k["path"]) for k in lineage["dependedByKeys"]} == {
-            tuple(asset_key(site, "coverage").path)
+            tuple(asset_key(site, COVERAGE).path)
         }
     finally:
         stop(served)
@@ -176,7 +177,7 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
         assert verified is not None, "ARIA's check of today never passed"
         print(f"\na new study of today verified {verified - started:.0f} s after the start")
         # MIM has nothing of today: the date is undecided, neither materialized nor failed.
-        report = asset_key(site, "validation_report")
+        report = asset_key(site, VALIDATION_REPORT)
         undecided = instance.get_status_by_partition(
             report, [today.isoformat()], site_partitions(site)
         )
@@ -225,7 +226,7 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
         # The coverage follows the failed reports (no materialization of them to follow).
         coverage = None
         while time.monotonic() < deadline + 60:
-            records = instance.fetch_materializations(asset_key(site, "coverage"), limit=1).records
+            records = instance.fetch_materializations(asset_key(site, COVERAGE), limit=1).records
             coverage = records[0].asset_materialization if records else None
             if coverage is not None and coverage.metadata["unreachable"].value == len(dates):
                 break

@@ -24,7 +24,11 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
+    RECOVERIES,
+    SOURCE_STUDIES,
+    VALIDATION_REPORT,
     alert_sensor_name,
+    automation_sensor_name,
     backup_job_name,
     drill_job_name,
     recovery_job_name,
@@ -318,7 +322,7 @@ def test_a_failed_run_of_the_sites_assets_is_alerted_whoever_launched_it(
     site = alert_site(site_file, alerts, ports, aets={"aria": "NOT_ARIA"})
     day = dt.date(2026, 2, 3)
     automation = {
-        "dagster/sensor_name": "alert_automation",
+        "dagster/sensor_name": automation_sensor_name(site),
         "dagster/from_automation_condition": "true",
     }
     launched = dg.materialize(
@@ -326,7 +330,7 @@ def test_a_failed_run_of_the_sites_assets_is_alerted_whoever_launched_it(
         instance=instance,
         partition_key=day.isoformat(),
         resources=site_resources(site),
-        selection=["alert/aria/source_studies", "alert/validation_report"],
+        selection=[f"alert/aria/{SOURCE_STUDIES}", f"alert/{VALIDATION_REPORT}"],
         tags=automation,
         raise_on_error=False,
     )
@@ -343,7 +347,7 @@ def test_a_failed_run_of_the_sites_assets_is_alerted_whoever_launched_it(
     assert tagged is not None
     assert (tagged.tags["radonc/launched_by"], tagged.tags["radonc/started_by"]) == (
         "automation",
-        "alert_automation",
+        automation_sensor_name(site),
     )
 
 
@@ -517,7 +521,7 @@ def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
         raise_on_error=False,
         run_config={
             "ops": {
-                "alert__recoveries": {
+                f"alert__{RECOVERIES}": {
                     "config": {
                         "destination": "RESTORE",
                         "patient_id": "X",

@@ -5,8 +5,9 @@ import pytest
 
 from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.dagster_resources import site_resources
-from radonc_assets.site.naming import asset_key
+from radonc_assets.site.naming import COVERAGE, ORTHANC_COPIES, SOURCE_STUDIES, VALIDATION_REPORT
 
 DAY = "2026-01-07"
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")
@@ -35,20 +36,20 @@ def test_the_report_of_a_day_follows_each_sources_copy(lab: DemoServers) -> None
     """A source's verdict follows its own copy: the report does not wait for the others."""
     site = lab.site
     definitions = site_definitions(site)
-    report, coverage = asset_key(site, "validation_report"), asset_key(site, "coverage")
+    report, coverage = asset_key(site, VALIDATION_REPORT), asset_key(site, COVERAGE)
     instance = dg.DagsterInstance.ephemeral()
     first = dg.evaluate_automation_conditions(defs=definitions, instance=instance)
     assert first.get_num_requested(report) == first.get_num_requested(coverage) == 0
 
     # One source's copy of the day (a sensor's run): the report of that day is requested,
     # and only of that day, though the other source has not copied it.
-    materialize(lab, instance, "lab/aria/source_studies", "lab/aria/orthanc_copies")
+    materialize(lab, instance, f"lab/aria/{SOURCE_STUDIES}", f"lab/aria/{ORTHANC_COPIES}")
     second = dg.evaluate_automation_conditions(
         defs=definitions, instance=instance, cursor=first.cursor
     )
     assert second.get_requested_partitions(report) == {DAY}
     # As the automation sensor runs it: ARIA verified, MIM not listed for the past day.
-    materialize(lab, instance, "lab/validation_report", passes=False)
+    materialize(lab, instance, f"lab/{VALIDATION_REPORT}", passes=False)
     ran = dg.evaluate_automation_conditions(
         defs=definitions, instance=instance, cursor=second.cursor
     )
@@ -64,7 +65,7 @@ def test_the_report_of_a_day_follows_each_sources_copy(lab: DemoServers) -> None
     ran = after
 
     # The other source's copy: requested again.
-    materialize(lab, instance, "lab/mim/source_studies", "lab/mim/orthanc_copies")
+    materialize(lab, instance, f"lab/mim/{SOURCE_STUDIES}", f"lab/mim/{ORTHANC_COPIES}")
     third = dg.evaluate_automation_conditions(
         defs=definitions, instance=instance, cursor=ran.cursor
     )
@@ -74,9 +75,9 @@ def test_the_report_of_a_day_follows_each_sources_copy(lab: DemoServers) -> None
     materialize(
         lab,
         instance,
-        "lab/aria/source_studies",
-        "lab/aria/orthanc_copies",
-        "lab/validation_report",
+        f"lab/aria/{SOURCE_STUDIES}",
+        f"lab/aria/{ORTHANC_COPIES}",
+        f"lab/{VALIDATION_REPORT}",
     )
     fourth = dg.evaluate_automation_conditions(
         defs=definitions, instance=instance, cursor=third.cursor
@@ -90,9 +91,9 @@ def test_the_report_of_a_day_follows_each_sources_copy(lab: DemoServers) -> None
     materialize(
         lab,
         instance,
-        "lab/aria/source_studies",
-        "lab/aria/orthanc_copies",
-        "lab/validation_report",
+        f"lab/aria/{SOURCE_STUDIES}",
+        f"lab/aria/{ORTHANC_COPIES}",
+        f"lab/{VALIDATION_REPORT}",
         passes=False,
         day=other,
     )

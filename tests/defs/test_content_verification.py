@@ -31,6 +31,10 @@ from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import (
     CONTENT_CHECK,
+    COVERAGE,
+    ORTHANC_COPIES,
+    SOURCE_STUDIES,
+    VALIDATION_REPORT,
     alert_sensor_name,
     content_verification_job_name,
     coverage_job_name,
@@ -93,7 +97,7 @@ def backup(site: SiteConfig, copied: set[str]) -> dg.ExecuteInProcessResult:
         raise_on_error=False,
     )
     for alias in site.sources:
-        copies = read_frame(audit_path("LAB", DAY, f"{alias}_orthanc_copies"))
+        copies = read_frame(audit_path("LAB", DAY, f"{alias}_{ORTHANC_COPIES}"))
         copied.update(copies[copies["outcome"] == "copied"]["sop_instance_uid"])
     return result
 
@@ -131,7 +135,7 @@ def verify(
 
 def listed_verified(day: str = DAY) -> set[tuple[str, str]]:
     """The instances (and sources) the date's validation report lists as verified."""
-    report = read_frame(audit_path("LAB", day, "validation_report"))
+    report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
     verified = report[report["status"] == "verified"]
     return set(zip(verified["sop_instance_uid"], verified["source"], strict=True))
 
@@ -150,7 +154,7 @@ def ledger() -> dict[tuple[str, str], list[str]]:
 def coverage_of(site: SiteConfig, day: str, instance: dg.DagsterInstance) -> dict[str, str]:
     """The date's row of the coverage file, after a run of the coverage job."""
     run_job(site, coverage_job_name(site), instance)
-    rows = read_frame(site_path("LAB", "coverage"))
+    rows = read_frame(site_path("LAB", COVERAGE))
     (row,) = rows[rows["date"] == day].to_dict(orient="records")
     return {str(k): str(v) for k, v in row.items()}
 
@@ -200,7 +204,7 @@ def test_every_verified_instance_is_compared_within_n_days_and_a_changed_copy_is
     assert second["content_verified_fraction"] == 1.0
     assert coverage_of(site, DAY, instance)["status"] == DayStatus.COMPLETE
 
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     tamper(site, plan)
     try:

@@ -9,9 +9,20 @@ import pytest
 from syrupy.assertion import SnapshotAssertion
 
 from radonc_assets.definitions import defs, site_definitions, site_file_definitions
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.loading import load_sites, site_files
 from radonc_assets.site.naming import (
-    asset_key,
+    ACTIVE_COURSES,
+    CONTENT_VERIFICATION,
+    COVERAGE,
+    ORTHANC_COPIES,
+    RECOVERIES,
+    RECOVERY_DRILLS,
+    RETENTION,
+    SOURCE_STUDIES,
+    TREATMENT_RECORDS,
+    VALIDATION_REPORT,
+    automation_sensor_name,
     backup_job_name,
     group_name,
     maintenance_group_name,
@@ -91,11 +102,11 @@ def test_the_backup_job_runs_a_dates_backup_and_nothing_else() -> None:
     repository = defs().get_repository_def()
     backup = {k.path[-1] for k in repository.get_job("demo_backup").asset_layer.selected_asset_keys}
     assert backup == {
-        "source_studies",
-        "treatment_records",
-        "orthanc_copies",
-        "active_courses",
-        "validation_report",
+        SOURCE_STUDIES,
+        TREATMENT_RECORDS,
+        ORTHANC_COPIES,
+        ACTIVE_COURSES,
+        VALIDATION_REPORT,
     }
     schedules = {s.name: s.job_name for s in repository.schedule_defs}
     assert schedules["demo_nightly_backup"] == "demo_backup"
@@ -120,13 +131,13 @@ def test_a_sites_group_is_its_daily_backup_chain(folder: Path) -> None:
 
         backup = definitions.resolve_job_def(backup_job_name(site)).asset_layer
         assert group(group_name(site)) == set(backup.selected_asset_keys)
-        drills = [asset_key(site, "recovery_drills")] if site.drill.scratch else []
-        assert group(restores_group_name(site)) == {asset_key(site, "recoveries"), *drills}
-        upkeep = {asset_key(site, "coverage")} | {
+        drills = [asset_key(site, RECOVERY_DRILLS)] if site.drill.scratch else []
+        assert group(restores_group_name(site)) == {asset_key(site, RECOVERIES), *drills}
+        upkeep = {asset_key(site, COVERAGE)} | {
             asset_key(site, name)
             for name, setting in [
-                ("retention", site.settings.retention_days),
-                ("content_verification", site.settings.rolling_content_days),
+                (RETENTION, site.settings.retention_days),
+                (CONTENT_VERIFICATION, site.settings.rolling_content_days),
             ]
             if setting is not None
         }
@@ -134,7 +145,7 @@ def test_a_sites_group_is_its_daily_backup_chain(folder: Path) -> None:
         automated = {
             key for key in graph.get_all_asset_keys() if graph.get(key).automation_condition
         }
-        sensor = definitions.resolve_sensor_def(f"{group_name(site)}_automation")
+        sensor = definitions.resolve_sensor_def(automation_sensor_name(site))
         assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
         assert automated
         assert automated <= set(sensor.asset_selection.resolve(graph))

@@ -14,7 +14,7 @@ import requests
 from pydicom import dcmread
 from pydicom.uid import generate_uid
 
-from radonc_assets.backup.audit_files import audit_path, read_frame
+from radonc_assets.backup.audit_files import CHAINS, audit_path, read_frame
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.manifest import IDENTITY
 from radonc_assets.backup.source_queries import day_instances
@@ -23,11 +23,18 @@ from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name
+from radonc_assets.site.naming import (
+    CHAIN_CHECK,
+    ORTHANC_COPIES,
+    SOURCE_STUDIES,
+    VALIDATION_REPORT,
+    check_name,
+)
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from resources.dicom.client import DicomClient, DicomNode
@@ -59,7 +66,7 @@ def backup(
 def report_status(site: SiteConfig, instance: dg.DagsterInstance) -> dg.AssetPartitionStatus:
     """The status of the validation report's date in the UI's partitions view."""
     statuses = instance.get_status_by_partition(
-        asset_key(site, "validation_report"), [DAY], site_partitions(site)
+        asset_key(site, VALIDATION_REPORT), [DAY], site_partitions(site)
     )
     assert statuses is not None
     status = statuses[DAY]
@@ -91,11 +98,11 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     archive_client(site).delete_instances(own)
     first = backup(site)
     assert first.success
-    aria = metadata(first, asset_key(site, "ARIA", "orthanc_copies"))
-    mim = metadata(first, asset_key(site, "MIM", "orthanc_copies"))
-    report = metadata(first, asset_key(site, "validation_report"))
-    aria_manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
-    mim_manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    aria = metadata(first, asset_key(site, "ARIA", ORTHANC_COPIES))
+    mim = metadata(first, asset_key(site, "MIM", ORTHANC_COPIES))
+    report = metadata(first, asset_key(site, VALIDATION_REPORT))
+    aria_manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    mim_manifest = read_frame(audit_path("LAB", DAY, f"MIM_{SOURCE_STUDIES}"))
 
     assert set(aria_manifest["modality"]) == {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"}
     assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT", "MR", "REG"}
@@ -137,13 +144,13 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
 
     again = backup(site)
     assert again.success
-    rerun = metadata(again, asset_key(site, "ARIA", "orthanc_copies"))
+    rerun = metadata(again, asset_key(site, "ARIA", ORTHANC_COPIES))
     assert (rerun["copied"], rerun["already_present"], rerun["retrieve_requests"]) == (
         0,
         len(aria_manifest),
         0,
     )
-    assert metadata(again, asset_key(site, "MIM", "orthanc_copies"))["copied"] == 0
+    assert metadata(again, asset_key(site, "MIM", ORTHANC_COPIES))["copied"] == 0
 
 
 def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
@@ -152,7 +159,7 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
     # Unbounded: a run bounded by max_uids_per_run copies in manifest order, after.
     site = load_sites(variant(lab, site_file, settings={"max_uids_per_run": None}))["LAB"]
     assert backup(site).success
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
     plan = manifest[manifest["modality"] == "RTPLAN"].iloc[0]
     ct = manifest[manifest["modality"] == "CT"]
     assert (manifest["series_instance_uid"] == plan["series_instance_uid"]).sum() == 1
@@ -163,13 +170,13 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
 
     again = backup(site)
     assert again.success
-    copies = metadata(again, asset_key(site, "ARIA", "orthanc_copies"))
+    copies = metadata(again, asset_key(site, "ARIA", ORTHANC_COPIES))
     # The plan's series moved during the enumeration, the slice by its own request after.
     assert copies["series_moved_while_enumerating"] == 1
     assert copies["retrieve_requests"] == 2
     assert (copies["copied"], copies["already_present"]) == (2, len(manifest) - 2)
     assert checks(again) == COMPLETE
-    copied = read_frame(audit_path("LAB", DAY, "ARIA_orthanc_copies"))
+    copied = read_frame(audit_path("LAB", DAY, f"ARIA_{ORTHANC_COPIES}"))
     assert set(copied[copied["outcome"] == "copied"]["sop_instance_uid"]) == set(lost)
     sizes = archive_client(site).instance_sizes(set(manifest["study_instance_uid"]))
     assert copies["bytes_copied"] == sizes[lost[0]] + sizes[lost[1]] > 0
@@ -181,23 +188,23 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     instance = dg.DagsterInstance.ephemeral()
     assert backup(site, instance=instance).success
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
-    manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    manifest = read_frame(audit_path("LAB", DAY, f"MIM_{SOURCE_STUDIES}"))
     lost = str(manifest[manifest["modality"] == "RTSTRUCT"]["sop_instance_uid"].iloc[0])
     assert archive_client(site).delete_instances([lost]) == 1
 
     validation = backup(
         site,
         selection=[
-            "lab/aria/source_studies",
-            "lab/mim/source_studies",
-            "lab/validation_report",
+            f"lab/aria/{SOURCE_STUDIES}",
+            f"lab/mim/{SOURCE_STUDIES}",
+            f"lab/{VALIDATION_REPORT}",
         ],
         instance=instance,
     )
     # The date fails in the partitions view: no materialization, the step failed.
     assert not validation.success
     assert report_status(site, instance) == dg.AssetPartitionStatus.FAILED
-    assert asset_key(site, "validation_report") not in {
+    assert asset_key(site, VALIDATION_REPORT) not in {
         e.asset_key for e in validation.get_asset_materialization_events()
     }
     (observed,) = [
@@ -213,7 +220,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
         check_name("MIM"): False,
         CHAIN_CHECK: False,
     }
-    chains = read_frame(audit_path("LAB", DAY, "treatment_chains"))
+    chains = read_frame(audit_path("LAB", DAY, CHAINS))
     broken = chains[chains["complete"] == "False"]
     assert set(broken["structure_set_uid"]) == {lost}
     assert set(broken["structure_set_status"]) == {"missing"}
@@ -222,13 +229,13 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     ]
     assert evaluation.metadata["offending_uids"].value == [lost]
     assert evaluation.metadata["missing"].value == 1
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
     assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
 
     restored = backup(site, instance=instance)
     assert checks(restored) == COMPLETE
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
-    assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
+    assert metadata(restored, asset_key(site, "ARIA", ORTHANC_COPIES))["copied"] == 1
     assert archive_client(site).lookup(lost)
 
 
@@ -250,7 +257,7 @@ def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
 ) -> None:
     site = lab.site
     assert backup(site).success
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
     study = manifest[manifest["study_date"] == DAY.replace("-", "")].iloc[0]
     # An instance of the day's study that no source lists: stored in the archive directly.
     ds = dcmread(next(i.path for i in synthetic_files if i.modality == "CT"))
@@ -264,9 +271,9 @@ def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
         validation = backup(
             site,
             selection=[
-                "lab/aria/source_studies",
-                "lab/mim/source_studies",
-                "lab/validation_report",
+                f"lab/aria/{SOURCE_STUDIES}",
+                f"lab/mim/{SOURCE_STUDIES}",
+                f"lab/{VALIDATION_REPORT}",
             ],
         )
     finally:
@@ -274,7 +281,7 @@ def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
 
     assert validation.success
     assert checks(validation) == COMPLETE
-    report = metadata(validation, asset_key(site, "validation_report"))
+    report = metadata(validation, asset_key(site, VALIDATION_REPORT))
     assert report["verdict"] == "complete"
     assert report["extra_in_archive"] >= 1
     assert str(report["extra_in_archive_means"]).startswith("not a failure: ")
@@ -293,7 +300,7 @@ def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
     assert_clear_names(validation)
 
 
-ARIA_ONLY = ["lab/aria/source_studies", "lab/aria/orthanc_copies"]
+ARIA_ONLY = [f"lab/aria/{SOURCE_STUDIES}", f"lab/aria/{ORTHANC_COPIES}"]
 
 
 def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
@@ -301,14 +308,14 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
 ) -> None:
     capped = load_sites(variant(lab, site_file, settings={"max_uids_per_run": 4}))["LAB"]
     day = "2026-01-06"
-    assert backup(capped, day, selection=["lab/aria/source_studies"]).success
-    manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+    assert backup(capped, day, selection=[f"lab/aria/{SOURCE_STUDIES}"]).success
+    manifest = read_frame(audit_path("LAB", day, f"ARIA_{SOURCE_STUDIES}"))
     assert len(manifest) > 8
     archive_client(capped).delete_instances(manifest["sop_instance_uid"])
-    validate = [*ARIA_ONLY, "lab/mim/source_studies", "lab/validation_report"]
+    validate = [*ARIA_ONLY, f"lab/mim/{SOURCE_STUDIES}", f"lab/{VALIDATION_REPORT}"]
 
     first = backup(capped, day, selection=validate)
-    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    copies = read_frame(audit_path("LAB", day, f"ARIA_{ORTHANC_COPIES}"))
     assert (copies["outcome"] == "copied").sum() == 4
     deferred = copies[copies["outcome"] == "deferred"]
     assert len(deferred) == len(manifest) - 4
@@ -320,12 +327,12 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     assert evaluation.metadata["deferred"].value == len(manifest) - 4
     assert evaluation.metadata["missing"].value == 0
     assert "deferred: max_uids_per_run was reached" in str(evaluation.description)
-    report = read_frame(audit_path("LAB", day, "validation_report"))
+    report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
     aria_report = report[report["source"] == "ARIA"]
     assert (aria_report["status"] == "deferred").sum() == len(manifest) - 4
 
     backup(capped, day, selection=validate)
-    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    copies = read_frame(audit_path("LAB", day, f"ARIA_{ORTHANC_COPIES}"))
     assert (copies["outcome"] == "already_present").sum() == 4
     assert (copies["outcome"] == "copied").sum() == 4  # the next four, in manifest order
     assert list(copies["outcome"][:8]) == ["already_present"] * 4 + ["copied"] * 4
@@ -363,7 +370,7 @@ def test_a_move_reported_successful_but_not_delivered_is_a_failure(
 
         day = "2026-03-02"
         assert backup(liar, day, selection=ARIA_ONLY).success
-        copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+        copies = read_frame(audit_path("LAB", day, f"ARIA_{ORTHANC_COPIES}"))
         assert copies["outcome"].tolist() == ["failed"]
         # the instance's own move "completed" (at the decoy)
         assert copies["reason"].iloc[0] == (
@@ -381,7 +388,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
     full, copies the new instance and verifies it; nothing is decided on the last listing."""
     archive = lab.site.archive()
     day = "2026-04-07"
-    selection = [*ARIA_ONLY, "lab/validation_report"]
+    selection = [*ARIA_ONLY, f"lab/{VALIDATION_REPORT}"]
     with OrthancServer(
         tmp_path, "SWAP_ARIA", peers=[archive.dicom_node], name="swap-aria"
     ) as server:
@@ -397,7 +404,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         instance = dg.DagsterInstance.ephemeral()
         first = backup(site, day, selection=selection, instance=instance)
         assert checks(first)[check_name("ARIA")]
-        last = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+        last = read_frame(audit_path("LAB", day, f"ARIA_{SOURCE_STUDIES}"))
         ct = last[last["modality"] == "CT"]
         gone = str(ct["sop_instance_uid"].iloc[0])
 
@@ -411,12 +418,12 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         assert all(o.ok for o in source.store([tmp_path / "swap.dcm"]))
 
         second = backup(site, day, selection=selection, instance=instance)
-        listed = metadata(second, asset_key(site, "ARIA", "source_studies"))
+        listed = metadata(second, asset_key(site, "ARIA", SOURCE_STUDIES))
         assert (listed["listing"], listed["instances"]) == ("full", len(last))
-        copies = metadata(second, asset_key(site, "ARIA", "orthanc_copies"))
+        copies = metadata(second, asset_key(site, "ARIA", ORTHANC_COPIES))
         assert (copies["copied"], copies["already_present"]) == (1, len(last) - 1)
         assert archive_client(site).lookup(str(swap.SOPInstanceUID))
-        report = read_frame(audit_path("LAB", day, "validation_report"))
+        report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
         aria = report[report["source"] == "ARIA"]
         assert str(swap.SOPInstanceUID) in set(
             aria[aria["status"] == "verified"]["sop_instance_uid"]
@@ -471,12 +478,12 @@ def test_cli_backup_validate_and_query(
     assert runs[0].tags["radonc/started_by"] == getpass.getuser()
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text() == SHIPPED_SETTINGS.read_text()
 
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
     lost = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive_client(lab.site).delete_instances([lost])
     assert main(["validate", "LAB", "ARIA", "ARCHIVE", "--date", DAY]) == 1
     captured = capsys.readouterr()
-    report = audit_path("LAB", DAY, "validation_report")
+    report = audit_path("LAB", DAY, VALIDATION_REPORT)
     assert captured.out.splitlines() == [
         f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)",
         f"{DAY} LAB treatment chains: INCOMPLETE (1 of 3 treatment records lack part of "
@@ -505,11 +512,15 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     assert backup(deep).success
     assert checks(backup(deep)) == COMPLETE
 
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive = archive_client(deep)
     (resource,) = archive.lookup(plan)
-    validation = ["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"]
+    validation = [
+        f"lab/aria/{SOURCE_STUDIES}",
+        f"lab/mim/{SOURCE_STUDIES}",
+        f"lab/{VALIDATION_REPORT}",
+    ]
     # The lab's archive keeps no storage cache: its MD5 check reads the disk at once.
     path = archive_server(lab).stored_file(resource["ID"])
     original = path.read_bytes()
@@ -518,7 +529,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     try:
         for site in (lab.site, deep):
             assert checks(backup(site, selection=validation))[check_name("ARIA")] is False
-            report = read_frame(audit_path("LAB", DAY, "validation_report"))
+            report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
             row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
             assert row["status"].tolist() == ["altered_in_archive"]
     finally:
@@ -535,7 +546,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
 
     deep_result = backup(deep, selection=validation)
     assert checks(deep_result)[check_name("ARIA")] is False
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
     row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
     assert row[["status", "detail"]].values.tolist() == [
         ["mismatched", "deep check: content differs from the source"]
@@ -570,8 +581,8 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     site = lab.site
     instance = dg.DagsterInstance.ephemeral()
     assert backup(site, instance=instance).success
-    aria = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
-    mim = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    aria = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    mim = read_frame(audit_path("LAB", DAY, f"MIM_{SOURCE_STUDIES}"))
     ct = aria[(aria["modality"] == "CT") & aria["sop_instance_uid"].isin(mim["sop_instance_uid"])]
     identity = tuple(str(ct[column].iloc[0]) for column in IDENTITY)
     uid = identity[-1]
@@ -586,7 +597,11 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
 
     validation = backup(
         site,
-        selection=["lab/aria/source_studies", "lab/mim/source_studies", "lab/validation_report"],
+        selection=[
+            f"lab/aria/{SOURCE_STUDIES}",
+            f"lab/mim/{SOURCE_STUDIES}",
+            f"lab/{VALIDATION_REPORT}",
+        ],
         instance=instance,
     )
     assert not validation.success
@@ -596,7 +611,7 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
         check_name("MIM"): False,
         CHAIN_CHECK: True,
     }
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
     bad = report[~report["status"].isin(["verified", "extra"])]
     assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
         ["ARIA", uid, "altered_in_archive", detail],
@@ -627,12 +642,12 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     assert checks(repaired) == COMPLETE
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
     copies = [
-        metadata(repaired, asset_key(site, alias, "orthanc_copies")) for alias in ("ARIA", "MIM")
+        metadata(repaired, asset_key(site, alias, ORTHANC_COPIES)) for alias in ("ARIA", "MIM")
     ]
     # Whichever source's copy ran first stored it again; the other's found it intact.
     assert sorted((c["replaced"], c["copied"]) for c in copies) == [(0, 0), (1, 1)]
     copied = pd.concat(
-        read_frame(audit_path("LAB", DAY, f"{alias}_orthanc_copies")) for alias in ("ARIA", "MIM")
+        read_frame(audit_path("LAB", DAY, f"{alias}_{ORTHANC_COPIES}")) for alias in ("ARIA", "MIM")
     )
     assert copied[copied["outcome"] == "copied"][
         ["sop_instance_uid", "reason"]
@@ -649,18 +664,18 @@ def test_archive_without_rest_is_reached_over_dicom(
     dicom_only = load_sites(path)["LAB"]
     assert dicom_only.archive().rest_url is None
     day = DAY  # MIM holds a planning study and an MR study
-    assert backup(dicom_only, day, selection=["lab/mim/source_studies"]).success
-    manifest = read_frame(audit_path("LAB", day, "MIM_source_studies"))
+    assert backup(dicom_only, day, selection=[f"lab/mim/{SOURCE_STUDIES}"]).success
+    manifest = read_frame(audit_path("LAB", day, f"MIM_{SOURCE_STUDIES}"))
     archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
 
     relayed = backup(
-        dicom_only, day, selection=["lab/mim/source_studies", "lab/mim/orthanc_copies"]
+        dicom_only, day, selection=[f"lab/mim/{SOURCE_STUDIES}", f"lab/mim/{ORTHANC_COPIES}"]
     )
-    copies = metadata(relayed, asset_key(dicom_only, "MIM", "orthanc_copies"))
+    copies = metadata(relayed, asset_key(dicom_only, "MIM", ORTHANC_COPIES))
     assert (copies["copied"], copies["failed"]) == (len(manifest), 0) != (0, 0)
     complete = backup(dicom_only, day)
     assert checks(complete) == COMPLETE
-    assert metadata(complete, asset_key(dicom_only, "validation_report"))["archive_integrity"] == (
+    assert metadata(complete, asset_key(dicom_only, VALIDATION_REPORT))["archive_integrity"] == (
         "content_hash"
     )
 
@@ -671,7 +686,7 @@ def test_archive_without_rest_is_reached_over_dicom(
     try:
         for _ in range(2):  # validated, then backed up again
             assert checks(backup(dicom_only, day))[check_name("MIM")] is False
-            report = read_frame(audit_path("LAB", day, "validation_report"))
+            report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
             bad = report[~report["status"].isin(["verified", "extra"])]
             assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
                 [

@@ -21,11 +21,18 @@ from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import asset_key, backup_job_name, check_name
+from radonc_assets.site.naming import (
+    ORTHANC_COPIES,
+    SOURCE_STUDIES,
+    VALIDATION_REPORT,
+    backup_job_name,
+    check_name,
+)
 from tests.conftest import SiteFileWriter, variant
 
 DAYS = {"aria": dt.date(2026, 4, 6), "mim": dt.date(2026, 4, 7)}
@@ -99,12 +106,12 @@ def test_a_refused_instance_fails_alone(
         site_assets(site),
         partition_key=day.isoformat(),
         resources=site_resources(site),
-        selection=[f"lab/{kind}/source_studies", f"lab/{kind}/orthanc_copies"],
+        selection=[f"lab/{kind}/{SOURCE_STUDIES}", f"lab/{kind}/{ORTHANC_COPIES}"],
         raise_on_error=False,
     )
 
     assert result.success
-    copies = read_frame(audit_path("LAB", day.isoformat(), f"{alias}_orthanc_copies"))
+    copies = read_frame(audit_path("LAB", day.isoformat(), f"{alias}_{ORTHANC_COPIES}"))
     assert len(copies) == len(files), copies[
         ["modality", "sop_class_uid", "outcome", "reason"]
     ].to_string()
@@ -151,7 +158,7 @@ def test_a_source_down_costs_no_other_source_its_verified_day(
     )
 
     failed = [e.step_key for e in result.get_step_failure_events()]
-    assert failed == ["lab__validation_report"]
+    assert failed == [f"lab__{VALIDATION_REPORT}"]
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert evaluations[check_name("ARIA")].passed
     mim = evaluations[check_name("MIM")]
@@ -163,10 +170,10 @@ def test_a_source_down_costs_no_other_source_its_verified_day(
     listing = [
         e.materialization.metadata
         for e in result.get_asset_materialization_events()
-        if e.asset_key == asset_key(site, "MIM", "source_studies")
+        if e.asset_key == asset_key(site, "MIM", SOURCE_STUDIES)
     ]
     assert [m["listing"].value for m in listing] == ["unreachable"]
-    report = read_frame(audit_path("LAB", day, "validation_report"))
+    report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
     assert report[report["source"] == "MIM"]["status"].tolist() == ["unreachable"]
     aria = report[report["source"] == "ARIA"]
     assert len(aria) > 0

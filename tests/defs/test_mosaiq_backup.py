@@ -31,7 +31,13 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import CHAIN_CHECK, check_name
+from radonc_assets.site.naming import (
+    CHAIN_CHECK,
+    ORTHANC_COPIES,
+    TREATMENT_RECORDS,
+    VALIDATION_REPORT,
+    check_name,
+)
 from resources.mosaiq_db import MosaiqDatabase
 from tests.backup.test_mosaiq_queries import EARLIER_SHAPE
 from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
@@ -88,9 +94,9 @@ def test_records_are_generated_archived_and_validated(
 
     first = run(site, day)
 
-    records = metadata(first, "lab/mosaiq/treatment_records")
-    copies = metadata(first, "lab/mosaiq/orthanc_copies")
-    manifest = read_frame(audit_path("LAB", day, "MOSAIQ_treatment_records"))
+    records = metadata(first, f"lab/mosaiq/{TREATMENT_RECORDS}")
+    copies = metadata(first, f"lab/mosaiq/{ORTHANC_COPIES}")
+    manifest = read_frame(audit_path("LAB", day, f"MOSAIQ_{TREATMENT_RECORDS}"))
     assert records["records"] == len(manifest) > 0
     assert records["skipped_rows"] == 0
     assert set(manifest["modality"]) == {"RTRECORD"}
@@ -105,16 +111,16 @@ def test_records_are_generated_archived_and_validated(
     assert checks[check_name("MOSAIQ")] is True
     assert checks[CHAIN_CHECK] is True
     assert_clear_names(first)  # Mosaiq's assets' metadata keys too
-    report = metadata(first, "lab/validation_report")
+    report = metadata(first, f"lab/{VALIDATION_REPORT}")
     sources = {row.data["source"]: row.data for row in report["sources"].records}
     assert sources["MOSAIQ"]["held_by_source"] == sources["MOSAIQ"]["in_archive"] == len(manifest)
 
     archive = archive_client(site)
     held = archive.archived_uids(set(manifest["study_instance_uid"]))
     again = run(site, day)
-    assert metadata(again, "lab/mosaiq/orthanc_copies")["already_present"] == len(manifest)
+    assert metadata(again, f"lab/mosaiq/{ORTHANC_COPIES}")["already_present"] == len(manifest)
     assert archive.archived_uids(set(manifest["study_instance_uid"])) == held
-    regenerated = read_frame(audit_path("LAB", day, "MOSAIQ_treatment_records"))
+    regenerated = read_frame(audit_path("LAB", day, f"MOSAIQ_{TREATMENT_RECORDS}"))
     assert regenerated["sop_instance_uid"].tolist() == manifest["sop_instance_uid"].tolist()
 
 
@@ -138,10 +144,10 @@ def test_a_store_only_staging_node_receives_the_records_and_the_day_is_complete(
 
         result = run(site, STAGED_DAY)
 
-    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", STAGED_DAY, f"MOSAIQ_{TREATMENT_RECORDS}"))
     received = {str(dcmread(f).SOPInstanceUID) for f in stage.received.iterdir()}
     assert received == set(manifest["sop_instance_uid"])
-    copies = metadata(result, "lab/mosaiq/orthanc_copies")
+    copies = metadata(result, f"lab/mosaiq/{ORTHANC_COPIES}")
     assert copies["copied"] == len(manifest) > 0
     assert copies["failed"] == copies["deferred"] == 0
     assert copies["staging_mode"] == "store-only"
@@ -168,12 +174,12 @@ def test_a_staging_node_down_fails_the_records_with_its_cause(
 
     result = run(site, STAGED_DAY)
 
-    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
-    copies = metadata(result, "lab/mosaiq/orthanc_copies")
+    manifest = read_frame(audit_path("LAB", STAGED_DAY, f"MOSAIQ_{TREATMENT_RECORDS}"))
+    copies = metadata(result, f"lab/mosaiq/{ORTHANC_COPIES}")
     assert copies["failed"] == len(manifest) > 0
     assert copies["copied"] == 0
     assert copies["staging_mode"] == "unknown"
-    rows = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_orthanc_copies"))
+    rows = read_frame(audit_path("LAB", STAGED_DAY, f"MOSAIQ_{ORTHANC_COPIES}"))
     assert set(rows["outcome"]) == {"failed"}
     cause = f"the staging node LAB_RESTORE@127.0.0.1:{down} could not take it: cannot connect to"
     assert all(reason.startswith(cause) for reason in rows["reason"])
@@ -251,7 +257,7 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
     first = run(site, LOST_DAY)
 
     # The session's record holds its other two beams; the lost one is listed with it.
-    manifest = read_frame(audit_path("LAB", LOST_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", LOST_DAY, f"MOSAIQ_{TREATMENT_RECORDS}"))
     (record,) = manifest[manifest["patient_id"] == lost.mrn]["sop_instance_uid"]
     beams = dcmread(records_dir("LAB", LOST_DAY, "MOSAIQ") / f"{record}.dcm")
     assert len(beams.TreatmentSessionBeamSequence) == 2
@@ -264,7 +270,7 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
     assert listed["field"] != ""
     assert listed["reason"] == reason
     assert listed["session_record"] == record
-    records = metadata(first, "lab/mosaiq/treatment_records")
+    records = metadata(first, f"lab/mosaiq/{TREATMENT_RECORDS}")
     assert records["not_converted"] == 1
     (shown,) = records["not_converted_deliveries"]
     assert shown["dhs_id"] == lost.dhs_id
@@ -281,7 +287,7 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
         f"1 of {len(manifest) + 1} instances and deliveries not verified: 1 not_converted"
     )
     assert mosaiq.metadata["offending_deliveries"].value == [f"DHS_ID={lost.dhs_id}"]
-    report = read_frame(audit_path("LAB", LOST_DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", LOST_DAY, VALIDATION_REPORT))
     (row,) = report[report["dhs_id"] == lost.dhs_id][
         ["source", "patient_id", "treatment_date", "status", "detail"]
     ].to_dict("records")
@@ -309,7 +315,7 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
     checks = {e.check_name: e for e in again.get_asset_check_evaluations()}
     assert checks[check_name("MOSAIQ")].passed
     assert checks[check_name("MOSAIQ")].metadata["acknowledged"].value == 1
-    report = read_frame(audit_path("LAB", LOST_DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", LOST_DAY, VALIDATION_REPORT))
     (row,) = report[report["dhs_id"] == lost.dhs_id][["status", "detail"]].to_dict("records")
     assert row == {
         "status": "acknowledged",
@@ -340,9 +346,9 @@ def test_an_earlier_site_query_stops_no_source(
     checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert all(checks[check_name(alias)] for alias in ("ARIA", "MIM", "MOSAIQ"))
     for alias in ("aria", "mim", "mosaiq"):
-        copies = metadata(result, f"lab/{alias}/orthanc_copies")
+        copies = metadata(result, f"lab/{alias}/{ORTHANC_COPIES}")
         assert copies["failed"] == copies["deferred"] == 0
-    records = metadata(result, "lab/mosaiq/treatment_records")
+    records = metadata(result, f"lab/mosaiq/{TREATMENT_RECORDS}")
     shipped = read_sessions(
         MosaiqDatabase("SQLite3", str(mosaiq_db)), day_window(dt.date(2026, 1, 7))
     )

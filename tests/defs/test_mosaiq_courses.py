@@ -19,10 +19,11 @@ from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.devtools.synthetic.patient import patients
 from radonc_assets.devtools.synthetic.rtplan import MACHINE
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import asset_key
+from radonc_assets.site.naming import ACTIVE_COURSES
 from tests.conftest import SiteFileWriter
 
 # Two weeks, 3 patients of 5 fractions each (a synthetic plan plans SPEC.fractions).
@@ -47,7 +48,7 @@ def lab(site_file: SiteFileWriter, mosaiq_db: Path) -> SiteConfig:
 
 def census(site: SiteConfig, day: str) -> dict[str, object]:
     """Materialize the census alone; its metadata."""
-    key = asset_key(site, "MOSAIQ", "active_courses")
+    key = asset_key(site, "MOSAIQ", ACTIVE_COURSES)
     result = dg.materialize(
         site_assets(site), partition_key=day, resources=site_resources(site), selection=[key]
     )
@@ -81,7 +82,7 @@ def test_the_census_of_a_day(
 
     metadata = census(site, day)
 
-    rows = read_frame(audit_path("LAB", day, "MOSAIQ_active_courses"))
+    rows = read_frame(audit_path("LAB", day, f"MOSAIQ_{ACTIVE_COURSES}"))
     assert list(rows.columns) == list(CENSUS_COLUMNS)
     assert {r.mrn: (r.fractions_delivered, r.status) for r in rows.itertuples()} == expected
     for row in rows.itertuples():
@@ -101,7 +102,7 @@ def test_the_census_of_a_day(
     assert metadata["completed"] == statuses.count("completed")
     assert metadata["interrupted"] == metadata["beyond_planned"] == 0
     assert metadata["skipped_rows"] == 0
-    assert metadata["census"] == str(audit_path("LAB", day, "MOSAIQ_active_courses"))
+    assert metadata["census"] == str(audit_path("LAB", day, f"MOSAIQ_{ACTIVE_COURSES}"))
     table = metadata["census_table"]
     assert isinstance(table, dg.TableMetadataValue)
     assert [record.data["site"] for record in table.records] == ["SYNTHETIC THORAX"] * len(expected)

@@ -12,11 +12,11 @@ from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
-from radonc_assets.site.naming import drill_job_name
+from radonc_assets.site.naming import RECOVERY_DRILLS, VALIDATION_REPORT, drill_job_name
 from tests.conftest import daily_assets
 
 DAY = "2026-01-06"  # a planning day of the lab week, backed up by `lab_courses_planned`
-DRILLS = dg.AssetKey(["lab", "recovery_drills"])
+DRILLS = dg.AssetKey(["lab", RECOVERY_DRILLS])
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")
 
 
@@ -74,7 +74,7 @@ def test_a_drill_never_counts_what_an_earlier_drill_left_in_the_scratch_node(
 ) -> None:
     """Every instance the drill may draw already in the scratch node (a drill killed before
     it cleaned up): deleted first, then restored and verified afresh."""
-    report = read_frame(data_dir / "lab" / DAY / "validation_report.csv")
+    report = read_frame(data_dir / "lab" / DAY / f"{VALIDATION_REPORT}.csv")
     drawable = report[report["status"] == "verified"].drop_duplicates("sop_instance_uid")
     with archive_client(lab.site) as archive, archive_client(lab.site, "SCRATCH") as scratch:
         restore(archive.dicom, scratch.dicom, drawable)
@@ -93,7 +93,7 @@ def test_a_drill_never_counts_what_an_earlier_drill_left_in_the_scratch_node(
 def test_a_drill_with_no_verified_backup_to_draw_from_fails_saying_so(
     lab: DemoServers, data_dir: Path
 ) -> None:
-    (data_dir / "lab" / DAY / "validation_report.csv").unlink()
+    (data_dir / "lab" / DAY / f"{VALIDATION_REPORT}.csv").unlink()
 
     result = drill(lab)
 

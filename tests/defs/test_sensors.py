@@ -36,7 +36,14 @@ from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import fixed_site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import new_data_sensor_name
+from radonc_assets.site.naming import (
+    ACTIVE_COURSES,
+    ORTHANC_COPIES,
+    SOURCE_STUDIES,
+    TREATMENT_RECORDS,
+    VALIDATION_REPORT,
+    new_data_sensor_name,
+)
 from tests.backup.mosaiq_rows import database, delivery_row, field_101_points, tables_of
 from tests.conftest import SiteFileWriter, SyntheticInstance
 
@@ -159,8 +166,8 @@ def test_new_or_grown_studies_of_today_are_requested_once(
     assert request.partition_key == DAY.isoformat()
     assert request.asset_selection == source_selection(site, "ARIA", site.sources["ARIA"])
     assert request.asset_selection == [
-        dg.AssetKey(["watch", "aria", "source_studies"]),
-        dg.AssetKey(["watch", "aria", "orthanc_copies"]),
+        dg.AssetKey(["watch", "aria", SOURCE_STUDIES]),
+        dg.AssetKey(["watch", "aria", ORTHANC_COPIES]),
     ]
     assert request.run_key
     assert request.run_key.startswith(f"ARIA:{DAY}:")
@@ -270,7 +277,7 @@ def write_report(day: dt.date, version: int, statuses: dict[str, list[str]]) -> 
         for alias, listed in statuses.items()
         for n, status in enumerate(listed, 1)
     ]
-    path = write_frame(pd.DataFrame(rows), audit_path(SITE, day.isoformat(), "validation_report"))
+    path = write_frame(pd.DataFrame(rows), audit_path(SITE, day.isoformat(), VALIDATION_REPORT))
     os.utime(path, ns=(version, version))
 
 
@@ -369,9 +376,9 @@ def test_new_mosaiq_deliveries_request_their_dates(
     ]
     for request in first.run_requests:
         assert request.asset_selection == [
-            dg.AssetKey(["watch", "mosaiq", "treatment_records"]),
-            dg.AssetKey(["watch", "mosaiq", "orthanc_copies"]),
-            dg.AssetKey(["watch", "mosaiq", "active_courses"]),
+            dg.AssetKey(["watch", "mosaiq", TREATMENT_RECORDS]),
+            dg.AssetKey(["watch", "mosaiq", ORTHANC_COPIES]),
+            dg.AssetKey(["watch", "mosaiq", ACTIVE_COURSES]),
         ]
     assert [r.tags[sensors.REASON_TAG] for r in first.run_requests] == [
         "MOSAIQ 2026-01-05: 1 new delivery (DHS_ID 5001; first poll of this sensor)",

@@ -20,12 +20,12 @@ from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, Postgr
 
 from radonc_assets.backup.recovery import Selection, selected_instances
 from radonc_assets.cli.main import main
-from radonc_assets.defs.recovery.assets import RESTORE_CHECK
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import PostgresServer
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_site_files
-from radonc_assets.site.naming import asset_key, recovery_job_name
+from radonc_assets.site.naming import RECOVERIES, RESTORE_CHECK, recovery_job_name
 from radonc_assets.site.paths import SHIPPED_SETTINGS, ensure_instance_settings
 from tests.conftest import SiteFileWriter, variant
 from tests.serving import assert_backed_up, launch_backfill, start, stop, wait_for_backfill
@@ -172,7 +172,7 @@ def test_a_recovery_is_recorded_in_postgresql(
 
     assert main(["recover", "LAB", "--to", "RESTORE", "--study-uid", study]) == 0
 
-    key = asset_key(lab.site, "recoveries")
+    key = asset_key(lab.site, RECOVERIES)
     with dg.DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         (run,) = instance.get_runs()

@@ -31,7 +31,7 @@ from radonc_assets.site.access_log import Access, log_files, log_path, record
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_site
-from radonc_assets.site.naming import recovery_job_name
+from radonc_assets.site.naming import RECOVERIES, RETENTION, recovery_job_name
 from tests.cli.test_mosaiq_commands import SPEC
 from tests.conftest import SiteFileWriter, daily_assets, variant
 from tests.serving import start, stop
@@ -270,7 +270,7 @@ def test_retention_removes_older_accesses_and_rotated_files(
     assert [e["asked"]["mrn"] for e in lines(path)] == ["kept"]
     assert not rotated.exists()
     assert mode(path) == 0o600
-    metadata = result.asset_materializations_for_node("mq__retention")[0].metadata
+    metadata = result.asset_materializations_for_node(f"mq__{RETENTION}")[0].metadata
     assert metadata["access_log_lines_deleted"].value == 2
     assert metadata["files_deleted"].value == 1
 
@@ -378,7 +378,7 @@ def test_a_restore_launched_from_the_ui_names_the_dagster_user(
         result = job.execute_in_process(
             instance=instance,
             run_config={
-                "ops": {"lab__recoveries": {"config": {**NO_SELECTION, "series_uids": [series]}}}
+                "ops": {f"lab__{RECOVERIES}": {"config": {**NO_SELECTION, "series_uids": [series]}}}
             },
             tags={"dagster/user": "jdoe@example.org"},
         )
@@ -429,7 +429,7 @@ def test_a_restore_launched_through_the_ui_is_logged_once_by_the_run(
                 },
                 "runConfigData": {
                     "ops": {
-                        "lab__recoveries": {"config": {**NO_SELECTION, "series_uids": [series]}}
+                        f"lab__{RECOVERIES}": {"config": {**NO_SELECTION, "series_uids": [series]}}
                     }
                 },
             },

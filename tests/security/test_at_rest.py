@@ -11,14 +11,25 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from radonc_assets.backup.audit_files import SUMMARY, audit_path, read_frame, write_frame
+from radonc_assets.backup.audit_files import (
+    RECOVERY_REPORTS,
+    SUMMARY,
+    audit_path,
+    read_frame,
+    write_frame,
+)
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.retention import purge
 from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import retention_job_name, retention_schedule_name
+from radonc_assets.site.naming import (
+    SOURCE_STUDIES,
+    VALIDATION_REPORT,
+    retention_job_name,
+    retention_schedule_name,
+)
 from radonc_assets.site.paths import ensure_instance_settings
 from radonc_assets.site.private_files import private_dir, write_private
 from tests.conftest import SiteFileWriter, daily_assets
@@ -83,8 +94,8 @@ def test_a_backup_writes_the_data_folder_owner_only(
 
 
 def write_day(day: str, report: pd.DataFrame) -> None:
-    write_frame(report, audit_path("LAB", day, "validation_report"))
-    write_frame(report[["patient_id"]], audit_path("LAB", day, "aria_source_studies"))
+    write_frame(report, audit_path("LAB", day, VALIDATION_REPORT))
+    write_frame(report[["patient_id"]], audit_path("LAB", day, f"aria_{SOURCE_STUDIES}"))
     write_private(audit_path("LAB", day, "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM")
 
 
@@ -99,7 +110,7 @@ def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path)
     )
     write_day("2026-01-05", report)
     write_day("2026-03-01", report)
-    restores = data_dir / "lab" / "recoveries"
+    restores = data_dir / "lab" / RECOVERY_REPORTS
     write_private(restores / "old.csv", b"SYN-1")
     write_private(restores / "new.csv", b"SYN-2")
     long_ago = dt.datetime(2026, 1, 1).timestamp()
@@ -133,7 +144,7 @@ def test_the_retention_runs_daily_and_records_each_purge(
 ) -> None:
     site = load_sites(site_file("KEEP", settings={"retention_days": 30}))["KEEP"]
     definitions = site_definitions(site)
-    write_private(audit_path("KEEP", "2026-01-05", "validation_report"), b"status,source\n")
+    write_private(audit_path("KEEP", "2026-01-05", VALIDATION_REPORT), b"status,source\n")
 
     schedule = definitions.resolve_schedule_def(retention_schedule_name(site))
     result = definitions.resolve_job_def(retention_job_name(site)).execute_in_process(

@@ -17,6 +17,7 @@ import pytest
 from radonc_assets.cli.processes import descendants
 from radonc_assets.devtools.demo import DemoServers, demo_servers, load_synthetic_week
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.naming import VALIDATION_REPORT
 from tests.conftest import LAB_SETTINGS, SiteFileWriter
 from tests.serving import start, stop
 
@@ -85,7 +86,7 @@ def test_no_secret_in_files_logs_or_errors(vault: DemoServers, tmp_path: Path) -
     assert holders(tmp_path, (SECRET, WRONG)) == []
     # What was searched: the instance's databases and the data folder.
     assert (tmp_path / "dagster_home" / "history" / "runs.db").exists()
-    assert list((tmp_path / "data" / "vault").rglob("validation_report.csv"))
+    assert list((tmp_path / "data" / "vault").rglob(f"{VALIDATION_REPORT}.csv"))
     # The search finds a secret where there is one.
     (tmp_path / "data" / "probe.txt").write_text(f"password={SECRET}")
     assert holders(tmp_path, (SECRET,)) == [str(tmp_path / "data" / "probe.txt")]

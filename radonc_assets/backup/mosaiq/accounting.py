@@ -42,6 +42,7 @@ from radonc_assets.backup.mosaiq.model import (
 from radonc_assets.site.acknowledgements import Acknowledgement, load_acknowledgements
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import ConfigError
+from radonc_assets.site.naming import TREATMENT_RECORDS
 
 LOGGER = logging.getLogger(__name__)
 
@@ -265,7 +266,7 @@ def day_delivery_report(site: SiteConfig, day: str, alias: str) -> pd.DataFrame:
     if not path.exists():
         unaccounted = dict.fromkeys(NOT_CONVERTED_COLUMNS, "") | {
             "reason": f"the deliveries of the day are not accounted for: no {path.name} "
-            "(materialize treatment_records again)"
+            f"(materialize {TREATMENT_RECORDS} again)"
         }
         return delivery_report(pd.DataFrame([unaccounted]), {})
     try:

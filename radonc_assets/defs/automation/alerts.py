@@ -34,13 +34,14 @@ import dagster as dg
 from radonc_assets.defs.audit import run_origin
 from radonc_assets.defs.dicom_backup.jobs import coverage_job
 from radonc_assets.site.alerts import alert_message, deliver, run_url
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.instance import LAUNCHED_BY_TAG, STARTED_BY_TAG, failure_cause
 from radonc_assets.site.naming import (
     CHAIN_CHECK,
     CONTENT_CHECK,
+    VALIDATION_REPORT,
     alert_sensor_name,
-    asset_key,
     backup_job_name,
     check_name,
     content_verification_job_name,
@@ -181,7 +182,7 @@ class RunFailures:
 
 def run_failures(site: SiteConfig, instance: dg.DagsterInstance, run: dg.DagsterRun) -> RunFailures:
     """What failed in `run`: its failed steps (but those its checks failed) and checks."""
-    report_step = "__".join(asset_key(site, "validation_report").path)
+    report_step = op_name(asset_key(site, VALIDATION_REPORT))
     checks = _failed_checks(instance, run.run_id)
     failures = [
         record.dagster_event
@@ -228,7 +229,7 @@ def run_failure_alerts(site: SiteConfig) -> dg.SensorDefinition:
     failed before their steps with their origin.
     """
     alerts = site.alerts
-    report_step = "__".join(asset_key(site, "validation_report").path)
+    report_step = op_name(asset_key(site, VALIDATION_REPORT))
 
     @dg.run_failure_sensor(
         name=alert_sensor_name(site, "run_failure"),

@@ -6,7 +6,7 @@ from radonc_assets.defs.automation.alerts import site_alert_sensors
 from radonc_assets.defs.automation.schedules import site_schedules
 from radonc_assets.defs.automation.sensors import site_sensors
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import group_name
+from radonc_assets.site.naming import automation_sensor_name, group_name
 
 
 def automation_sensor(site: SiteConfig) -> dg.AutomationConditionSensorDefinition:
@@ -17,7 +17,7 @@ def automation_sensor(site: SiteConfig) -> dg.AutomationConditionSensorDefinitio
     coverage follows the reports. Every asset of the site, whatever its group.
     """
     return dg.AutomationConditionSensorDefinition(
-        name=f"{group_name(site)}_automation",
+        name=automation_sensor_name(site),
         target=dg.AssetSelection.key_prefixes([group_name(site)]),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=(

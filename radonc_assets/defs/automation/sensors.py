@@ -35,10 +35,12 @@ import dagster as dg
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.mosaiq.queries import new_deliveries
 from radonc_assets.backup.source_queries import day_study_state
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import DicomSource, MosaiqSource, SiteConfig, Source
 from radonc_assets.site.dagster_resources import DicomNodeResource, MosaiqDatabaseResource
 from radonc_assets.site.naming import (
-    asset_key,
+    ACTIVE_COURSES,
+    ORTHANC_COPIES,
     backup_job_name,
     manifest_name,
     new_data_sensor_name,
@@ -198,10 +200,10 @@ def source_selection(site: SiteConfig, alias: str, source: Source) -> list[dg.As
     """
     keys = [
         asset_key(site, alias, manifest_name(source)),
-        asset_key(site, alias, "orthanc_copies"),
+        asset_key(site, alias, ORTHANC_COPIES),
     ]
     if isinstance(source, MosaiqSource):
-        keys.append(asset_key(site, alias, "active_courses"))
+        keys.append(asset_key(site, alias, ACTIVE_COURSES))
     return keys
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from radonc_assets.backup.audit_files import audit_path, read_frame, write_frame
+from radonc_assets.backup.audit_files import CHAINS, audit_path, read_frame, write_frame
 from radonc_assets.backup.chain import chain_summary
 from radonc_assets.backup.content_hash import deep_compare
 from radonc_assets.backup.coverage import day_status, verdict
@@ -38,10 +38,13 @@ from radonc_assets.defs.dicom_backup.checks import (
 )
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.defs.sources import record_listing, unreachable
+from radonc_assets.site.asset_keys import asset_key, backup_op_name
 from radonc_assets.site.config import DicomSource, SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource
 from radonc_assets.site.naming import (
-    asset_key,
+    ORTHANC_COPIES,
+    SOURCE_STUDIES,
+    VALIDATION_REPORT,
     group_name,
     manifest_name,
     node_key,
@@ -132,14 +135,14 @@ def dicom_source_assets(
     manifest order); the copy then confirms every instance and retrieves what is still
     missing. MIM's copy (the C-GET relay) follows its enumeration.
     """
-    manifest_key = asset_key(site, alias, "source_studies")
-    copies_key = asset_key(site, alias, "orthanc_copies")
+    manifest_key = asset_key(site, alias, SOURCE_STUDIES)
+    copies_key = asset_key(site, alias, ORTHANC_COPIES)
     aria = source.type == "aria"
     # A run bounded by max_uids_per_run copies the first instances in manifest order.
     overlap = aria and site.settings.max_uids_per_run is None
 
     @dg.multi_asset(
-        name=f"{asset_key(site, alias).to_python_identifier()}__backup",
+        name=backup_op_name(site, alias),
         specs=[
             dg.AssetSpec(
                 manifest_key,
@@ -178,7 +181,7 @@ def dicom_source_assets(
         run_audit(context)
         selected = context.selected_asset_keys
         client = _source_client(context, site, alias)
-        path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+        path = audit_path(site.name, context.partition_key, f"{alias}_{SOURCE_STUDIES}")
         moved: dict[str, SubOperations] = {}
         try:
             if manifest_key not in selected:
@@ -224,7 +227,7 @@ def validation_report_asset(
     site: SiteConfig, partitions: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     """``[site, "validation_report"]``: every source's manifest against the archive."""
-    key = asset_key(site, "validation_report")
+    key = asset_key(site, VALIDATION_REPORT)
     sources = site.sources
     rest = site.archive().rest_url is not None
     # Without the archive's REST API, validate_day compares every source's content anyway.
@@ -232,7 +235,7 @@ def validation_report_asset(
 
     @dg.asset(
         key=key,
-        deps=[asset_key(site, alias, "orthanc_copies") for alias in sources],
+        deps=[asset_key(site, alias, ORTHANC_COPIES) for alias in sources],
         group_name=group_name(site),
         partitions_def=partitions,
         required_resource_keys={
@@ -306,9 +309,9 @@ def validation_report_asset(
             ignore_index=True,
         )
         path = write_frame(
-            report.assign(**run_audit(context)), audit_path(site.name, day, "validation_report")
+            report.assign(**run_audit(context)), audit_path(site.name, day, VALIDATION_REPORT)
         )
-        chains_path = write_frame(checked.chains, audit_path(site.name, day, "treatment_chains"))
+        chains_path = write_frame(checked.chains, audit_path(site.name, day, CHAINS))
         # First whether the date is safe, per source; then the distinct instances.
         metadata: dict[str, Any] = {
             "verdict": str(day_status(report)),
@@ -434,7 +437,7 @@ def chain_counts(summary: dict[str, int]) -> dict[str, int]:
 
 def _last_copies(site: SiteConfig, day: str, alias: str) -> pd.DataFrame | None:
     """The copies file of `alias` for `day`, if a copy ran."""
-    path = audit_path(site.name, day, f"{alias}_orthanc_copies")
+    path = audit_path(site.name, day, f"{alias}_{ORTHANC_COPIES}")
     return read_frame(path) if path.exists() else None
 
 

@@ -12,8 +12,14 @@ from radonc_assets.backup.manifest import Status
 from radonc_assets.backup.rolling_content import content_state
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.metadata import table
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, maintenance_group_name
+from radonc_assets.site.naming import (
+    CONTENT_VERIFICATION,
+    COVERAGE,
+    VALIDATION_REPORT,
+    maintenance_group_name,
+)
 from radonc_assets.site.partitions import site_partitions, site_today
 
 # Dates the table in the UI shows at most, newest first; the CSV holds them all.
@@ -64,10 +70,10 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
     rolling = site.settings.rolling_content_days
 
     @dg.asset(
-        key=asset_key(site, "coverage"),
+        key=asset_key(site, COVERAGE),
         deps=[
-            asset_key(site, "validation_report"),
-            *([asset_key(site, "content_verification")] if rolling else []),
+            asset_key(site, VALIDATION_REPORT),
+            *([asset_key(site, CONTENT_VERIFICATION)] if rolling else []),
         ],
         group_name=maintenance_group_name(site),
         kinds={"csv"},
@@ -102,7 +108,7 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
             else None
         )
         frame = coverage_frame(site.name, days, content)
-        path = write_frame(frame, site_path(site.name, "coverage"))
+        path = write_frame(frame, site_path(site.name, COVERAGE))
         counts = frame["status"].value_counts()
         newest = frame.iloc[::-1].head(SHOWN_DATES)
         context.log.info("coverage of %d dates written to %s", len(frame), path)

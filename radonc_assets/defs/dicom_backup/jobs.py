@@ -6,9 +6,13 @@ a purge, a summary over every date) joins no daily run unless it is named here.
 
 import dagster as dg
 
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.naming import (
-    asset_key,
+    ACTIVE_COURSES,
+    COVERAGE,
+    ORTHANC_COPIES,
+    VALIDATION_REPORT,
     backup_job_name,
     coverage_job_name,
     manifest_name,
@@ -26,12 +30,12 @@ def backup_assets(site: SiteConfig) -> list[dg.AssetKey]:
     for alias, source in site.sources.items():
         keys += [
             asset_key(site, alias, manifest_name(source)),
-            asset_key(site, alias, "orthanc_copies"),
+            asset_key(site, alias, ORTHANC_COPIES),
         ]
         if isinstance(source, MosaiqSource):
-            keys.append(asset_key(site, alias, "active_courses"))
+            keys.append(asset_key(site, alias, ACTIVE_COURSES))
     if site.sources:
-        keys.append(asset_key(site, "validation_report"))
+        keys.append(asset_key(site, VALIDATION_REPORT))
     return keys
 
 
@@ -43,7 +47,7 @@ def coverage_job(site: SiteConfig) -> "dg.UnresolvedAssetJobDefinition":
     """
     return dg.define_asset_job(
         name=coverage_job_name(site),
-        selection=dg.AssetSelection.assets(asset_key(site, "coverage")),
+        selection=dg.AssetSelection.assets(asset_key(site, COVERAGE)),
         description=f"Refresh the coverage of {site.name} (every date's verdict).",
     )
 
@@ -69,7 +73,7 @@ def site_jobs(site: SiteConfig) -> dg.Definitions:
                 name=validate_job_name(site),
                 selection=dg.AssetSelection.assets(
                     *(asset_key(site, a, manifest_name(s)) for a, s in site.sources.items()),
-                    asset_key(site, "validation_report"),
+                    asset_key(site, VALIDATION_REPORT),
                 ),
                 description=(
                     f"Validate one day of {site.name} again: asks every source what it holds "

@@ -38,7 +38,7 @@ from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_tabl
 from radonc_assets.defs.sources import record_listing, source_asset, unreachable
 from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource, MosaiqDatabaseResource
-from radonc_assets.site.naming import node_key
+from radonc_assets.site.naming import ACTIVE_COURSES, TREATMENT_RECORDS, node_key
 from radonc_assets.site.odbc_drivers import require_odbc_driver
 from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.private_files import private_dir, write_private
@@ -52,7 +52,7 @@ def treatment_records_asset(
     """``[site, source, "treatment_records"]``: the day's records generated from Mosaiq."""
 
     @dg.asset(
-        **source_asset(site, alias, "treatment_records", partitions, "dicom"),
+        **source_asset(site, alias, TREATMENT_RECORDS, partitions, "dicom"),
         required_resource_keys={node_key(site, alias)},
         description=(
             f"RT Beams Treatment Records of the day generated from {alias}'s delivery history "
@@ -93,7 +93,7 @@ def treatment_records_asset(
             records.append(record.instance())
             by_session[session.key] = record.uids.instance
         manifest = manifest_frame(records)
-        path = write_frame(manifest, audit_path(site.name, day, f"{alias}_treatment_records"))
+        path = write_frame(manifest, audit_path(site.name, day, f"{alias}_{TREATMENT_RECORDS}"))
         unconverted = not_converted_frame(parsed.not_converted, by_session)
         unconverted_path = write_frame(unconverted, not_converted_file(site.name, day, alias))
         if not unconverted.empty:
@@ -243,7 +243,7 @@ def active_courses_asset(
     """``[site, source, "active_courses"]``: the census of the courses on treatment that date."""
 
     @dg.asset(
-        **source_asset(site, alias, "active_courses", partitions, "csv"),
+        **source_asset(site, alias, ACTIVE_COURSES, partitions, "csv"),
         required_resource_keys={node_key(site, alias)},
         description=(
             f"Census of the courses on treatment on the day, from {alias}'s delivery history "
@@ -267,7 +267,7 @@ def active_courses_asset(
         parsed = active_courses(deliveries, day)
         census = census_frame(parsed.items)
         path = write_frame(
-            census, audit_path(site.name, context.partition_key, f"{alias}_active_courses")
+            census, audit_path(site.name, context.partition_key, f"{alias}_{ACTIVE_COURSES}")
         )
         if parsed.skipped:
             context.log.warning(

@@ -21,7 +21,13 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from radonc_assets.backup.audit_files import site_path, validation_reports, write_frame
+from radonc_assets.backup.audit_files import (
+    DRILL_REPORTS,
+    RECOVERY_REPORTS,
+    site_path,
+    validation_reports,
+    write_frame,
+)
 from radonc_assets.backup.manifest import identities
 from radonc_assets.backup.recovery import (
     RestoreStatus,
@@ -35,10 +41,13 @@ from radonc_assets.defs.audit import dagster_user, run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.site.access_log import Access, logged
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource, OrthancResource
 from radonc_assets.site.naming import (
-    asset_key,
+    RECOVERIES,
+    RECOVERY_DRILLS,
+    RESTORE_CHECK,
     node_key,
     recovery_job_name,
     restores_group_name,
@@ -47,7 +56,6 @@ from radonc_assets.site.partitions import site_partitions, site_today
 from resources.dicom.client import DicomClient
 from resources.orthanc import OrthancClient
 
-RESTORE_CHECK = "restore_verified"
 _BYTES_PER_MB = 1_000_000
 _NOT_INTACT = (RestoreStatus.MISSING, RestoreStatus.MISMATCHED, RestoreStatus.ALTERED)
 _VERIFICATION = (
@@ -124,11 +132,11 @@ def recovery_example(site: SiteConfig) -> str:
 
     The restore of the first date of the site's partitions into its first restore target.
     """
-    key = asset_key(site, "recoveries")
+    key = asset_key(site, RECOVERIES)
     destination = site.restore_targets[0] if site.restore_targets else "''  # no dicom_scp target"
     return (
         "ops:\n"
-        f"  {'__'.join(key.path)}:\n"
+        f"  {op_name(key)}:\n"
         "    config:\n"
         f"      destination: {destination}\n"
         "      patient_id: null\n"
@@ -231,7 +239,7 @@ def _restored(
 
 def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
     """The recoveries of `site` (see the module docstring)."""
-    key = asset_key(site, "recoveries")
+    key = asset_key(site, RECOVERIES)
     targets = site.restore_targets
 
     @dg.asset(
@@ -287,7 +295,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
                 archive,
                 destination.get_client(),
                 rows,
-                f"recoveries/{context.run.run_id}",
+                f"{RECOVERY_REPORTS}/{context.run.run_id}",
                 audit,
             )
             _logged_counts(access, rows, metadata)
@@ -312,7 +320,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
 
 def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition:
     """The restore drills of `site` into its scratch node `scratch` (module docstring)."""
-    key = asset_key(site, "recovery_drills")
+    key = asset_key(site, RECOVERY_DRILLS)
     drill = site.drill
     modalities = ", ".join(drill.modalities) or "every modality"
 
@@ -364,7 +372,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
                     archive,
                     target.dicom,
                     sample,
-                    f"drills/{context.run.run_id}",
+                    f"{DRILL_REPORTS}/{context.run.run_id}",
                     audit,
                 )
             finally:

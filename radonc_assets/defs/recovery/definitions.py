@@ -7,9 +7,10 @@ from radonc_assets.defs.recovery.assets import (
     recovery_drills_asset,
     recovery_example,
 )
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.instance import RETRY_ON_STEP_FAILURE_TAG
-from radonc_assets.site.naming import asset_key, drill_job_name, recovery_job_name
+from radonc_assets.site.naming import RECOVERIES, RECOVERY_DRILLS, drill_job_name, recovery_job_name
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
@@ -22,7 +23,7 @@ def site_definitions(site: SiteConfig) -> dg.Definitions:
     jobs = [
         dg.define_asset_job(
             name=recovery_job_name(site),
-            selection=dg.AssetSelection.assets(asset_key(site, "recoveries")),
+            selection=dg.AssetSelection.assets(asset_key(site, RECOVERIES)),
             description=(
                 f"Restore from {site.name}'s archive into a restore target, verified by "
                 'content. In the launchpad, "Scaffold missing config" writes every key: '
@@ -40,7 +41,7 @@ def site_definitions(site: SiteConfig) -> dg.Definitions:
         jobs.append(
             dg.define_asset_job(
                 name=drill_job_name(site),
-                selection=dg.AssetSelection.assets(asset_key(site, "recovery_drills")),
+                selection=dg.AssetSelection.assets(asset_key(site, RECOVERY_DRILLS)),
                 description=(
                     f"A restore drill of {site.name}: a random sample of each source's "
                     f"verified backups restored into {site.drill.scratch}, verified, deleted "

@@ -12,8 +12,9 @@ import dagster as dg
 
 from radonc_assets.backup.retention import purge
 from radonc_assets.defs.audit import run_audit
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, maintenance_group_name
+from radonc_assets.site.naming import RETENTION, maintenance_group_name
 from radonc_assets.site.partitions import site_today
 
 
@@ -21,7 +22,7 @@ def retention_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
     """The purges of `site` keeping `days` days (see the module docstring)."""
 
     @dg.asset(
-        key=asset_key(site, "retention"),
+        key=asset_key(site, RETENTION),
         group_name=maintenance_group_name(site),
         kinds={"file"},
         description=(

@@ -3,8 +3,9 @@
 import dagster as dg
 
 from radonc_assets.defs.retention.assets import retention_asset
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, retention_job_name
+from radonc_assets.site.naming import RETENTION, retention_job_name
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
@@ -17,7 +18,7 @@ def site_definitions(site: SiteConfig) -> dg.Definitions:
         jobs=[
             dg.define_asset_job(
                 name=retention_job_name(site),
-                selection=dg.AssetSelection.assets(asset_key(site, "retention")),
+                selection=dg.AssetSelection.assets(asset_key(site, RETENTION)),
                 description=(
                     f"Purges {site.name}'s data folder of the files of dates more than "
                     f"{days} days old; run daily by its schedule."

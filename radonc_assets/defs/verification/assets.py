@@ -27,11 +27,13 @@ from radonc_assets.backup.rolling_content import ContentState, Due, Result, cont
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, table
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource
 from radonc_assets.site.naming import (
     CONTENT_CHECK,
-    asset_key,
+    CONTENT_VERIFICATION,
+    VALIDATION_REPORT,
     maintenance_group_name,
     node_key,
 )
@@ -98,11 +100,11 @@ def _check(rows: pd.DataFrame) -> dg.AssetCheckResult:
 
 def content_verification_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
     """The rolling content verification of `site`, every instance once in `days` days."""
-    key = asset_key(site, "content_verification")
+    key = asset_key(site, CONTENT_VERIFICATION)
 
     @dg.asset(
         key=key,
-        deps=[asset_key(site, "validation_report")],
+        deps=[asset_key(site, VALIDATION_REPORT)],
         group_name=maintenance_group_name(site),
         kinds={"orthanc", "csv"},
         required_resource_keys={

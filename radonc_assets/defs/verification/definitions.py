@@ -3,8 +3,9 @@
 import dagster as dg
 
 from radonc_assets.defs.verification.assets import content_verification_asset
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
-from radonc_assets.site.naming import asset_key, content_verification_job_name
+from radonc_assets.site.naming import CONTENT_VERIFICATION, content_verification_job_name
 
 
 def site_definitions(site: SiteConfig) -> dg.Definitions:
@@ -20,7 +21,7 @@ def site_definitions(site: SiteConfig) -> dg.Definitions:
         jobs=[
             dg.define_asset_job(
                 name=content_verification_job_name(site),
-                selection=dg.AssetSelection.assets(asset_key(site, "content_verification")),
+                selection=dg.AssetSelection.assets(asset_key(site, CONTENT_VERIFICATION)),
                 description=(
                     f"Compares the day's slice of {site.name}'s verified backups with their "
                     f"sources by content (every instance once in {days} days); run daily by "
