@@ -19,6 +19,7 @@ from radonc_assets.backup.listing import ListingStatus, listing_path, read_listi
 from radonc_assets.backup.manifest import Outcome, cap, not_in
 from radonc_assets.backup.transfers import Transfer
 from radonc_assets.defs.audit import run_audit
+from radonc_assets.defs.descriptions import copies_description
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table
 from radonc_assets.defs.sources import source_asset, unreachable
 from radonc_assets.site.asset_keys import asset_key
@@ -36,30 +37,6 @@ def archive_client(context: dg.AssetExecutionContext, site: SiteConfig) -> Ortha
     """The site's archive, from the run's resources."""
     resource: OrthancResource = getattr(context.resources, node_key(site, site.default_backup))
     return resource.get_client()
-
-
-def copies_description(site: SiteConfig, alias: str, method: str) -> str:
-    """The UI description of ``[site, source, "orthanc_copies"]`` copied by `method`."""
-    limit = site.settings.max_uids_per_run
-    bound = f", at most {limit} per run" if limit else ""
-    return (
-        f"The day's instances of {alias} in the Orthanc archive {site.default_backup}: what is "
-        f"missing is copied ({method}{bound}), then every instance is confirmed in the "
-        "archive; a series that fails is retried instance by instance. What the day's last "
-        "validation found altered_in_archive is checked again and, still altered, deleted "
-        "from the archive first, so that it is copied again. One row per "
-        "instance with its outcome (already_present, copied, failed with its cause, "
-        "deferred to the next run). Metadata: instances (the day's, in the manifest) "
-        "and how many are already_present, copied, failed or deferred; replaced, the "
-        "altered instances deleted to be copied again; bytes_of_day, "
-        "the size in the archive of the day's instances (not of their whole studies); "
-        "bytes_copied, the size of those this run copied (the archive's files, whether "
-        "by C-MOVE, C-GET relay or C-STORE; 0 without the archive's REST API); "
-        "retrieve_requests, the C-MOVE/C-GET/C-STORE requests made, of which "
-        "series_moved_while_enumerating were whole series the archive lacked, C-MOVEd "
-        "while the day was being enumerated; "
-        "instances_per_second, copied instances over the run's time."
-    )
 
 
 def copy_day(

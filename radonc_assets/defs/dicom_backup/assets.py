@@ -30,11 +30,16 @@ from radonc_assets.backup.source_queries import UndatedRecordsError, day_manifes
 from radonc_assets.backup.transfers import SeriesMover, Transfer, move_missing, relay_missing
 from radonc_assets.backup.validation import validate_day
 from radonc_assets.defs.audit import run_audit
-from radonc_assets.defs.copies import archive_client, copies_description, copy_day
+from radonc_assets.defs.copies import archive_client, copy_day
+from radonc_assets.defs.descriptions import copies_description
 from radonc_assets.defs.dicom_backup.checks import (
     chain_result,
     completeness_check_specs,
     completeness_result,
+)
+from radonc_assets.defs.dicom_backup.descriptions import (
+    VALIDATION_REPORT_DESCRIPTION,
+    source_studies_description,
 )
 from radonc_assets.defs.metadata import rate, studies_table, table
 from radonc_assets.defs.sources import record_listing, unreachable
@@ -148,21 +153,7 @@ def dicom_source_assets(
                 manifest_key,
                 group_name=group_name(site),
                 kinds=source_kinds(alias, "dicom"),
-                description=(
-                    f"Manifest of what {alias} ({source.type.upper()}, {source.aet}) holds for "
-                    f"the day: one row per instance, listed in full by C-FIND study -> series "
-                    f"-> image ({', '.join(source.daily_queries)}; image queries over "
-                    f"{source.associations} association(s)) on every run; the validation's "
-                    "verdict rests on this listing (metadata listed_at). A source that cannot "
-                    "be listed is materialized with listing: unreachable and its cause, and "
-                    "the report says so for the day, while the other sources go on."
-                    + (
-                        " Materialized with the copy, each series the archive holds none of "
-                        "is C-MOVEd as soon as it is listed."
-                        if overlap
-                        else ""
-                    )
-                ),
+                description=source_studies_description(alias, source, overlap=overlap),
             ),
             dg.AssetSpec(
                 copies_key,
@@ -247,27 +238,7 @@ def validation_report_asset(
         automation_condition=REPORT_FOLLOWS_COPIES,
         # Not materialized while today is undecided (a source not listed yet).
         output_required=False,
-        description=(
-            "Compares each source's manifest for the day with the archive: verified, missing "
-            "(with the cause the last copy gave), deferred (left for the next run by "
-            "max_uids_per_run), mismatched (other series, SOP class or modality; with "
-            "deep_validation, other content of a DICOM source; without the archive's REST "
-            "API, that of every instance), altered_in_archive (the archive's file is no "
-            "longer the one it stored: Orthanc's MD5 check of each file) and extra "
-            "instances. Mosaiq's "
-            "manifest is the records generated for the day. Extra: instances the archive "
-            "holds in the day's studies that no source listed for the day (another day's "
-            "instances of the same study, or ones stored in the archive by other means); "
-            "listed, never a failure. One asset check per source, per date, fails when "
-            "anything is missing, deferred or mismatched; another when a treatment record's "
-            "plan, structure set or images are not in the archive. Metadata, first whether the "
-            "date is safe: the verdict, then per source (the sources table) its verdict, the "
-            "instances it holds, those in the archive and the counts per status; then the "
-            "day's instances counted once across sources (distinct_*: a CT that ARIA and MIM "
-            "both hold is one instance); below them the extra instances (extra_in_archive, "
-            "not a failure); the studies (with the sources that list each) and the paths of "
-            "the report and treatment chain files."
-        ),
+        description=VALIDATION_REPORT_DESCRIPTION,
     )
     def validation_report(
         context: dg.AssetExecutionContext,

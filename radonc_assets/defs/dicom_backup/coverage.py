@@ -11,6 +11,7 @@ from radonc_assets.backup.coverage import DayStatus, coverage_frame
 from radonc_assets.backup.manifest import Status
 from radonc_assets.backup.rolling_content import content_state
 from radonc_assets.defs.audit import run_audit
+from radonc_assets.defs.dicom_backup.descriptions import coverage_description
 from radonc_assets.defs.metadata import table
 from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
@@ -78,26 +79,7 @@ def coverage_asset(site: SiteConfig) -> dg.AssetsDefinition:
         group_name=maintenance_group_name(site),
         kinds={"csv"},
         automation_condition=UPDATED_AFTER_ANY_REPORT,
-        description=(
-            f"Every date of {site.name} from backfill_start to today with the verdict its "
-            "validation report gives (docs/assets.md, Verdicts): complete (every source's "
-            "full listing verified in the archive, intact), incomplete (something missing, "
-            "mismatched, damaged or not converted), unreachable (a source could not be "
-            "listed), not_run (no report, or a source without a listing that can decide the "
-            "date) or deferred (what is lacking was only left for the next run by "
-            "max_uids_per_run), with the report's counts (acknowledged deliveries among "
-            "them). Written as a CSV file and shown per month and per date (newest first); "
-            "updated by the automation sensor after each validation report, passed or "
-            "failed, and every 10 minutes."
-            + (
-                " With the rolling content verification, an instance whose archived content "
-                "it found not the source's is mismatched, its date incomplete, and each "
-                "date counts its verified instances proven identical within the last "
-                f"{rolling} days (content_verified; their fraction in the metadata)."
-                if rolling
-                else ""
-            )
-        ),
+        description=coverage_description(site),
     )
     def coverage(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         run_audit(context)

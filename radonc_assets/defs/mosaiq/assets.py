@@ -20,8 +20,6 @@ from radonc_assets.backup.manifest import manifest_frame
 from radonc_assets.backup.mosaiq.accounting import not_converted_file, not_converted_frame
 from radonc_assets.backup.mosaiq.model import SessionKey
 from radonc_assets.backup.mosaiq.queries import (
-    ACTIVE_DAYS,
-    RECENT_DAYS,
     CourseStatus,
     active_courses,
     census_frame,
@@ -35,6 +33,10 @@ from radonc_assets.backup.transfers import Transfer, store_records
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import orthanc_copies_asset
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_table, table
+from radonc_assets.defs.mosaiq.descriptions import (
+    active_courses_description,
+    treatment_records_description,
+)
 from radonc_assets.defs.sources import record_listing, source_asset, unreachable
 from radonc_assets.site.config import MosaiqSource, SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource, MosaiqDatabaseResource
@@ -54,16 +56,7 @@ def treatment_records_asset(
     @dg.asset(
         **source_asset(site, alias, TREATMENT_RECORDS, partitions, "dicom"),
         required_resource_keys={node_key(site, alias)},
-        description=(
-            f"RT Beams Treatment Records of the day generated from {alias}'s delivery history "
-            f"({source.db_database} via {source.odbc_driver}): one per patient, plan and "
-            "treatment session, with deterministic UIDs, written as DICOM files with their "
-            "manifest. Rows that cannot make a record are listed with their reason; every "
-            "delivery (Dose_Hst) of the day that is in no record is written to "
-            f"{alias}_not_converted.csv with its patient, time, field, reason and the record "
-            "of its session that lacks it (the validation report fails on them unless "
-            "acknowledged)."
-        ),
+        description=treatment_records_description(alias, source),
     )
     def treatment_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
@@ -245,17 +238,7 @@ def active_courses_asset(
     @dg.asset(
         **source_asset(site, alias, ACTIVE_COURSES, partitions, "csv"),
         required_resource_keys={node_key(site, alias)},
-        description=(
-            f"Census of the courses on treatment on the day, from {alias}'s delivery history "
-            f"({source.db_database} via {source.odbc_driver}). A course is a patient's Mosaiq "
-            f"site (prescription); it is active when treated in the {ACTIVE_DAYS} days up to "
-            "the day and either has fewer fractions delivered than planned (on treatment, or "
-            f"interrupted when not treated in the last {RECENT_DAYS} days) or was last treated "
-            f"in the last {RECENT_DAYS} days (completed, beyond planned, or fractions unknown). "
-            "One row per course: MRN, patient, site, plan, fractions delivered (highest "
-            "fraction number) of planned, treatment days, machine, first and last treatment, "
-            "status; written as a CSV file."
-        ),
+        description=active_courses_description(alias, source),
     )
     def active_courses_census(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()

@@ -40,8 +40,12 @@ from radonc_assets.backup.recovery import (
 from radonc_assets.defs.audit import dagster_user, run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import rate, studies_table, table
+from radonc_assets.defs.recovery.descriptions import (
+    recoveries_description,
+    recovery_drills_description,
+)
 from radonc_assets.site.access_log import Access, logged
-from radonc_assets.site.asset_keys import asset_key, op_name
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource, OrthancResource
 from radonc_assets.site.naming import (
@@ -49,21 +53,14 @@ from radonc_assets.site.naming import (
     RECOVERY_DRILLS,
     RESTORE_CHECK,
     node_key,
-    recovery_job_name,
     restores_group_name,
 )
-from radonc_assets.site.partitions import site_partitions, site_today
+from radonc_assets.site.partitions import site_today
 from resources.dicom.client import DicomClient
 from resources.orthanc import OrthancClient
 
 _BYTES_PER_MB = 1_000_000
 _NOT_INTACT = (RestoreStatus.MISSING, RestoreStatus.MISMATCHED, RestoreStatus.ALTERED)
-_VERIFICATION = (
-    "every instance is retrieved from both sides and compared by content (outside group "
-    "0002, PixelData as encoded), and the archive's files are checked against the MD5 the "
-    "archive recorded when it stored them (a copy altered since the backup is "
-    "altered_in_archive)"
-)
 
 
 class RecoveryConfig(dg.Config):
@@ -125,25 +122,6 @@ def recovery_config_schema(site: SiteConfig) -> dict[str, dg.Field]:
         name: dg.Field(config_type, is_required=True, description=fields[name].description)
         for name, config_type in types.items()
     }
-
-
-def recovery_example(site: SiteConfig) -> str:
-    """A run config of the recovery of `site` to copy into the launchpad (YAML).
-
-    The restore of the first date of the site's partitions into its first restore target.
-    """
-    key = asset_key(site, RECOVERIES)
-    destination = site.restore_targets[0] if site.restore_targets else "''  # no dicom_scp target"
-    return (
-        "ops:\n"
-        f"  {op_name(key)}:\n"
-        "    config:\n"
-        f"      destination: {destination}\n"
-        "      patient_id: null\n"
-        "      study_uids: []\n"
-        "      series_uids: []\n"
-        f"      date: '{site_partitions(site).get_first_partition_key()}'\n"
-    )
 
 
 def _check_spec(key: dg.AssetKey) -> dg.AssetCheckSpec:
@@ -252,16 +230,7 @@ def recoveries_asset(site: SiteConfig) -> dg.AssetsDefinition:
         kinds={"orthanc", "dicom"},
         check_specs=[_check_spec(key)],
         config_schema=recovery_config_schema(site),
-        description=(
-            f"Restores from {site.default_backup} into one of {', '.join(targets) or 'none'} "
-            "(config: destination and one of patient_id, study_uids, series_uids, date), by "
-            f"C-MOVE or, when the archive cannot send to it, by C-GET and C-STORE; then "
-            f"{_VERIFICATION}. One materialization per restore: selection, destination, "
-            "method, counts (restored, missing, mismatched, altered_in_archive), speed and "
-            "the report file. Launched from the job "
-            f"{recovery_job_name(site)}, with a run config such as:\n\n"
-            f"```yaml\n{recovery_example(site)}```"
-        ),
+        description=recoveries_description(site),
     )
     def recoveries(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         audit = run_audit(context)  # first: a run that fails says who started it too
@@ -330,14 +299,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
         required_resource_keys={node_key(site, site.default_backup), node_key(site, scratch)},
         kinds={"orthanc", "dicom"},
         check_specs=[_check_spec(key)],
-        description=(
-            f"A restore drill: {drill.studies_per_source} stud(ies) per source drawn at random "
-            f"(seeded by the run ID) from the verified backups of the last "
-            f"{drill.lookback_days} days ({modalities}), restored from {site.default_backup} "
-            f"into the scratch node {scratch}; then {_VERIFICATION}; then deleted from "
-            f"{scratch} again. One materialization per drill: the sample per source, method, "
-            "counts, restore speed (instances/s, MB/s), what was cleaned and the report file."
-        ),
+        description=recovery_drills_description(site, scratch),
     )
     def recovery_drills(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         audit = run_audit(context)  # first: a run that fails says who started it too

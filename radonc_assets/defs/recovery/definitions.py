@@ -2,11 +2,8 @@
 
 import dagster as dg
 
-from radonc_assets.defs.recovery.assets import (
-    recoveries_asset,
-    recovery_drills_asset,
-    recovery_example,
-)
+from radonc_assets.defs.recovery.assets import recoveries_asset, recovery_drills_asset
+from radonc_assets.defs.recovery.descriptions import recovery_example
 from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.instance import RETRY_ON_STEP_FAILURE_TAG

@@ -12,6 +12,7 @@ import dagster as dg
 
 from radonc_assets.backup.retention import purge
 from radonc_assets.defs.audit import run_audit
+from radonc_assets.defs.retention.descriptions import retention_description
 from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import RETENTION, maintenance_group_name
@@ -25,16 +26,7 @@ def retention_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
         key=asset_key(site, RETENTION),
         group_name=maintenance_group_name(site),
         kinds={"file"},
-        description=(
-            f"Deletes the data folder's files of the dates more than {days} days old "
-            "(settings.retention_days): manifests, copies files, validation reports, "
-            "treatment chains and generated RT Records, which name patients; each date "
-            "keeps its validation summary (instances per source and status, no identifier) "
-            "so that the coverage still shows it. Restore and drill reports older than "
-            f"{days} days are deleted too, and so are the access log's lines of older "
-            "accesses. One materialization per purge: the cutoff, the dates, files, bytes "
-            "and access log lines deleted, who ran it."
-        ),
+        description=retention_description(days),
     )
     def retention(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         cutoff = site_today(site).date() - dt.timedelta(days=days)

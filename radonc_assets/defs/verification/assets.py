@@ -27,6 +27,10 @@ from radonc_assets.backup.rolling_content import ContentState, Due, Result, cont
 from radonc_assets.defs.audit import run_audit
 from radonc_assets.defs.copies import archive_client
 from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, table
+from radonc_assets.defs.verification.descriptions import (
+    CONTENT_CHECK_DESCRIPTION,
+    content_verification_description,
+)
 from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import DicomNodeResource
@@ -115,25 +119,10 @@ def content_verification_asset(site: SiteConfig, days: int) -> dg.AssetsDefiniti
             dg.AssetCheckSpec(
                 CONTENT_CHECK,
                 asset=key,
-                description="Every instance compared today is in the archive with its "
-                "source's content (outside group 0002, PixelData as encoded).",
+                description=CONTENT_CHECK_DESCRIPTION,
             )
         ],
-        description=(
-            f"Rolling content verification (settings.rolling_content_days = {days}): every "
-            f"instance the validation reports list as verified is compared by content with "
-            f"its source at least once every {days} days, about a {days}-th of them a day: "
-            "retrieved from the archive and from the source (DICOM sources by C-GET, Mosaiq "
-            "records from the records folder of their date) and hashed outside group 0002. "
-            "Due on a day: the instances of its slot (a stable hash of the SOPInstanceUID), "
-            "and, at most as many more, those whose last verification failed, then the "
-            "longest overdue. Each result is appended to SITE/content_verification.csv; the "
-            "check content_verified fails when an instance differs or could not be retrieved "
-            "from either side, and a date with an instance whose archived content differs "
-            "is incomplete in the coverage. Metadata: instances due and why, verified, "
-            "differing, seconds, instances/s, bytes read from the sources, the fraction of "
-            f"the verified instances proven identical within the last {days} days."
-        ),
+        description=content_verification_description(days),
     )
     def content_verification(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         audit = run_audit(context)
