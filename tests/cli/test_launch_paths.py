@@ -20,7 +20,7 @@ from radonc_assets.backup.recovery import Selection, selected_instances
 from radonc_assets.defs.dicom_backup.jobs import backup_assets
 from radonc_assets.devtools.backfills import LAUNCH_BACKFILL
 from radonc_assets.devtools.demo import DemoServers
-from radonc_assets.site.asset_keys import asset_key
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
@@ -221,7 +221,7 @@ def test_a_recovery_from_the_launchpad_with_the_documented_example(
     try:
         job = recovery_job_name(site)
         root, types = config_types(served, job)
-        config = field(types, root, "ops", f"lab__{RECOVERIES}", "config")
+        config = field(types, root, "ops", op_name(asset_key(site, RECOVERIES)), "config")
         fields = {f["name"]: f for f in types[config["configTypeKey"]]["fields"]}
         assert list(fields) == ["date", "destination", "patient_id", "series_uids", "study_uids"]
         assert all(f["isRequired"] and f["description"] for f in fields.values())
@@ -239,7 +239,7 @@ def test_a_recovery_from_the_launchpad_with_the_documented_example(
         # The launchpad launches with the job's tags: no run retry of a failed restore.
         assert {"key": "dagster/retry_on_asset_or_op_failure", "value": "false"} in shown["tags"]
         (example,) = re.findall(r"```yaml\n(.*?)```", shown["description"], flags=re.DOTALL)
-        assert yaml.safe_load(example)["ops"][f"lab__{RECOVERIES}"]["config"] == {
+        assert yaml.safe_load(example)["ops"][op_name(asset_key(site, RECOVERIES))]["config"] == {
             "destination": "RESTORE",
             "patient_id": None,
             "study_uids": [],

@@ -11,9 +11,10 @@ from radonc_assets.backup.recovery import Selection, selected_instances
 from radonc_assets.cli.main import main
 from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
+from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
-from radonc_assets.site.naming import RECOVERIES
+from radonc_assets.site.naming import RECOVERIES, drill_job_name, recovery_job_name
 from tests.conftest import SiteFileWriter, daily_assets, variant
 
 DAY = dt.date(2026, 1, 6)  # a planning day, backed up by `lab_courses_planned`
@@ -42,12 +43,12 @@ def test_a_series_is_restored_verified_and_recorded(
     )
     assert out[1].endswith("0 missing, 0 mismatched, 0 altered in archive")
     instance = dagster_instance()
-    (event,) = instance.fetch_materializations(dg.AssetKey(["lab", RECOVERIES]), limit=10).records
+    (event,) = instance.fetch_materializations(asset_key(lab.site, RECOVERIES), limit=10).records
     metadata = event.asset_materialization.metadata  # type: ignore[union-attr]
     assert metadata["destination"].value == "RESTORE"
     assert metadata["restored"].value == slices
     (run,) = instance.get_runs()
-    assert run.job_name == "lab_recovery"
+    assert run.job_name == recovery_job_name(lab.site)
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ def test_a_drill_prints_its_summary_and_empties_the_scratch_node(
     with archive_client(lab.site, "SCRATCH") as scratch:
         assert scratch.statistics()["CountInstances"] == 0
     (run,) = dagster_instance().get_runs()
-    assert run.job_name == "lab_drill"
+    assert run.job_name == drill_job_name(lab.site)
 
 
 def test_a_drill_needs_a_scratch_node(

@@ -19,6 +19,7 @@ from radonc_assets.cli.main import main
 from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer, free_ports
 from radonc_assets.site.alerts import alert_message, deliver
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
@@ -521,7 +522,7 @@ def test_a_recovery_that_fails_at_once_says_who_started_it_and_is_alerted(
         raise_on_error=False,
         run_config={
             "ops": {
-                f"alert__{RECOVERIES}": {
+                op_name(asset_key(site, RECOVERIES)): {
                     "config": {
                         "destination": "RESTORE",
                         "patient_id": "X",

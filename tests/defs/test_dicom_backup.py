@@ -33,6 +33,7 @@ from radonc_assets.site.naming import (
     ORTHANC_COPIES,
     SOURCE_STUDIES,
     VALIDATION_REPORT,
+    backup_job_name,
     check_name,
 )
 from radonc_assets.site.partitions import site_partitions
@@ -321,7 +322,7 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     assert len(deferred) == len(manifest) - 4
     assert (deferred["reason"] == "max_uids_per_run (4) reached; the next run continues").all()
     (evaluation,) = [
-        e for e in first.get_asset_check_evaluations() if e.check_name == "aria_complete"
+        e for e in first.get_asset_check_evaluations() if e.check_name == check_name("ARIA")
     ]
     assert not evaluation.passed
     assert evaluation.metadata["deferred"].value == len(manifest) - 4
@@ -449,8 +450,8 @@ def test_cli_backup_validate_and_query(
     instance = dg.DagsterInstance.get()
     runs = instance.get_runs()
     assert [(r.job_name, r.tags["dagster/partition"]) for r in runs] == [
-        ("lab_backup", "2026-01-08"),
-        ("lab_backup", "2026-01-07"),
+        (backup_job_name(lab.site), "2026-01-08"),
+        (backup_job_name(lab.site), "2026-01-07"),
     ]
     assert [line.split(":")[0] for line in out[-9:-1]] == [
         "2026-01-07 LAB ARIA",

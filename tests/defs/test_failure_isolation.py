@@ -21,7 +21,7 @@ from radonc_assets.defs.dicom_backup.assets import site_assets
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.devtools.synthetic import SyntheticSpec, write
-from radonc_assets.site.asset_keys import asset_key
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
@@ -158,7 +158,7 @@ def test_a_source_down_costs_no_other_source_its_verified_day(
     )
 
     failed = [e.step_key for e in result.get_step_failure_events()]
-    assert failed == [f"lab__{VALIDATION_REPORT}"]
+    assert failed == [op_name(asset_key(site, VALIDATION_REPORT))]
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert evaluations[check_name("ARIA")].passed
     mim = evaluations[check_name("MIM")]

@@ -28,10 +28,11 @@ from radonc_assets.defs.retention.assets import retention_asset
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.access_log import Access, log_files, log_path, record
+from radonc_assets.site.asset_keys import asset_key, op_name
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_site
-from radonc_assets.site.naming import RECOVERIES, RETENTION, recovery_job_name
+from radonc_assets.site.naming import RECOVERIES, RETENTION, drill_job_name, recovery_job_name
 from tests.cli.test_mosaiq_commands import SPEC
 from tests.conftest import SiteFileWriter, daily_assets, variant
 from tests.serving import start, stop
@@ -347,7 +348,7 @@ def test_a_restore_and_a_drill_are_logged_once_by_their_job(
 
     recovery, nobody, drill = lines(log_path("LAB"))
     held = selected_instances(archive_client(site).dicom, Selection(patient_id=patient))
-    assert (recovery["command"], recovery["launched_by"]) == ("lab_recovery", "cli")
+    assert (recovery["command"], recovery["launched_by"]) == (recovery_job_name(site), "cli")
     assert (recovery["source"], recovery["written"]) == ("ARCHIVE", "RESTORE")
     assert recovery["asked"] == {"mrn": patient}
     assert recovery["instances"] == len(held)  # the patient's studies of every date
@@ -357,11 +358,18 @@ def test_a_restore_and_a_drill_are_logged_once_by_their_job(
     assert nobody["asked"] == {"mrn": "NOBODY"}
     assert (nobody["patients"], nobody["instances"]) == (0, 0)
     assert nobody["outcome"] == "failed: the archive holds nothing for patient NOBODY"
-    assert (drill["command"], drill["written"], drill["outcome"]) == ("lab_drill", "SCRATCH", "ok")
+    assert (drill["command"], drill["written"], drill["outcome"]) == (
+        drill_job_name(site),
+        "SCRATCH",
+        "ok",
+    )
     assert drill["instances"] > 0
     assert drill["patients"] > 0
     runs = {run.job_name: run.run_id for run in dg.DagsterInstance.get().get_runs()}
-    assert (recovery["run"], drill["run"]) == (runs["lab_recovery"], runs["lab_drill"])
+    assert (recovery["run"], drill["run"]) == (
+        runs[recovery_job_name(site)],
+        runs[drill_job_name(site)],
+    )
 
 
 @pytest.mark.usefixtures("lab_courses_planned")
@@ -378,13 +386,17 @@ def test_a_restore_launched_from_the_ui_names_the_dagster_user(
         result = job.execute_in_process(
             instance=instance,
             run_config={
-                "ops": {f"lab__{RECOVERIES}": {"config": {**NO_SELECTION, "series_uids": [series]}}}
+                "ops": {
+                    op_name(asset_key(site, RECOVERIES)): {
+                        "config": {**NO_SELECTION, "series_uids": [series]}
+                    }
+                }
             },
             tags={"dagster/user": "jdoe@example.org"},
         )
 
     entry = only_line("LAB")
-    assert (entry["command"], entry["launched_by"]) == ("lab_recovery", "ui")
+    assert (entry["command"], entry["launched_by"]) == (recovery_job_name(site), "ui")
     assert entry["dagster_user"] == "jdoe@example.org"
     assert entry["user"] == getpass.getuser()
     assert entry["asked"] == {"series_uid": series}
@@ -425,11 +437,13 @@ def test_a_restore_launched_through_the_ui_is_logged_once_by_the_run(
                 "selector": {
                     "repositoryLocationName": repository["location"]["name"],
                     "repositoryName": repository["name"],
-                    "jobName": "lab_recovery",
+                    "jobName": recovery_job_name(lab.site),
                 },
                 "runConfigData": {
                     "ops": {
-                        f"lab__{RECOVERIES}": {"config": {**NO_SELECTION, "series_uids": [series]}}
+                        op_name(asset_key(lab.site, RECOVERIES)): {
+                            "config": {**NO_SELECTION, "series_uids": [series]}
+                        }
                     }
                 },
             },
@@ -447,7 +461,11 @@ def test_a_restore_launched_through_the_ui_is_logged_once_by_the_run(
         stop(served)
 
     entry = only_line("LAB")
-    assert (entry["command"], entry["launched_by"], entry["run"]) == ("lab_recovery", "ui", run_id)
+    assert (entry["command"], entry["launched_by"], entry["run"]) == (
+        recovery_job_name(lab.site),
+        "ui",
+        run_id,
+    )
     assert entry["dagster_user"] is None  # open-source Dagster has no login
     assert entry["user"] == getpass.getuser()  # the daemon's, who ran it
     assert entry["asked"] == {"series_uid": series}
