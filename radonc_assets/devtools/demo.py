@@ -62,6 +62,7 @@ def write_loopback_site(
     *,
     ports: Mapping[str, int] | None = None,
     aets: Mapping[str, str] | None = None,
+    retrieve: Mapping[str, str] | None = None,
     settings: Mapping[str, bool | int | float | str] | None = None,
     mosaiq: Path | None = None,
     staging: bool = False,
@@ -79,6 +80,8 @@ def write_loopback_site(
         name: The site name; AE titles default to ``{name}_{NODE}``.
         ports: Ports by node (keys of `LOOPBACK_NODES`); free ports where not given.
         aets: AE titles by node, where not the default.
+        retrieve: ``retrieve`` of the sources ARIA and MIM by node (``"aria"``,
+            ``"mim"``), where not their type's default (the file then writes none).
         settings: Keys of the site's ``[settings]`` table.
         mosaiq: A simulated Mosaiq database (SQLite) for a source MOSAIQ.
         staging: MOSAIQ's records go to the archive through RESTORE (staging SCP).
@@ -93,6 +96,7 @@ def write_loopback_site(
     chosen = dict(zip(LOOPBACK_NODES, free_ports(len(LOOPBACK_NODES)), strict=True))
     port = {**chosen, **(ports or {})}
     aet = {node: f"{name}_{node.upper()}" for node in LOOPBACK_NODES} | dict(aets or {})
+    retrieves = {node: f'retrieve = "{value}", ' for node, value in (retrieve or {}).items()}
     lines = [
         f"[{name}]",
         'default_source = "ARIA"',
@@ -101,8 +105,8 @@ def write_loopback_site(
         f'script_ae = {{ aet = "{name}_SCU" }}',
         f"[{name}.sources]",
         *(
-            f'{node.upper()} = {{ type = "{node}", aet = "{aet[node]}", ip = "127.0.0.1", '
-            f"port = {port[node]} }}"
+            f'{node.upper()} = {{ type = "{node}", {retrieves.get(node, "")}aet = "{aet[node]}", '
+            f'ip = "127.0.0.1", port = {port[node]} }}'
             for node in ("aria", "mim")
         ),
         *(
