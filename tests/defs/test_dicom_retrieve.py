@@ -1,6 +1,7 @@
 """A source's `retrieve`, not its type, decides how it is copied: the lab's MIM (a
-dcmqrscp, which answers both) backed up by C-MOVE straight into the archive and by the
-C-GET relay gives the same manifest, the same verified instances and the same verdict."""
+dcmqrscp, which answers both) backed up by C-MOVE straight into the archive (after its
+listing, or series by series while it is listed) and by the C-GET relay gives the same
+manifest, the same verified instances and the same verdict."""
 
 import datetime as dt
 from typing import Any
@@ -23,13 +24,21 @@ from tests.conftest import SiteFileWriter, daily_assets, variant
 
 DAY = "2026-01-08"  # a planning study: MIM holds its CT, structures, MR and registration
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")
-RETRIEVES = ("c-get", "c-move")
+# Unbounded (no max_uids_per_run), a C-MOVE source's series are moved while it is listed.
+WAYS = {
+    "c-get": ("c-get", {}),
+    "c-move": ("c-move", {}),
+    "c-move while listing": ("c-move", {"max_uids_per_run": None}),
+}
 
 
-def backup_by(lab: DemoServers, site_file: SiteFileWriter, retrieve: str) -> dict[str, Any]:
+def backup_by(
+    lab: DemoServers, site_file: SiteFileWriter, retrieve: str, settings: dict[str, None]
+) -> dict[str, Any]:
     """Back up DAY with the lab's MIM copied by `retrieve`, the day's studies having left
     the archive first; what the backup found and where MIM's own instances came from."""
-    site = load_sites(variant(lab, site_file, retrieve={"mim": retrieve}))["LAB"]
+    path = variant(lab, site_file, retrieve={"mim": retrieve}, settings=settings)
+    site = load_sites(path)["LAB"]
     own = {
         record.sop_instance_uid
         for alias in site.dicom_sources
@@ -56,6 +65,7 @@ def backup_by(lab: DemoServers, site_file: SiteFileWriter, retrieve: str) -> dic
         "statuses": sorted(zip(mim["sop_instance_uid"], mim["status"], strict=True)),
         "checks": {e.check_name: e.passed for e in result.get_asset_check_evaluations()},
         "failed": copies["failed"].value,
+        "moved_while_listing": copies["series_moved_while_enumerating"].value,
         "senders": senders(site, manifest[manifest["modality"].isin(MIM_ONLY_MODALITIES)]),
     }
 
@@ -76,18 +86,23 @@ def senders(site: SiteConfig, rows: Any) -> set[tuple[str, str]]:
 def test_mim_by_c_move_and_by_c_get_backs_up_the_same(
     lab: DemoServers, site_file: SiteFileWriter
 ) -> None:
-    by = {retrieve: backup_by(lab, site_file, retrieve) for retrieve in RETRIEVES}
+    by = {way: backup_by(lab, site_file, *how) for way, how in WAYS.items()}
 
-    get, move = by["c-get"], by["c-move"]
+    get = by["c-get"]
     assert set(get["manifest"]["modality"]) == {"CT", "RTSTRUCT", "MR", "REG"}
-    assert get["manifest"].equals(move["manifest"])
-    assert get["statuses"] == move["statuses"]
     assert {status for _, status in get["statuses"]} == {"verified"}
     assert len(get["statuses"]) == len(get["manifest"])
-    assert get["checks"] == move["checks"]
     assert all(get["checks"].values())
-    assert get["failed"] == move["failed"] == 0
-    # The MR and registration only MIM holds: relayed by this process (through the
-    # archive's REST API), or sent by MIM itself over DICOM to the archive's AE title.
+    assert get["failed"] == 0
+    for way in ("c-move", "c-move while listing"):
+        move = by[way]
+        assert get["manifest"].equals(move["manifest"]), way
+        assert get["statuses"] == move["statuses"], way
+        assert get["checks"] == move["checks"], way
+        assert move["failed"] == 0, way
+        # The MR and registration only MIM holds: relayed by this process (through the
+        # archive's REST API), or sent by MIM itself over DICOM to the archive's AE title.
+        assert move["senders"] == {("DicomProtocol", lab.site.node("MIM").aet)}, way
     assert get["senders"] == {("RestApi", "")}
-    assert move["senders"] == {("DicomProtocol", lab.site.node("MIM").aet)}
+    assert get["moved_while_listing"] == by["c-move"]["moved_while_listing"] == 0
+    assert by["c-move while listing"]["moved_while_listing"] > 0
