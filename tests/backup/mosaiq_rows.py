@@ -492,3 +492,13 @@ def decode_all(ds: Dataset) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         decode_every_element(ds)
+
+
+def assert_tags_ascending(ds: Dataset) -> None:
+    """pydicom keeps the elements in the order it read them: the file's order."""
+    tags = list(ds.keys())
+    assert tags == sorted(tags)
+    for elem in ds:
+        if elem.VR == "SQ":
+            for nested in elem.value:
+                assert_tags_ascending(nested)
