@@ -28,11 +28,11 @@ from radonc_assets.backup.mosaiq.model import (
     parse_deliveries,
 )
 from radonc_assets.devtools.datasets import decode_all as decode_every_element
+from radonc_assets.devtools.synthetic.mosaiq import LEAF_SET_BYTES
 
 DAY = dt.date(2026, 1, 5)
 PLAN_UID = "1.2.826.0.1.3680043.8.498.1001"
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1002"
-LEAF_SET_BYTES = 200
 
 # Bank A and B of field 101 in Mosaiq's units (0.01 cm), three leaf pairs in use.
 A_CP0 = (-500, -250, 0)

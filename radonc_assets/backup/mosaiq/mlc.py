@@ -29,13 +29,9 @@ from functools import cache
 
 import numpy as np
 
+from radonc_assets.backup.mosaiq.units import LEAF_UNITS_PER_MM, MM_PER_CM
 from resources.dicom.part10 import ds_text
 
-# Centimetres (Mosaiq) to millimetres (DICOM).
-MM_PER_CM = 10.0
-# A_Leaf_Set/B_Leaf_Set hold hundredths of a centimetre: ten units to the millimetre (a
-# division, so that -1234 gives exactly -123.4).
-_UNITS_PER_MM = 10
 _BYTES_PER_LEAF = 2
 # Leaf positions are little-endian int16 in 0.1 mm: the DS text of each possible value.
 _INT16_VALUES = 1 << 16
@@ -71,7 +67,7 @@ class LeafPositions:
     def mm(self) -> tuple[float, ...]:
         """The positions in mm."""
         values = struct.unpack(f"<{len(self)}h", self.tenths_mm)
-        return tuple(value / _UNITS_PER_MM for value in values)
+        return tuple(value / LEAF_UNITS_PER_MM for value in values)
 
 
 def used_leaf_set(record: bytes, leaves: int) -> bytes:
@@ -120,7 +116,7 @@ def jaw_positions_mm(first_cm: float | None, second_cm: float | None) -> tuple[f
 @cache
 def _tenths_table() -> np.ndarray:
     """Every int16's DS text in mm (value / 10), each with a trailing backslash, then a row end."""
-    texts = [ds_text((i - _INT16_OFFSET) / 10) + "\\" for i in range(_INT16_VALUES)]
+    texts = [ds_text((i - _INT16_OFFSET) / LEAF_UNITS_PER_MM) + "\\" for i in range(_INT16_VALUES)]
     return np.array([*texts, "\n"], dtype=np.bytes_)  # NUL-padded to the longest
 
 

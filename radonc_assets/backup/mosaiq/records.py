@@ -40,6 +40,7 @@ from pydicom.valuerep import DA, TM
 
 from radonc_assets.backup.mosaiq.mlc import LeafPositions, tenths_of_mm
 from radonc_assets.backup.mosaiq.model import ControlPoint, Delivery, Session
+from radonc_assets.backup.mosaiq.units import DEGREES, HALF_TURN
 from radonc_assets.site.config import SiteConfig
 from resources.dicom.part10 import (
     Element,
@@ -82,8 +83,6 @@ _SH, _LO, _ST, _PN_GROUP = 16, 64, 1024, 64
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # PS3.5 6.1.3: UT may hold CR, LF, FF and ESC besides graphic characters.
 _NOTE_CONTROL_CHARACTERS = re.compile(r"[\x00-\x09\x0b\x0e-\x1a\x1c-\x1f\x7f]")
-_DEGREES = 360.0
-_HALF_TURN = 180.0
 
 
 @dataclass(frozen=True)
@@ -613,9 +612,7 @@ def rotation_directions(angles: Sequence[float | None], increasing: str) -> list
         if current is None:
             directions.append(None)
             continue
-        turn = (
-            0.0 if following is None else (following - current + _HALF_TURN) % _DEGREES - _HALF_TURN
-        )
+        turn = 0.0 if following is None else (following - current + HALF_TURN) % DEGREES - HALF_TURN
         directions.append("NONE" if turn == 0 else increasing if turn > 0 else decreasing)
         following = current
     return directions[::-1]
