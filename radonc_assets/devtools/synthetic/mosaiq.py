@@ -2,7 +2,7 @@
 
 :func:`write_mosaiq_database` imports each patient's synthetic RT Plan (:func:`.rtplan.plan`) the
 way Mosaiq does (DCM* tables, one TxField per beam, one TxFieldPoint per control point) and records
-every beam of every synthetic RT Beams Treatment Record (:func:`.records.treatment_record`) as a
+every beam of every synthetic RT Beams Treatment Record (:func:`.records.fraction_record`) as a
 delivery (Dose_Hst and FLD_HST), with the patient (Patient, Ident), the prescription (Site,
 SiteSetup), the appointments (Schedule) and the machine (Staff, Machine, Config, CPT). All values
 are read from those DICOM objects, so the database always agrees with the DICOM data of the same
@@ -92,7 +92,7 @@ from pydicom.valuerep import DA, TM
 
 from radonc_assets.backup.mosaiq.units import CGY_PER_GY, LEAF_UNITS_PER_MM, MM_PER_CM
 from radonc_assets.devtools.synthetic.patient import INSTITUTION, Patient, SyntheticSpec, patients
-from radonc_assets.devtools.synthetic.records import treatment_record
+from radonc_assets.devtools.synthetic.records import fraction_record
 from radonc_assets.devtools.synthetic.rtplan import MACHINE, MACHINE_MODEL, plan
 
 _Value: TypeAlias = int | float | str | bytes | datetime.datetime | None
@@ -503,7 +503,7 @@ def _facility_rows(facility: _Facility) -> dict[str, list[_Row]]:
 def _patient_rows(patient: Patient, keys: _Keys, facility: _Facility) -> dict[str, list[_Row]]:
     """Return every row of one patient, read from its synthetic RT Plan and treatment records."""
     rt_plan = plan(patient)
-    records = [treatment_record(patient, session) for session in range(len(patient.sessions))]
+    records = [fraction_record(patient, session) for session in range(len(patient.sessions))]
     chart = _Chart(
         pat_id=keys.next("Pat_ID1"),
         site_set=keys.next("SIT_SET_ID"),
