@@ -28,11 +28,11 @@ from radonc_assets.backup.mosaiq.model import (
     parse_deliveries,
 )
 from radonc_assets.devtools.datasets import decode_all as decode_every_element
+from radonc_assets.devtools.synthetic.mosaiq import LEAF_SET_BYTES
 
 DAY = dt.date(2026, 1, 5)
 PLAN_UID = "1.2.826.0.1.3680043.8.498.1001"
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1002"
-LEAF_SET_BYTES = 200
 
 # Bank A and B of field 101 in Mosaiq's units (0.01 cm), three leaf pairs in use.
 A_CP0 = (-500, -250, 0)
@@ -492,3 +492,13 @@ def decode_all(ds: Dataset) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         decode_every_element(ds)
+
+
+def assert_tags_ascending(ds: Dataset) -> None:
+    """pydicom keeps the elements in the order it read them: the file's order."""
+    tags = list(ds.keys())
+    assert tags == sorted(tags)
+    for elem in ds:
+        if elem.VR == "SQ":
+            for nested in elem.value:
+                assert_tags_ascending(nested)
