@@ -64,6 +64,7 @@ from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import (
     INDEX_SCALE,
     LEAF_SET_BYTES,
+    leaf_set,
     write_mosaiq_database,
 )
 from resources.dicom.queries import instance_record
@@ -158,11 +159,6 @@ def arc(first: dict[str, Any], points: int, leaf_pairs: int) -> list[dict[str, A
             }
         )
     return rows
-
-
-def leaf_set(values: list[int]) -> bytes:
-    """A Mosaiq leaf record of `values` (0.01 cm)."""
-    return struct.pack(f"<{len(values)}h", *values).ljust(LEAF_SET_BYTES, b"\0")
 
 
 class GarbageCollection:

@@ -749,16 +749,20 @@ def _field_points(beam: Dataset, field_id: int, planned_at: datetime.datetime) -
     return points
 
 
+def leaf_set(values: Sequence[int], width: int = LEAF_SET_BYTES) -> bytes:
+    """A Mosaiq leaf record: `values` (0.01 cm) as little-endian int16, zero-padded to `width`."""
+    return struct.pack(f"<{len(values)}h", *values).ljust(width, b"\0")
+
+
 def _leaf_set(positions_mm: Sequence[float]) -> bytes:
-    """Encode one MLC bank as a Mosaiq leaf set: int16 little-endian in 0.01 cm, zero-padded.
+    """Encode one MLC bank (mm) as a Mosaiq leaf set.
 
     Raises:
         ValueError: More leaves than the record holds.
     """
     if 2 * len(positions_mm) > LEAF_SET_BYTES:
         raise ValueError(f"{len(positions_mm)} leaves do not fit in {LEAF_SET_BYTES} bytes")
-    values = [round(mm * LEAF_UNITS_PER_MM) for mm in positions_mm]
-    return struct.pack(f"<{len(values)}h", *values).ljust(LEAF_SET_BYTES, b"\0")
+    return leaf_set([round(mm * LEAF_UNITS_PER_MM) for mm in positions_mm])
 
 
 def _appointment_rows(
