@@ -2,7 +2,6 @@
 
 import argparse
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -142,12 +141,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if argv is not None
         else None
     )
-    wanted = {c.module for c in COMMANDS.values()} if argv is None else set()
+    wanted = {c.load for c in COMMANDS.values()} if argv is None else set()
     if named is not None:
-        wanted.add(COMMANDS[named].module)
-    for module in dict.fromkeys(c.module for c in COMMANDS.values()):
-        if module in wanted:
-            importlib.import_module(f"radonc_assets.cli.{module}").add_parsers(commands)
+        wanted.add(COMMANDS[named].load)
+    for load in dict.fromkeys(c.load for c in COMMANDS.values()):
+        if load in wanted:
+            load()(commands)
     for name in COMMANDS:
         if name not in commands.choices:
             add_command(commands, name)
