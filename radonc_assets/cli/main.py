@@ -95,7 +95,7 @@ def verbosity(args: argparse.Namespace) -> int:
 
 def installed_version() -> str:
     """The version of the installed package (``unknown`` when it is not installed)."""
-    # Imported here: importlib.metadata costs every start of radonc 50 ms (measured).
+    # Imported here: importlib.metadata would cost every start of radonc (docs/benchmarks.md).
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -207,8 +207,8 @@ def run() -> None:
         sys.stderr.flush()
         os._exit(status)
     # What the command loaded lives until exit; frozen, the collector does not walk it
-    # again while the interpreter shuts down (0.7 s of every command that loaded
-    # Dagster and pandas, measured).
+    # again while the interpreter shuts down (most of the exit of every command that
+    # loaded Dagster and pandas; docs/benchmarks.md).
     gc.freeze()
     sys.exit(status)
 

@@ -2,8 +2,9 @@
 
 A C-STORE's data set arrives encoded; a file is that data set after a 128-byte
 preamble, ``DICM`` and the File Meta Information (PS3.10 7.1), which this module
-encodes without building a pydicom data set: pynetdicom's ``encoded_dataset()``
-spends about 0.55 ms of a relayed instance building and writing one (measured).
+encodes without building a pydicom data set, which pynetdicom's ``encoded_dataset()``
+does for every relayed instance at a far greater cost (docs/benchmarks.md, "Figures
+behind design choices").
 """
 
 import struct

@@ -14,7 +14,7 @@ its SQL Server database:
 - :mod:`.enums` and :mod:`.mlc`: Mosaiq enumerations and leaf records in DICOM terms.
 - :mod:`.records`: one RT Beams Treatment Record per session, deterministic, encoded by
   :mod:`.encoding` (Explicit VR Little Endian, element by element: pydicom's ``Dataset``
-  and ``dcmwrite`` were 50 times slower on these records).
+  and ``dcmwrite`` were far slower on these records; docs/benchmarks.md, "Mosaiq records").
 
 docs/mosaiq.md describes the mapping for operators and reviewers.
 """

@@ -2,10 +2,11 @@
 
 A record holds some 3,000 elements and 30,000 values (two beams of 100 control points
 and 80 leaf pairs): built and written through pydicom's ``Dataset`` and ``dcmwrite``,
-that is 80 ms and more than 200 ms a record (measured with ``python -m benchmarks.mosaiq``),
-against a target of 2 ms. The records are therefore encoded here, with defined lengths
-everywhere, and read back with ``dcmread`` only where a dataset is wanted: pydicom then
-decodes an element when it is first read.
+it is far slower than the target of 500 records a second on one core
+(``python -m benchmarks.mosaiq``; docs/benchmarks.md, "Mosaiq records"). The records
+are therefore encoded here, with defined lengths everywhere, and read back with
+``dcmread`` only where a dataset is wanted: pydicom then decodes an element when it is
+first read.
 
 An element is a ``(tag, bytes)`` pair, its header included, so that the elements of a
 dataset or item can be given in any order and sorted by tag (:func:`item`,
