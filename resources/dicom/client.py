@@ -379,9 +379,9 @@ class DicomClient:
         The study and series queries go over one association; the image queries, one
         per series, are shared among `associations` associations, since a source
         answers each instance in turn, most of the time being the source's own
-        (docs/benchmarks.md, "Figures behind design choices"). Works against strictly hierarchical servers: each
-        level's query carries the unique keys of its parents. Instances come in the
-        order of the studies and series answered.
+        (docs/benchmarks.md, "Figures behind design choices"). Works against strictly
+        hierarchical servers: each level's query carries the unique keys of its parents.
+        Instances come in the order of the studies and series answered.
 
         An answer that cannot be filed (:func:`~resources.dicom.queries.answer_problem`:
         no UID of its level, or a parent UID other than the queried one) is skipped
