@@ -180,9 +180,9 @@ class OrthancClient:
         ``stop_before_pixels`` (faster than `/instances/{id}/tags`, for which Orthanc
         parses the file and writes JSON). Without REST, an IMAGE-level C-GET naming the
         SOPInstanceUID alone, which Orthanc resolves, most of its time the association;
-        it proposes the instance's own class, as proposing every RT class doubles it
-        (docs/benchmarks.md, "Figures behind design choices"). Orthanc answers an unknown UID with 0xC000 and no sub-operation (measured):
-        that is None.
+        it proposes the instance's own class, as proposing every RT class more than
+        doubles it (docs/benchmarks.md, "Figures behind design choices"). Orthanc
+        answers an unknown UID with 0xC000 and no sub-operation (measured): that is None.
 
         Args:
             sop_instance_uid: The instance.
