@@ -192,8 +192,9 @@ class DicomSource(NetworkNode):
 
     `associations` (1 to 8, default 2) is how many associations a backup opens to the
     source at once for its image-level C-FINDs and its C-MOVEs, each carrying a share
-    of the series: measured on Orthanc, two C-MOVE streams copy a day in 0.55-0.7 of
-    the time of one. 1 keeps every operation on one association.
+    of the series: two C-MOVE streams copy a day from Orthanc faster than one
+    (docs/benchmarks.md, "Figures behind design choices"). 1 keeps every operation on
+    one association.
     """
 
     type: Literal["aria", "mim", "dicom"]

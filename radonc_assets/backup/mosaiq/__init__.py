@@ -15,7 +15,8 @@ its SQL Server database:
   (the leaf positions' DS text made in bulk).
 - :mod:`.records`: one RT Beams Treatment Record per session, deterministic, encoded by
   :mod:`resources.dicom.part10` (Explicit VR Little Endian, element by element: pydicom's
-  ``Dataset`` and ``dcmwrite`` are far slower on these records, see docs/benchmarks.md).
+  ``Dataset`` and ``dcmwrite`` were far slower on these records; docs/benchmarks.md,
+  "Mosaiq records").
 
 docs/mosaiq.md describes the mapping for operators and reviewers.
 """

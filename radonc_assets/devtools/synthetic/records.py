@@ -125,8 +125,8 @@ def _session_beam(patient: Patient, planned: Dataset, session: int) -> Dataset:
 def _planned_beams(patient: Patient) -> tuple[Dataset, ...]:
     """Return the beams of the patient's RT Plan, built once for all its sessions; read only.
 
-    Building the plan takes as long as a record (about 6 ms each, measured), and `generate` yields
-    a patient's records one after the other.
+    Building the plan takes about as long as a record (docs/benchmarks.md, "Figures behind
+    design choices"), and `generate` yields a patient's records one after the other.
     """
     return tuple(plan(patient).BeamSequence)
 
