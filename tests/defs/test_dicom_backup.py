@@ -31,7 +31,7 @@ from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
-from resources.orthanc import OrthancClient, orthanc_id
+from resources.orthanc import RestOrthanc, orthanc_id
 from tests.conftest import SiteFileWriter, SyntheticInstance, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
@@ -407,7 +407,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         swap = dcmread(replaced)
         swap.SOPInstanceUID = swap.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         swap.save_as(tmp_path / "swap.dcm")
-        assert OrthancClient(source, server.url).delete_instances([gone]) == 1
+        assert RestOrthanc(source, server.url).delete_instances([gone]) == 1
         assert all(o.ok for o in source.store([tmp_path / "swap.dcm"]))
 
         second = backup(site, day, selection=selection, instance=instance)
