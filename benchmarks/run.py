@@ -260,7 +260,7 @@ def bench_relay(
     """MIM relay of `day` (and of its first quarter) vs getscu to disk then storescu."""
     # The manifest, as the backup makes it: validated before any copy, hence exit 1.
     radonc.run("validate", site.name, "MIM", site.default_backup, "--date", day.key, expect=1)
-    manifest_path = audit_path(site.name, day.key, "MIM_source_studies")
+    manifest_path = audit_path(site.name, day.date, "MIM_source_studies")
     manifest = read_frame(manifest_path)
     assert len(manifest) == day.instances, f"MIM manifest: {len(manifest)} instances"
     quarter = write_frame(manifest.head(len(manifest) // 4), work / "quarter.csv")
@@ -300,7 +300,7 @@ def write_manifests(site: SiteConfig, days: Sequence[Day]) -> None:
             instance_record(ds, ds, ds)
             for ds in (dcmread(path, stop_before_pixels=True) for path in files)
         )
-        write_frame(manifest, audit_path(site.name, day.key, "ARIA_source_studies"))
+        write_frame(manifest, audit_path(site.name, day.date, "ARIA_source_studies"))
 
 
 def bench_validation(
