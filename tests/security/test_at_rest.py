@@ -18,6 +18,7 @@ from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import retention_job_name, retention_schedule_name
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.paths import ensure_instance_settings
 from radonc_assets.site.private_files import private_dir, write_private
 from radonc_assets.site.resources import site_resources
@@ -83,9 +84,13 @@ def test_a_backup_writes_the_data_folder_owner_only(
 
 
 def write_day(day: str, report: pd.DataFrame) -> None:
-    write_frame(report, audit_path("LAB", day, "validation_report"))
-    write_frame(report[["patient_id"]], audit_path("LAB", day, "aria_source_studies"))
-    write_private(audit_path("LAB", day, "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM")
+    write_frame(report, audit_path("LAB", partition_date(day), "validation_report"))
+    write_frame(
+        report[["patient_id"]], audit_path("LAB", partition_date(day), "aria_source_studies")
+    )
+    write_private(
+        audit_path("LAB", partition_date(day), "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM"
+    )
 
 
 def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path) -> None:
@@ -108,12 +113,12 @@ def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path)
 
     purged = purge("LAB", dt.date(2026, 2, 1))
 
-    assert purged.days == ["2026-01-05"]
+    assert purged.days == [dt.date(2026, 1, 5)]
     assert purged.files == 4  # report, manifest, record, old restore report
     assert purged.bytes > 0
     old = data_dir / "lab" / "2026-01-05"
     assert [p.name for p in old.rglob("*")] == [f"{SUMMARY}.csv"]
-    summary = read_frame(audit_path("LAB", "2026-01-05", SUMMARY))
+    summary = read_frame(audit_path("LAB", dt.date(2026, 1, 5), SUMMARY))
     assert summary.to_dict("records") == [
         {"source": "ARIA", "status": "missing", "instances": "1"},
         {"source": "ARIA", "status": "verified", "instances": "1"},
@@ -133,7 +138,7 @@ def test_the_retention_runs_daily_and_records_each_purge(
 ) -> None:
     site = load_sites(site_file("KEEP", settings={"retention_days": 30}))["KEEP"]
     definitions = site_definitions(site)
-    write_private(audit_path("KEEP", "2026-01-05", "validation_report"), b"status,source\n")
+    write_private(audit_path("KEEP", dt.date(2026, 1, 5), "validation_report"), b"status,source\n")
 
     schedule = definitions.resolve_schedule_def(retention_schedule_name(site))
     result = definitions.resolve_job_def(retention_job_name(site)).execute_in_process(
