@@ -52,8 +52,8 @@ def backup_by(
         daily_assets(site), partition_key=DAY, resources=site_resources(site), raise_on_error=False
     )
     assert result.success
-    manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    manifest = read_frame(audit_path("LAB", dt.date.fromisoformat(DAY), "MIM_source_studies"))
+    report = read_frame(audit_path("LAB", dt.date.fromisoformat(DAY), "validation_report"))
     mim = report[report["source"] == "MIM"]
     (copies,) = [
         m.materialization.metadata
