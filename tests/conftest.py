@@ -26,7 +26,7 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from resources.dicom.client import DicomClient, DicomNode
-from resources.orthanc import OrthancClient
+from resources.orthanc import OrthancClient, RestOrthanc
 
 CALLING_AET = "RADONC_TEST"
 ARCHIVE_AET = "TEST_ARCHIVE"
@@ -126,7 +126,7 @@ def archive_node(archive_server: OrthancServer) -> DicomNode:
 @pytest.fixture
 def archive(archive_server: OrthancServer, archive_node: DicomNode) -> OrthancClient:
     """A REST + DICOM client of the archive."""
-    return OrthancClient(DicomClient(archive_node, CALLING_AET), archive_server.url)
+    return RestOrthanc(DicomClient(archive_node, CALLING_AET), archive_server.url)
 
 
 def _start_source(

@@ -54,9 +54,6 @@ from radonc_assets.site.naming import (
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home, ensure_instance_settings
 
-# A new instance gets one transfer at a time per source pool (see site.naming.node_key),
-# and run monitoring, with which a daemon fails the runs it launched whose worker died
-# (the runs of this command line are recovered by fail_dead_runs).
 # Offending UIDs `radonc validate` and `radonc backup` list per source, at most.
 LISTED_UIDS = 10
 
@@ -85,7 +82,11 @@ class DayResult:
 def dagster_instance() -> dg.DagsterInstance:
     """The instance at :func:`~radonc_assets.site.paths.dagster_home`.
 
-    With radonc's settings (:func:`~radonc_assets.site.paths.ensure_instance_settings`).
+    With radonc's settings (:func:`~radonc_assets.site.paths.ensure_instance_settings`):
+    one transfer at a time per source pool (see
+    :func:`~radonc_assets.site.naming.node_key`), and run monitoring, with which a daemon
+    fails the runs it launched whose worker died (the runs of this command line are
+    recovered by :func:`~radonc_assets.site.instance.fail_dead_runs`).
     """
     home = dagster_home()
     os.environ[DAGSTER_HOME_VARIABLE] = str(home)
@@ -401,7 +402,7 @@ def alert_incomplete(site: SiteConfig, day: dt.date, result: DayResult, command:
 
 def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:
     """List up to `LISTED_UIDS` unverified instances per source, and the report file."""
-    path = audit_path(site.name, day.isoformat(), VALIDATION_REPORT)
+    path = audit_path(site.name, day, VALIDATION_REPORT)
     if not path.exists():
         return
     report = read_frame(path)

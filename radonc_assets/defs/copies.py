@@ -26,6 +26,7 @@ from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import OrthancResource
 from radonc_assets.site.naming import ORTHANC_COPIES, VALIDATION_REPORT, manifest_name, node_key
+from radonc_assets.site.partitions import partition_date
 from resources.orthanc import OrthancClient
 
 # Copies the rows of a day's manifest (`todo`) the archive lacks: (context, archive,
@@ -63,7 +64,7 @@ def copy_day(
             instances count as copied, not as present.
     """
     started = time.monotonic()
-    day = context.partition_key
+    day = partition_date(context.partition_key)
     limit = site.settings.max_uids_per_run
     studies = sorted(set(manifest["study_instance_uid"]))
     report = audit_path(site.name, day, VALIDATION_REPORT)
@@ -176,7 +177,7 @@ def orthanc_copies_asset(
         description=copies_description(site, alias, method),
     )
     def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        day = context.partition_key
+        day = partition_date(context.partition_key)
         listing = read_listing(listing_path(site.name, day, alias))
         if listing is not None and listing.status == ListingStatus.UNREACHABLE:
             (result,) = unreachable(context, site, alias, [context.asset_key], listing.cause)

@@ -83,7 +83,7 @@ def runs_by_date(home: Path) -> dict[str, int]:
 
 def aria_manifest(day: dt.date) -> pd.DataFrame:
     """ARIA's manifest of `day`, as its last backup listed it."""
-    return read_frame(audit_path("LAB", str(day), f"ARIA_{SOURCE_STUDIES}"))
+    return read_frame(audit_path("LAB", day, f"ARIA_{SOURCE_STUDIES}"))
 
 
 def synthetic_folder(recent: DemoServers) -> Path:
@@ -241,7 +241,7 @@ def test_a_source_unreachable_for_its_listing_check_is_not_complete(
         text.write(f'[LAB.alerts]\nwebhook_url = "{webhook.url}/hooks/radonc"\n')
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(down.parent))
     before = runs_by_date(home)
-    report = audit_path("LAB", str(yesterday), VALIDATION_REPORT)
+    report = audit_path("LAB", yesterday, VALIDATION_REPORT)
     verified = report.read_bytes()
     capsys.readouterr()
 

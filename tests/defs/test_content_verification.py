@@ -39,6 +39,7 @@ from radonc_assets.site.naming import (
     content_verification_job_name,
     coverage_job_name,
 )
+from radonc_assets.site.partitions import partition_date
 from tests import alert_receivers
 from tests.alert_receivers import Webhook
 from tests.conftest import SiteFileWriter, variant
@@ -97,7 +98,7 @@ def backup(site: SiteConfig, copied: set[str]) -> dg.ExecuteInProcessResult:
         raise_on_error=False,
     )
     for alias in site.sources:
-        copies = read_frame(audit_path("LAB", DAY, f"{alias}_{ORTHANC_COPIES}"))
+        copies = read_frame(audit_path("LAB", partition_date(DAY), f"{alias}_{ORTHANC_COPIES}"))
         copied.update(copies[copies["outcome"] == "copied"]["sop_instance_uid"])
     return result
 
@@ -135,7 +136,7 @@ def verify(
 
 def listed_verified(day: str = DAY) -> set[tuple[str, str]]:
     """The instances (and sources) the date's validation report lists as verified."""
-    report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
+    report = read_frame(audit_path("LAB", partition_date(day), VALIDATION_REPORT))
     verified = report[report["status"] == "verified"]
     return set(zip(verified["sop_instance_uid"], verified["source"], strict=True))
 
@@ -204,7 +205,7 @@ def test_every_verified_instance_is_compared_within_n_days_and_a_changed_copy_is
     assert second["content_verified_fraction"] == 1.0
     assert coverage_of(site, DAY, instance)["status"] == DayStatus.COMPLETE
 
-    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     tamper(site, plan)
     try:

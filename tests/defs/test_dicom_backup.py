@@ -36,10 +36,10 @@ from radonc_assets.site.naming import (
     backup_job_name,
     check_name,
 )
-from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from resources.dicom.client import DicomClient, DicomNode
-from resources.orthanc import OrthancClient, orthanc_id
+from resources.orthanc import RestOrthanc, orthanc_id
 from tests.conftest import SiteFileWriter, SyntheticInstance, variant
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
@@ -102,8 +102,8 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     aria = metadata(first, asset_key(site, "ARIA", ORTHANC_COPIES))
     mim = metadata(first, asset_key(site, "MIM", ORTHANC_COPIES))
     report = metadata(first, asset_key(site, VALIDATION_REPORT))
-    aria_manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
-    mim_manifest = read_frame(audit_path("LAB", DAY, f"MIM_{SOURCE_STUDIES}"))
+    aria_manifest = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
+    mim_manifest = read_frame(audit_path("LAB", partition_date(DAY), f"MIM_{SOURCE_STUDIES}"))
 
     assert set(aria_manifest["modality"]) == {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"}
     assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT", "MR", "REG"}
@@ -160,7 +160,7 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
     # Unbounded: a run bounded by max_uids_per_run copies in manifest order, after.
     site = load_sites(variant(lab, site_file, settings={"max_uids_per_run": None}))["LAB"]
     assert backup(site).success
-    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
     plan = manifest[manifest["modality"] == "RTPLAN"].iloc[0]
     ct = manifest[manifest["modality"] == "CT"]
     assert (manifest["series_instance_uid"] == plan["series_instance_uid"]).sum() == 1
@@ -177,7 +177,7 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
     assert copies["retrieve_requests"] == 2
     assert (copies["copied"], copies["already_present"]) == (2, len(manifest) - 2)
     assert checks(again) == COMPLETE
-    copied = read_frame(audit_path("LAB", DAY, f"ARIA_{ORTHANC_COPIES}"))
+    copied = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{ORTHANC_COPIES}"))
     assert set(copied[copied["outcome"] == "copied"]["sop_instance_uid"]) == set(lost)
     sizes = archive_client(site).instance_sizes(set(manifest["study_instance_uid"]))
     assert copies["bytes_copied"] == sizes[lost[0]] + sizes[lost[1]] > 0
@@ -189,7 +189,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     instance = dg.DagsterInstance.ephemeral()
     assert backup(site, instance=instance).success
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
-    manifest = read_frame(audit_path("LAB", DAY, f"MIM_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), f"MIM_{SOURCE_STUDIES}"))
     lost = str(manifest[manifest["modality"] == "RTSTRUCT"]["sop_instance_uid"].iloc[0])
     assert archive_client(site).delete_instances([lost]) == 1
 
@@ -221,7 +221,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
         check_name("MIM"): False,
         CHAIN_CHECK: False,
     }
-    chains = read_frame(audit_path("LAB", DAY, CHAINS))
+    chains = read_frame(audit_path("LAB", partition_date(DAY), CHAINS))
     broken = chains[chains["complete"] == "False"]
     assert set(broken["structure_set_uid"]) == {lost}
     assert set(broken["structure_set_status"]) == {"missing"}
@@ -230,7 +230,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     ]
     assert evaluation.metadata["offending_uids"].value == [lost]
     assert evaluation.metadata["missing"].value == 1
-    report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
+    report = read_frame(audit_path("LAB", partition_date(DAY), VALIDATION_REPORT))
     assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
 
     restored = backup(site, instance=instance)
@@ -258,7 +258,7 @@ def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
 ) -> None:
     site = lab.site
     assert backup(site).success
-    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
     study = manifest[manifest["study_date"] == DAY.replace("-", "")].iloc[0]
     # An instance of the day's study that no source lists: stored in the archive directly.
     ds = dcmread(next(i.path for i in synthetic_files if i.modality == "CT"))
@@ -310,13 +310,13 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     capped = load_sites(variant(lab, site_file, settings={"max_uids_per_run": 4}))["LAB"]
     day = "2026-01-06"
     assert backup(capped, day, selection=[f"lab/aria/{SOURCE_STUDIES}"]).success
-    manifest = read_frame(audit_path("LAB", day, f"ARIA_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(day), f"ARIA_{SOURCE_STUDIES}"))
     assert len(manifest) > 8
     archive_client(capped).delete_instances(manifest["sop_instance_uid"])
     validate = [*ARIA_ONLY, f"lab/mim/{SOURCE_STUDIES}", f"lab/{VALIDATION_REPORT}"]
 
     first = backup(capped, day, selection=validate)
-    copies = read_frame(audit_path("LAB", day, f"ARIA_{ORTHANC_COPIES}"))
+    copies = read_frame(audit_path("LAB", partition_date(day), f"ARIA_{ORTHANC_COPIES}"))
     assert (copies["outcome"] == "copied").sum() == 4
     deferred = copies[copies["outcome"] == "deferred"]
     assert len(deferred) == len(manifest) - 4
@@ -328,12 +328,12 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     assert evaluation.metadata["deferred"].value == len(manifest) - 4
     assert evaluation.metadata["missing"].value == 0
     assert "deferred: max_uids_per_run was reached" in str(evaluation.description)
-    report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
+    report = read_frame(audit_path("LAB", partition_date(day), VALIDATION_REPORT))
     aria_report = report[report["source"] == "ARIA"]
     assert (aria_report["status"] == "deferred").sum() == len(manifest) - 4
 
     backup(capped, day, selection=validate)
-    copies = read_frame(audit_path("LAB", day, f"ARIA_{ORTHANC_COPIES}"))
+    copies = read_frame(audit_path("LAB", partition_date(day), f"ARIA_{ORTHANC_COPIES}"))
     assert (copies["outcome"] == "already_present").sum() == 4
     assert (copies["outcome"] == "copied").sum() == 4  # the next four, in manifest order
     assert list(copies["outcome"][:8]) == ["already_present"] * 4 + ["copied"] * 4
@@ -371,7 +371,7 @@ def test_a_move_reported_successful_but_not_delivered_is_a_failure(
 
         day = "2026-03-02"
         assert backup(liar, day, selection=ARIA_ONLY).success
-        copies = read_frame(audit_path("LAB", day, f"ARIA_{ORTHANC_COPIES}"))
+        copies = read_frame(audit_path("LAB", partition_date(day), f"ARIA_{ORTHANC_COPIES}"))
         assert copies["outcome"].tolist() == ["failed"]
         # the instance's own move "completed" (at the decoy)
         assert copies["reason"].iloc[0] == (
@@ -405,7 +405,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         instance = dg.DagsterInstance.ephemeral()
         first = backup(site, day, selection=selection, instance=instance)
         assert checks(first)[check_name("ARIA")]
-        last = read_frame(audit_path("LAB", day, f"ARIA_{SOURCE_STUDIES}"))
+        last = read_frame(audit_path("LAB", partition_date(day), f"ARIA_{SOURCE_STUDIES}"))
         ct = last[last["modality"] == "CT"]
         gone = str(ct["sop_instance_uid"].iloc[0])
 
@@ -415,7 +415,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         swap = dcmread(replaced)
         swap.SOPInstanceUID = swap.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         swap.save_as(tmp_path / "swap.dcm")
-        assert OrthancClient(source, server.url).delete_instances([gone]) == 1
+        assert RestOrthanc(source, server.url).delete_instances([gone]) == 1
         assert all(o.ok for o in source.store([tmp_path / "swap.dcm"]))
 
         second = backup(site, day, selection=selection, instance=instance)
@@ -424,7 +424,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         copies = metadata(second, asset_key(site, "ARIA", ORTHANC_COPIES))
         assert (copies["copied"], copies["already_present"]) == (1, len(last) - 1)
         assert archive_client(site).lookup(str(swap.SOPInstanceUID))
-        report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
+        report = read_frame(audit_path("LAB", partition_date(day), VALIDATION_REPORT))
         aria = report[report["source"] == "ARIA"]
         assert str(swap.SOPInstanceUID) in set(
             aria[aria["status"] == "verified"]["sop_instance_uid"]
@@ -479,12 +479,12 @@ def test_cli_backup_validate_and_query(
     assert runs[0].tags["radonc/started_by"] == getpass.getuser()
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text() == SHIPPED_SETTINGS.read_text()
 
-    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
     lost = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive_client(lab.site).delete_instances([lost])
     assert main(["validate", "LAB", "ARIA", "ARCHIVE", "--date", DAY]) == 1
     captured = capsys.readouterr()
-    report = audit_path("LAB", DAY, VALIDATION_REPORT)
+    report = audit_path("LAB", partition_date(DAY), VALIDATION_REPORT)
     assert captured.out.splitlines() == [
         f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)",
         f"{DAY} LAB treatment chains: INCOMPLETE (1 of 3 treatment records lack part of "
@@ -513,7 +513,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     assert backup(deep).success
     assert checks(backup(deep)) == COMPLETE
 
-    manifest = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive = archive_client(deep)
     (resource,) = archive.lookup(plan)
@@ -530,7 +530,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     try:
         for site in (lab.site, deep):
             assert checks(backup(site, selection=validation))[check_name("ARIA")] is False
-            report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
+            report = read_frame(audit_path("LAB", partition_date(DAY), VALIDATION_REPORT))
             row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
             assert row["status"].tolist() == ["altered_in_archive"]
     finally:
@@ -547,7 +547,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
 
     deep_result = backup(deep, selection=validation)
     assert checks(deep_result)[check_name("ARIA")] is False
-    report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
+    report = read_frame(audit_path("LAB", partition_date(DAY), VALIDATION_REPORT))
     row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
     assert row[["status", "detail"]].values.tolist() == [
         ["mismatched", "deep check: content differs from the source"]
@@ -582,8 +582,8 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     site = lab.site
     instance = dg.DagsterInstance.ephemeral()
     assert backup(site, instance=instance).success
-    aria = read_frame(audit_path("LAB", DAY, f"ARIA_{SOURCE_STUDIES}"))
-    mim = read_frame(audit_path("LAB", DAY, f"MIM_{SOURCE_STUDIES}"))
+    aria = read_frame(audit_path("LAB", partition_date(DAY), f"ARIA_{SOURCE_STUDIES}"))
+    mim = read_frame(audit_path("LAB", partition_date(DAY), f"MIM_{SOURCE_STUDIES}"))
     ct = aria[(aria["modality"] == "CT") & aria["sop_instance_uid"].isin(mim["sop_instance_uid"])]
     identity = tuple(str(ct[column].iloc[0]) for column in IDENTITY)
     uid = identity[-1]
@@ -612,7 +612,7 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
         check_name("MIM"): False,
         CHAIN_CHECK: True,
     }
-    report = read_frame(audit_path("LAB", DAY, VALIDATION_REPORT))
+    report = read_frame(audit_path("LAB", partition_date(DAY), VALIDATION_REPORT))
     bad = report[~report["status"].isin(["verified", "extra"])]
     assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
         ["ARIA", uid, "altered_in_archive", detail],
@@ -648,7 +648,8 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     # Whichever source's copy ran first stored it again; the other's found it intact.
     assert sorted((c["replaced"], c["copied"]) for c in copies) == [(0, 0), (1, 1)]
     copied = pd.concat(
-        read_frame(audit_path("LAB", DAY, f"{alias}_{ORTHANC_COPIES}")) for alias in ("ARIA", "MIM")
+        read_frame(audit_path("LAB", partition_date(DAY), f"{alias}_{ORTHANC_COPIES}"))
+        for alias in ("ARIA", "MIM")
     )
     assert copied[copied["outcome"] == "copied"][
         ["sop_instance_uid", "reason"]
@@ -666,7 +667,7 @@ def test_archive_without_rest_is_reached_over_dicom(
     assert dicom_only.archive().rest_url is None
     day = DAY  # MIM holds a planning study and an MR study
     assert backup(dicom_only, day, selection=[f"lab/mim/{SOURCE_STUDIES}"]).success
-    manifest = read_frame(audit_path("LAB", day, f"MIM_{SOURCE_STUDIES}"))
+    manifest = read_frame(audit_path("LAB", partition_date(day), f"MIM_{SOURCE_STUDIES}"))
     archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
 
     relayed = backup(
@@ -687,7 +688,7 @@ def test_archive_without_rest_is_reached_over_dicom(
     try:
         for _ in range(2):  # validated, then backed up again
             assert checks(backup(dicom_only, day))[check_name("MIM")] is False
-            report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
+            report = read_frame(audit_path("LAB", partition_date(day), VALIDATION_REPORT))
             bad = report[~report["status"].isin(["verified", "extra"])]
             assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
                 [

@@ -33,6 +33,7 @@ from radonc_assets.site.naming import (
     backup_job_name,
     check_name,
 )
+from radonc_assets.site.partitions import partition_date
 from tests.conftest import SiteFileWriter, variant
 
 DAYS = {"aria": dt.date(2026, 4, 6), "mim": dt.date(2026, 4, 7)}
@@ -111,7 +112,7 @@ def test_a_refused_instance_fails_alone(
     )
 
     assert result.success
-    copies = read_frame(audit_path("LAB", day.isoformat(), f"{alias}_{ORTHANC_COPIES}"))
+    copies = read_frame(audit_path("LAB", day, f"{alias}_{ORTHANC_COPIES}"))
     assert len(copies) == len(files), copies[
         ["modality", "sop_class_uid", "outcome", "reason"]
     ].to_string()
@@ -173,7 +174,7 @@ def test_a_source_down_costs_no_other_source_its_verified_day(
         if e.asset_key == asset_key(site, "MIM", SOURCE_STUDIES)
     ]
     assert [m["listing"].value for m in listing] == ["unreachable"]
-    report = read_frame(audit_path("LAB", day, VALIDATION_REPORT))
+    report = read_frame(audit_path("LAB", partition_date(day), VALIDATION_REPORT))
     assert report[report["source"] == "MIM"]["status"].tolist() == ["unreachable"]
     aria = report[report["source"] == "ARIA"]
     assert len(aria) > 0

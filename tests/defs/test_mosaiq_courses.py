@@ -24,6 +24,7 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import ACTIVE_COURSES
+from radonc_assets.site.partitions import partition_date
 from tests.conftest import SiteFileWriter
 
 # Two weeks, 3 patients of 5 fractions each (a synthetic plan plans SPEC.fractions).
@@ -82,7 +83,7 @@ def test_the_census_of_a_day(
 
     metadata = census(site, day)
 
-    rows = read_frame(audit_path("LAB", day, f"MOSAIQ_{ACTIVE_COURSES}"))
+    rows = read_frame(audit_path("LAB", partition_date(day), f"MOSAIQ_{ACTIVE_COURSES}"))
     assert list(rows.columns) == list(CENSUS_COLUMNS)
     assert {r.mrn: (r.fractions_delivered, r.status) for r in rows.itertuples()} == expected
     for row in rows.itertuples():
@@ -102,7 +103,9 @@ def test_the_census_of_a_day(
     assert metadata["completed"] == statuses.count("completed")
     assert metadata["interrupted"] == metadata["beyond_planned"] == 0
     assert metadata["skipped_rows"] == 0
-    assert metadata["census"] == str(audit_path("LAB", day, f"MOSAIQ_{ACTIVE_COURSES}"))
+    assert metadata["census"] == str(
+        audit_path("LAB", partition_date(day), f"MOSAIQ_{ACTIVE_COURSES}")
+    )
     table = metadata["census_table"]
     assert isinstance(table, dg.TableMetadataValue)
     assert [record.data["site"] for record in table.records] == ["SYNTHETIC THORAX"] * len(expected)

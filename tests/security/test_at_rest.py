@@ -30,6 +30,7 @@ from radonc_assets.site.naming import (
     retention_job_name,
     retention_schedule_name,
 )
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.paths import ensure_instance_settings
 from radonc_assets.site.private_files import private_dir, write_private
 from tests.conftest import SiteFileWriter, daily_assets
@@ -94,9 +95,13 @@ def test_a_backup_writes_the_data_folder_owner_only(
 
 
 def write_day(day: str, report: pd.DataFrame) -> None:
-    write_frame(report, audit_path("LAB", day, VALIDATION_REPORT))
-    write_frame(report[["patient_id"]], audit_path("LAB", day, f"aria_{SOURCE_STUDIES}"))
-    write_private(audit_path("LAB", day, "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM")
+    write_frame(report, audit_path("LAB", partition_date(day), VALIDATION_REPORT))
+    write_frame(
+        report[["patient_id"]], audit_path("LAB", partition_date(day), f"aria_{SOURCE_STUDIES}")
+    )
+    write_private(
+        audit_path("LAB", partition_date(day), "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM"
+    )
 
 
 def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path) -> None:
@@ -119,12 +124,12 @@ def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path)
 
     purged = purge("LAB", dt.date(2026, 2, 1))
 
-    assert purged.days == ["2026-01-05"]
+    assert purged.days == [dt.date(2026, 1, 5)]
     assert purged.files == 4  # report, manifest, record, old restore report
     assert purged.bytes > 0
     old = data_dir / "lab" / "2026-01-05"
     assert [p.name for p in old.rglob("*")] == [f"{SUMMARY}.csv"]
-    summary = read_frame(audit_path("LAB", "2026-01-05", SUMMARY))
+    summary = read_frame(audit_path("LAB", dt.date(2026, 1, 5), SUMMARY))
     assert summary.to_dict("records") == [
         {"source": "ARIA", "status": "missing", "instances": "1"},
         {"source": "ARIA", "status": "verified", "instances": "1"},
@@ -144,7 +149,7 @@ def test_the_retention_runs_daily_and_records_each_purge(
 ) -> None:
     site = load_sites(site_file("KEEP", settings={"retention_days": 30}))["KEEP"]
     definitions = site_definitions(site)
-    write_private(audit_path("KEEP", "2026-01-05", VALIDATION_REPORT), b"status,source\n")
+    write_private(audit_path("KEEP", dt.date(2026, 1, 5), VALIDATION_REPORT), b"status,source\n")
 
     schedule = definitions.resolve_schedule_def(retention_schedule_name(site))
     result = definitions.resolve_job_def(retention_job_name(site)).execute_in_process(

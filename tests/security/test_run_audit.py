@@ -12,6 +12,7 @@ from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.instance import process_tags
 from radonc_assets.site.naming import ORTHANC_COPIES, VALIDATION_REPORT
+from radonc_assets.site.partitions import partition_date
 from tests.conftest import daily_assets
 
 DAY = "2026-01-06"
@@ -64,7 +65,7 @@ def test_a_sensor_run_is_tagged_and_named_in_its_reports(lab: DemoServers) -> No
     assert tags["radonc/launched_by"] == "sensor"
     assert tags["radonc/started_by"] == "lab_aria_new_data"
     for name in (VALIDATION_REPORT, f"aria_{ORTHANC_COPIES}", f"mim_{ORTHANC_COPIES}"):
-        report = read_frame(audit_path("LAB", DAY, name))
+        report = read_frame(audit_path("LAB", partition_date(DAY), name))
         assert set(report["run_id"]) == {result.run_id}, name
         assert set(report["launched_by"]) == {"sensor"}, name
         assert set(report["started_by"]) == {"lab_aria_new_data"}, name

@@ -41,6 +41,7 @@ from radonc_assets.site.naming import (
     check_name,
     node_key,
 )
+from radonc_assets.site.partitions import partition_date
 from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel, identifier, retrieve_identifier
 from resources.errors import AssociationRejectedError, OrthancError, TlsError
@@ -254,14 +255,14 @@ def test_a_day_is_backed_up_over_tls(
     assert backed_up.result.success
     checks = {e.check_name: e.passed for e in backed_up.result.get_asset_check_evaluations()}
     assert checks == {check_name("ARIA"): True, check_name("MIM"): True, CHAIN_CHECK: True}
-    aria = read_frame(audit_path(SITE, DAY, f"ARIA_{ORTHANC_COPIES}"))
-    mim = read_frame(audit_path(SITE, DAY, f"MIM_{ORTHANC_COPIES}"))
+    aria = read_frame(audit_path(SITE, partition_date(DAY), f"ARIA_{ORTHANC_COPIES}"))
+    mim = read_frame(audit_path(SITE, partition_date(DAY), f"MIM_{ORTHANC_COPIES}"))
     assert set(aria["outcome"]) <= {"copied", "already_present"}
     # moved by the ARIA Orthanc into the archive, whose DICOM port takes TLS only
     assert (aria["outcome"] == "copied").sum() > 0
     assert set(mim["outcome"]) <= {"copied", "already_present"}
     assert (mim["outcome"] == "copied").sum() > 0  # MR and REG: only MIM holds them
-    report = read_frame(audit_path(SITE, DAY, VALIDATION_REPORT))
+    report = read_frame(audit_path(SITE, partition_date(DAY), VALIDATION_REPORT))
     assert set(report["status"]) == {"verified"}
     # The REST API answered through stunnel, over HTTPS verified against the site's CA.
     with archive_client(site) as archive:

@@ -133,18 +133,17 @@ def dicom_source_assets(
 ) -> dg.AssetsDefinition:
     """``[site, source, "source_studies"]`` and ``[site, source, "orthanc_copies"]``, one step.
 
-    The step materializes either or both. With both, an ARIA source's series of which
+    The step materializes either or both. With both, a C-MOVE source's series of which
     the archive holds nothing are C-MOVEd as soon as the enumeration has listed them,
     while it lists the others (:class:`~radonc_assets.backup.transfers.SeriesMover`),
     unless ``max_uids_per_run`` bounds the run (which copies the first instances in
     manifest order); the copy then confirms every instance and retrieves what is still
-    missing. MIM's copy (the C-GET relay) follows its enumeration.
+    missing. A C-GET source's copy (the relay) follows its enumeration.
     """
     manifest_key = asset_key(site, alias, SOURCE_STUDIES)
     copies_key = asset_key(site, alias, ORTHANC_COPIES)
-    aria = source.type == "aria"
     # A run bounded by max_uids_per_run copies the first instances in manifest order.
-    overlap = aria and site.settings.max_uids_per_run is None
+    overlap = source.moves and site.settings.max_uids_per_run is None
 
     @dg.multi_asset(
         name=backup_op_name(site, alias),
@@ -160,7 +159,9 @@ def dicom_source_assets(
                 deps=[manifest_key],
                 group_name=group_name(site),
                 kinds=source_kinds(alias, "orthanc"),
-                description=copies_description(site, alias, "C-MOVE" if aria else "C-GET relayed"),
+                description=copies_description(
+                    site, alias, "C-MOVE" if source.moves else "C-GET relayed"
+                ),
             ),
         ],
         partitions_def=partitions,
@@ -172,7 +173,8 @@ def dicom_source_assets(
         run_audit(context)
         selected = context.selected_asset_keys
         client = _source_client(context, site, alias)
-        path = audit_path(site.name, context.partition_key, f"{alias}_{SOURCE_STUDIES}")
+        day = partition_date(context.partition_key)
+        path = audit_path(site.name, day, f"{alias}_{SOURCE_STUDIES}")
         moved: dict[str, SubOperations] = {}
         try:
             if manifest_key not in selected:
@@ -205,7 +207,7 @@ def dicom_source_assets(
             todo: pd.DataFrame,
             manifest: pd.DataFrame,
         ) -> Transfer:
-            if aria:
+            if source.moves:
                 return move_missing(client, archive, todo, manifest, moved)
             return relay_missing(client, archive, todo, manifest)
 
@@ -244,7 +246,7 @@ def validation_report_asset(
         context: dg.AssetExecutionContext,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         started = time.monotonic()
-        day = context.partition_key
+        day = partition_date(context.partition_key)
         now = dt.datetime.now(dt.UTC)
         day_end = context.partition_time_window.end
         reports: dict[str, pd.DataFrame] = {}
@@ -321,7 +323,9 @@ def validation_report_asset(
         # undecided: no materialization, no failure. Anything else fails the step without a
         # materialization, so that the date shows as failed in the partitions view
         # (Dagster 1.13 colours a partition by its materializations only).
-        context.log_event(dg.AssetObservation(asset_key=key, partition=day, metadata=metadata))
+        context.log_event(
+            dg.AssetObservation(asset_key=key, partition=context.partition_key, metadata=metadata)
+        )
         yield from results
         errors = [r for r in failed if r.severity == dg.AssetCheckSeverity.ERROR]
         if not errors:
@@ -406,7 +410,7 @@ def chain_counts(summary: dict[str, int]) -> dict[str, int]:
     }
 
 
-def _last_copies(site: SiteConfig, day: str, alias: str) -> pd.DataFrame | None:
+def _last_copies(site: SiteConfig, day: dt.date, alias: str) -> pd.DataFrame | None:
     """The copies file of `alias` for `day`, if a copy ran."""
     path = audit_path(site.name, day, f"{alias}_{ORTHANC_COPIES}")
     return read_frame(path) if path.exists() else None
