@@ -24,9 +24,9 @@ from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
-from tests.cli.pools import assert_waited_for_pool, hold_aria_pool
-from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
-from tests.defs.test_mosaiq_backup import forget_records
+from tests.defs.mosaiq.test_backup import forget_records
+from tests.support.pools import assert_waited_for_pool, hold_aria_pool
+from tests.support.sites import LAB_WEEK_END, SiteFileWriter, variant
 
 DAY = "2026-01-06"  # a planning day: MIM holds its CT and structures
 # The lab's week, as load_synthetic_week writes it: the simulated Mosaiq of the same patients.

@@ -31,12 +31,12 @@ from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.resources import site_resources
-from tests.backup.test_mosaiq_queries import (
+from tests.backup.mosaiq.test_queries import (
     DOSE_HST_ONLY,
     EARLIER_SHAPE,
     SHIPPED_FOR_THE_WINDOW,
 )
-from tests.conftest import SiteFileWriter
+from tests.support.sites import SiteFileWriter
 
 SPEC = SyntheticSpec(
     start=dt.date(2026, 1, 5),

@@ -21,7 +21,7 @@ from radonc_assets.site.naming import retention_job_name, retention_schedule_nam
 from radonc_assets.site.paths import ensure_instance_settings
 from radonc_assets.site.private_files import private_dir, write_private
 from radonc_assets.site.resources import site_resources
-from tests.conftest import SiteFileWriter, daily_assets
+from tests.support.sites import SiteFileWriter, daily_assets
 
 DAY = "2026-01-06"
 

@@ -18,7 +18,7 @@ from radonc_assets.backup.mosaiq.queries import (
     fetch_course_deliveries,
 )
 from resources.mosaiq_db import MosaiqDatabase
-from tests.backup.mosaiq_rows import database, delivery_row, field_101_points, frame, tables_of
+from tests.support.mosaiq_rows import database, delivery_row, field_101_points, frame, tables_of
 
 DAY = dt.date(2026, 3, 2)
 

@@ -20,7 +20,7 @@ from radonc_assets.backup.mosaiq.encoding import (
     tenths_of_mm,
 )
 from radonc_assets.backup.mosaiq.records import RecordSettings, encode_record
-from tests.backup.mosaiq_rows import decode_all, session
+from tests.support.mosaiq_rows import decode_all, session
 
 SOP_CLASS = "1.2.840.10008.5.1.4.1.1.481.4"  # RT Beams Treatment Record Storage
 INSTANCE = "1.2.826.0.1.3680043.10.999.1"  # odd length: padded with NUL

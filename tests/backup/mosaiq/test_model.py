@@ -24,7 +24,7 @@ from radonc_assets.backup.mosaiq.model import (
     parse_deliveries,
     treatment_summary,
 )
-from tests.backup.mosaiq_rows import (
+from tests.support.mosaiq_rows import (
     A_CP0,
     B_CP0,
     DAY,

@@ -39,7 +39,7 @@ from radonc_assets.backup.mosaiq.queries import (
 from resources.errors import MosaiqDatabaseError
 from resources.mosaiq_db import MosaiqDatabase
 from resources.mosaiq_sql import SiteQueryError, validate_site_query
-from tests.backup.mosaiq_rows import (
+from tests.support.mosaiq_rows import (
     DAY,
     appointment_row,
     database,
@@ -403,7 +403,7 @@ def test_a_query_the_records_cannot_read_is_not_used(sql: str, problem: str) -> 
 
 def test_the_docs_show_the_warning() -> None:
     warning = deliveries_query("SELECT * FROM Dose_Hst WHERE Tx_DtTm >= ?").warning
-    docs = Path(__file__).resolve().parents[2] / "docs" / "mosaiq.md"
+    docs = Path(__file__).resolve().parents[3] / "docs" / "mosaiq.md"
     assert f"\n    warning: {warning}\n" in docs.read_text(encoding="utf-8")
 
 

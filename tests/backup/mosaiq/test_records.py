@@ -28,7 +28,7 @@ from radonc_assets.backup.mosaiq.records import (
     rotation_directions,
     treatment_record,
 )
-from tests.backup.mosaiq_rows import (
+from tests.support.mosaiq_rows import (
     PLAN_UID,
     STUDY_UID,
     decode_all,

@@ -164,7 +164,7 @@ def encoded(ds: Dataset) -> bytes:
 
 
 def test_every_record_passes_dciodvfy(generated: list[Dataset], tmp_path: Path) -> None:
-    # dicom3tools spells VERIFIED "VERIFED" (see test_mosaiq_records.DCIODVFY_TYPO).
+    # dicom3tools spells VERIFIED "VERIFED" (see test_records.DCIODVFY_TYPO).
     typo = "Error - Unrecognized enumerated value <VERIFIED> for value 1 of attribute <Treatment Verification Status>"
     for number, ds in enumerate(generated):
         path = tmp_path / f"{number}.dcm"

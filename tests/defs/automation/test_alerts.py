@@ -30,9 +30,10 @@ from radonc_assets.site.naming import (
     validate_job_name,
 )
 from radonc_assets.site.resources import site_resources
-from tests import alert_receivers
-from tests.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
-from tests.conftest import ARCHIVE_AET, SiteFileWriter, SyntheticInstance, daily_assets
+from tests.support import alert_receivers
+from tests.support.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
+from tests.support.sites import SiteFileWriter, daily_assets
+from tests.support.sources import ARCHIVE_AET, SyntheticInstance
 
 # The receivers' fixtures.
 smtp_server = alert_receivers.smtp_server

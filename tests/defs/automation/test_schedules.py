@@ -20,7 +20,7 @@ from radonc_assets.site.naming import (
     revalidation_schedule_name,
     validate_job_name,
 )
-from tests.conftest import SiteFileWriter
+from tests.support.sites import SiteFileWriter
 
 SITE = "SCHED"
 ZONE = "America/Los_Angeles"

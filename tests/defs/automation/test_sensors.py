@@ -37,8 +37,9 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import new_data_sensor_name
 from radonc_assets.site.resources import fixed_site_resources
-from tests.backup.mosaiq_rows import database, delivery_row, field_101_points, tables_of
-from tests.conftest import SiteFileWriter, SyntheticInstance
+from tests.support.mosaiq_rows import database, delivery_row, field_101_points, tables_of
+from tests.support.sites import SiteFileWriter
+from tests.support.sources import SyntheticInstance
 
 SITE = "WATCH"
 DAY = dt.date(2026, 1, 7)

@@ -32,7 +32,8 @@ from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient, orthanc_id
-from tests.conftest import SiteFileWriter, SyntheticInstance, variant
+from tests.support.sites import SiteFileWriter, variant
+from tests.support.sources import SyntheticInstance
 
 DAY = "2026-01-08"  # a planning study (ARIA and MIM) and treatment records (ARIA)
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")

@@ -26,7 +26,7 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import asset_key, backup_job_name, check_name
 from radonc_assets.site.resources import site_resources
-from tests.conftest import SiteFileWriter, variant
+from tests.support.sites import SiteFileWriter, variant
 
 DAYS = {"aria": dt.date(2026, 4, 6), "mim": dt.date(2026, 4, 7)}
 PRIVATE_CLASS = "1.2.826.0.1.3680043.9.7433.99.1"  # a private SOP class (synthetic root)

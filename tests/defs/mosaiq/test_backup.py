@@ -33,9 +33,9 @@ from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
 from radonc_assets.site.resources import site_resources
 from resources.mosaiq_db import MosaiqDatabase
-from tests.backup.test_mosaiq_queries import EARLIER_SHAPE
-from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
-from tests.defs.test_dicom_backup import assert_clear_names
+from tests.backup.mosaiq.test_queries import EARLIER_SHAPE
+from tests.defs.dicom_backup.test_dicom_backup import assert_clear_names
+from tests.support.sites import LAB_WEEK_END, SiteFileWriter, variant
 
 # The lab's week, as load_synthetic_week writes it.
 WEEK = SyntheticSpec(start=LAB_WEEK_END - dt.timedelta(days=6), end=LAB_WEEK_END, patients=3)

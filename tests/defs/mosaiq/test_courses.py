@@ -23,7 +23,7 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import asset_key
 from radonc_assets.site.resources import site_resources
-from tests.conftest import SiteFileWriter
+from tests.support.sites import SiteFileWriter
 
 # Two weeks, 3 patients of 5 fractions each (a synthetic plan plans SPEC.fractions).
 SPEC = SyntheticSpec(start=dt.date(2026, 1, 5), end=dt.date(2026, 1, 16), patients=3, fractions=5)

@@ -13,7 +13,7 @@ from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.naming import drill_job_name
 from radonc_assets.site.resources import site_resources
-from tests.conftest import daily_assets
+from tests.support.sites import daily_assets
 
 DAY = "2026-01-06"  # a planning day of the lab week, backed up by `lab_courses_planned`
 DRILLS = dg.AssetKey(["lab", "recovery_drills"])

@@ -35,11 +35,11 @@ from radonc_assets.site.naming import (
     coverage_job_name,
 )
 from radonc_assets.site.resources import site_resources
-from tests import alert_receivers
-from tests.alert_receivers import Webhook
-from tests.conftest import SiteFileWriter, variant
-from tests.defs.test_alerts import run_end
-from tests.defs.test_mosaiq_backup import WEEK
+from tests.defs.automation.test_alerts import run_end
+from tests.defs.mosaiq.test_backup import WEEK
+from tests.support import alert_receivers
+from tests.support.alert_receivers import Webhook
+from tests.support.sites import SiteFileWriter, variant
 
 webhook = alert_receivers.webhook
 

@@ -32,7 +32,7 @@ from resources.errors import (
     PeerUnreachableError,
 )
 from resources.orthanc import OrthancClient
-from tests.conftest import CALLING_AET, SOURCE_SPEC, Source, SyntheticInstance
+from tests.support.sources import CALLING_AET, SOURCE_SPEC, Source, SyntheticInstance
 
 
 def test_echo(source: Source) -> None:

@@ -73,7 +73,7 @@ from resources.dicom.contexts import (
     storage_contexts,
 )
 from resources.dicom.queries import QueryLevel, retrieve_identifier
-from tests.conftest import CALLING_AET
+from tests.support.sources import CALLING_AET
 
 # One of pydicom's files carries a UID with a leading zero in a component.
 pytestmark = pytest.mark.filterwarnings("ignore:Invalid value for VR UI")

@@ -17,7 +17,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 
 from radonc_assets.devtools.local_servers import free_port
 from resources.dicom.client import DicomClient, DicomNode
-from tests.conftest import CALLING_AET
+from tests.support.sources import CALLING_AET
 
 STUDY = "1.2.826.0.1.3680043.9.9999.1"
 OTHER_STUDY = "1.2.826.0.1.3680043.9.9999.2"
