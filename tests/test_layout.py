@@ -6,6 +6,7 @@ The map lists every module and package of the code in one line each (a package's
 root folder, so that the tests below also show it failing on a tree made to break it.
 """
 
+import ast
 import re
 from pathlib import Path
 
@@ -89,6 +90,26 @@ def misplaced_tests(root: Path) -> list[str]:
     return wrong
 
 
+def imports_of_tests(root: Path) -> list[str]:
+    """The imports of a test module from another module of `root`/tests but tests.support
+    (conftest.py, another test): a helper two test modules share goes to tests/support/."""
+    wrong = []
+    for path in sorted((root / "tests").rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [f"{node.module}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            else:
+                continue
+            wrong += [
+                f"{path.relative_to(root)}: {name}"
+                for name in names
+                if name.startswith("tests.") and not f"{name}.".startswith("tests.support.")
+            ]
+    return wrong
+
+
 def test_the_map_lists_every_module_once() -> None:
     mapped = map_entries((ROOT / "docs" / "development.md").read_text())
 
@@ -110,6 +131,10 @@ def test_the_map_names_only_what_exists() -> None:
 
 def test_tests_mirror_the_code() -> None:
     assert misplaced_tests(ROOT) == []
+
+
+def test_test_modules_share_helpers_through_support_only() -> None:
+    assert imports_of_tests(ROOT) == []
 
 
 def test_a_line_not_one_module_or_below_a_module_is_refused() -> None:
@@ -143,6 +168,12 @@ def test_the_rules_catch_what_breaks_them(tmp_path: Path) -> None:
     ):
         (tmp_path / "tests" / test).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / "tests" / test).touch()
+    (tmp_path / "tests" / "site" / "test_naming.py").write_text(
+        "import tests.conftest\n"
+        "from tests import support\n"
+        "from tests.support.sites import variant\n"
+        "from tests.defs.test_sensors import evaluate\n"
+    )
     for folder in ("", "site", "resources", "resources/dicom", "security", "defs"):
         (tmp_path / "tests" / folder / "__init__.py").touch()
 
@@ -160,4 +191,8 @@ def test_the_rules_catch_what_breaks_them(tmp_path: Path) -> None:
         "loose/test_loose.py: its folder is no package (no __init__.py)",
         "loose/test_loose.py: no folder radonc_assets/loose/ to mirror",
         "site/names.py: neither test_*.py nor in tests/support/",
+    ]
+    assert imports_of_tests(tmp_path) == [
+        "tests/site/test_naming.py: tests.conftest",
+        "tests/site/test_naming.py: tests.defs.test_sensors.evaluate",
     ]

@@ -26,7 +26,7 @@ from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import new_data_sensor_name
 from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR, dagster_home
-from tests.defs.automation.test_sensors import evaluate
+from tests.support.sensors import evaluate
 from tests.support.sites import LAB_WEEK_END, SiteFileWriter, variant
 
 

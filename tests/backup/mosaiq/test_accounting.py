@@ -33,7 +33,6 @@ from radonc_assets.backup.mosaiq.model import (
 from radonc_assets.site.acknowledgements import Acknowledgement
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
-from tests.site.test_config import LEGACY_UCLA, write
 from tests.support.mosaiq_rows import (
     DAY,
     delivery_row,
@@ -42,6 +41,7 @@ from tests.support.mosaiq_rows import (
     field_102_points,
     frame,
 )
+from tests.support.site_texts import LEGACY_UCLA, write
 
 AT_0802 = dt.datetime.combine(DAY, dt.time(8, 2))
 FIELD_102_PROBLEM = "field FLD_ID=102 has no usable control points"

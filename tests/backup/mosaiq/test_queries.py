@@ -39,6 +39,7 @@ from radonc_assets.backup.mosaiq.queries import (
 from resources.errors import MosaiqDatabaseError
 from resources.mosaiq_db import MosaiqDatabase
 from resources.mosaiq_sql import SiteQueryError, validate_site_query
+from tests.support.mosaiq_queries import DOSE_HST_ONLY, EARLIER_SHAPE, SHIPPED_FOR_THE_WINDOW
 from tests.support.mosaiq_rows import (
     DAY,
     appointment_row,
@@ -327,17 +328,6 @@ def test_every_delivery_of_the_window_is_accounted_for(tmp_path: Path) -> None:
 
 
 # --- a site's own query --------------------------------------------------------------------------
-
-
-# The shipped query without its comments and its MRN condition: what a site's query adapts.
-SHIPPED_FOR_THE_WINDOW = "\n".join(
-    line for line in load_sql("deliveries").splitlines() if not line.startswith("--")
-).replace(" AND (? IS NULL OR Ident.IDA = ?)", "")
-# The earlier system's shape: one marker (the date) and a string literal.
-EARLIER_SHAPE = "SELECT * FROM Dose_Hst WHERE CONVERT(date, Tx_DtTm) = ? AND Edit_ID <> 'QA'"
-# Two markers, no literal, every column named, so it passes without a database; its
-# result, Dose_Hst's own columns, lacks most of those of the records.
-DOSE_HST_ONLY = "SELECT * FROM Dose_Hst WHERE Tx_DtTm >= ? AND Tx_DtTm < ?"
 
 
 def test_site_query_replaces_the_deliveries_query(mosaiq: MosaiqDatabase) -> None:

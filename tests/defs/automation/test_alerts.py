@@ -32,6 +32,7 @@ from radonc_assets.site.naming import (
 from radonc_assets.site.resources import site_resources
 from tests.support import alert_receivers
 from tests.support.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
+from tests.support.runs import run_end
 from tests.support.sites import SiteFileWriter, daily_assets
 from tests.support.sources import ARCHIVE_AET, SyntheticInstance
 
@@ -243,18 +244,6 @@ def run_job(
     assert run is not None
     assert run.job_name == job_name
     return run, run_end(instance, run)
-
-
-def run_end(instance: dg.DagsterInstance, run: dg.DagsterRun) -> dg.DagsterEvent:
-    """The RUN_SUCCESS or RUN_FAILURE event of `run`."""
-    (ended,) = [
-        record.dagster_event
-        for record in instance.all_logs(run.run_id)
-        if record.dagster_event is not None
-        and record.dagster_event.event_type
-        in (dg.DagsterEventType.RUN_FAILURE, dg.DagsterEventType.RUN_SUCCESS)
-    ]
-    return ended
 
 
 def run_failure_sensor(

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import zoneinfo
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -23,7 +22,6 @@ from pydicom.uid import generate_uid
 
 from radonc_assets.backup.audit_files import audit_path, write_frame
 from radonc_assets.backup.manifest import MANIFEST_COLUMNS
-from radonc_assets.definitions import site_definitions
 from radonc_assets.defs.automation import sensors
 from radonc_assets.defs.automation.sensors import (
     RETRY_ATTEMPTS,
@@ -35,9 +33,8 @@ from radonc_assets.devtools.local_servers import OrthancServer, free_ports
 from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import new_data_sensor_name
-from radonc_assets.site.resources import fixed_site_resources
 from tests.support.mosaiq_rows import database, delivery_row, field_101_points, tables_of
+from tests.support.sensors import evaluate
 from tests.support.sites import SiteFileWriter
 from tests.support.sources import SyntheticInstance
 
@@ -94,31 +91,6 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 def instance() -> Iterator[dg.DagsterInstance]:
     with dg.instance_for_test() as temporary:
         yield temporary
-
-
-@dataclass(frozen=True)
-class Tick:
-    """What one evaluation of a sensor gave."""
-
-    run_requests: list[dg.RunRequest]
-    skip_message: str | None
-    cursor: str | None
-
-
-def evaluate(
-    instance: dg.DagsterInstance, site: SiteConfig, alias: str, cursor: str | None = None
-) -> Tick:
-    """One tick of the sensor of `alias`, from the site's definitions."""
-    definitions = site_definitions(site)
-    sensor = definitions.resolve_sensor_def(new_data_sensor_name(site, alias))
-    with dg.build_sensor_context(
-        cursor=cursor,
-        resources=fixed_site_resources(site),
-        instance=instance,
-        definitions=definitions,
-    ) as context:
-        data = sensor.evaluate_tick(context)
-    return Tick(list(data.run_requests), data.skip_message, data.cursor)
 
 
 def store_ct_copy(

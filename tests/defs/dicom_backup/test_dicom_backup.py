@@ -4,7 +4,6 @@ C-GET) into a real Orthanc archive, materialized through Dagster."""
 import datetime as dt
 import getpass
 import io
-import itertools
 from pathlib import Path
 
 import dagster as dg
@@ -32,6 +31,7 @@ from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient, orthanc_id
+from tests.support.runs import assert_clear_names
 from tests.support.sites import SiteFileWriter, variant
 from tests.support.sources import SyntheticInstance
 
@@ -231,19 +231,6 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
     assert metadata(restored, asset_key(site, "ARIA", "orthanc_copies"))["copied"] == 1
     assert archive_client(site).lookup(lost)
-
-
-def assert_clear_names(result: dg.ExecuteInProcessResult) -> None:
-    """No metadata key of a materialization or check says a word twice in a row
-    (``treatment_records_records``)."""
-    keys = [
-        key
-        for event in result.get_asset_materialization_events()
-        for key in event.materialization.metadata
-    ] + [key for e in result.get_asset_check_evaluations() for key in e.metadata]
-    assert keys
-    doubled = [k for k in keys if any(a == b for a, b in itertools.pairwise(k.split("_")))]
-    assert doubled == []
 
 
 def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(

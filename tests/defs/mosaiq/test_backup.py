@@ -19,13 +19,11 @@ from pydicom import dcmread
 from radonc_assets.backup.audit_files import audit_path, read_frame, records_dir
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.mosaiq.queries import day_window, read_sessions
-from radonc_assets.backup.mosaiq.records import encode_record, record_settings
 from radonc_assets.defs.dicom_backup.assets import site_assets as dicom_assets
 from radonc_assets.defs.dicom_backup.checks import completeness_result
 from radonc_assets.defs.mosaiq.assets import site_assets as mosaiq_assets
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import StorescpServer, free_port
-from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
@@ -33,12 +31,10 @@ from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
 from radonc_assets.site.resources import site_resources
 from resources.mosaiq_db import MosaiqDatabase
-from tests.backup.mosaiq.test_queries import EARLIER_SHAPE
-from tests.defs.dicom_backup.test_dicom_backup import assert_clear_names
-from tests.support.sites import LAB_WEEK_END, SiteFileWriter, variant
-
-# The lab's week, as load_synthetic_week writes it.
-WEEK = SyntheticSpec(start=LAB_WEEK_END - dt.timedelta(days=6), end=LAB_WEEK_END, patients=3)
+from tests.support.mosaiq_queries import EARLIER_SHAPE
+from tests.support.runs import assert_clear_names
+from tests.support.simulated_mosaiq import WEEK, forget_records
+from tests.support.sites import SiteFileWriter, variant
 
 
 @pytest.fixture(scope="module")
@@ -64,18 +60,6 @@ def metadata(result: dg.ExecuteInProcessResult, key: str) -> dict[str, object]:
         if m.asset_key == dg.AssetKey.from_user_string(key)
     ]
     return {k: v.value for k, v in event.materialization.metadata.items()}
-
-
-def forget_records(site: SiteConfig, database: Path, day: str) -> None:
-    """Delete from the lab's archive the records of `day` (their UIDs are deterministic), so
-    that the day's backup copies them whichever test ran first."""
-    parsed = read_sessions(
-        MosaiqDatabase("SQLite3", str(database)), day_window(dt.date.fromisoformat(day))
-    )
-    settings = record_settings(site)
-    archive_client(site).delete_instances(
-        encode_record(session, settings).uids.instance for session in parsed.items
-    )
 
 
 @pytest.mark.parametrize(("staging", "day"), [(False, "2026-01-07"), (True, "2026-01-08")])

@@ -35,10 +35,10 @@ from radonc_assets.site.naming import (
     coverage_job_name,
 )
 from radonc_assets.site.resources import site_resources
-from tests.defs.automation.test_alerts import run_end
-from tests.defs.mosaiq.test_backup import WEEK
 from tests.support import alert_receivers
 from tests.support.alert_receivers import Webhook
+from tests.support.runs import run_end
+from tests.support.simulated_mosaiq import WEEK
 from tests.support.sites import SiteFileWriter, variant
 
 webhook = alert_receivers.webhook
