@@ -61,7 +61,12 @@ from radonc_assets.backup.mosaiq.queries import (
 from radonc_assets.backup.mosaiq.records import RecordSettings, encode_record
 from radonc_assets.devtools.datasets import decode_all
 from radonc_assets.devtools.synthetic import SyntheticSpec
-from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
+from radonc_assets.devtools.synthetic.mosaiq import (
+    INDEX_SCALE,
+    LEAF_SET_BYTES,
+    leaf_set,
+    write_mosaiq_database,
+)
 from resources.dicom.queries import instance_record
 from resources.mosaiq_db import MosaiqDatabase
 
@@ -71,13 +76,10 @@ WEEKDAYS = 20
 BEAMS = 2
 TARGET_RECORDS_PER_SECOND = 500.0
 RESULTS = Path(__file__).resolve().parent / "results"
-# Mosaiq's leaf records: int16 values, zero-padded to 200 bytes; the MLC sweeps by up to
-# 1.5 cm (in Mosaiq's 0.01 cm) across the arc.
-_LEAF_SET_BYTES = 200
+# The MLC sweeps by up to 1.5 cm (in Mosaiq's 0.01 cm) across the arc.
 _MLC_SWEEP = 150
 _CW = 1  # Gantry_Dir_Enum
 _DYNAMIC = 2  # TxField.Beam_Type_Flag
-_INDEX_SCALE = 100.0
 _TOP_FUNCTIONS = 12
 _TOP_PACKAGES = 5
 
@@ -149,7 +151,7 @@ def arc(first: dict[str, Any], points: int, leaf_pairs: int) -> list[dict[str, A
             | {
                 "Point": k,
                 "MLC_Leaves": leaf_pairs,
-                "Index": round(_INDEX_SCALE * fraction, 3),
+                "Index": round(INDEX_SCALE * fraction, 3),
                 "Gantry_Ang": round((181.0 + 358.0 * fraction) % 360.0, 1),
                 "Gantry_Dir_Enum": _CW,
                 "A_Leaf_Set": leaf_set([value + shift for value in bank_a]),
@@ -157,11 +159,6 @@ def arc(first: dict[str, Any], points: int, leaf_pairs: int) -> list[dict[str, A
             }
         )
     return rows
-
-
-def leaf_set(values: list[int]) -> bytes:
-    """A Mosaiq leaf record of `values` (0.01 cm)."""
-    return struct.pack(f"<{len(values)}h", *values).ljust(_LEAF_SET_BYTES, b"\0")
 
 
 class GarbageCollection:
@@ -420,8 +417,8 @@ def main() -> int:
     args = parser.parse_args()
     if args.control_points < 2:
         parser.error("--control-points must be at least 2")
-    if not 1 <= args.leaf_pairs <= _LEAF_SET_BYTES // 2:
-        parser.error(f"--leaf-pairs must be between 1 and {_LEAF_SET_BYTES // 2}")
+    if not 1 <= args.leaf_pairs <= LEAF_SET_BYTES // 2:
+        parser.error(f"--leaf-pairs must be between 1 and {LEAF_SET_BYTES // 2}")
     core = pin_to_one_core()
     with tempfile.TemporaryDirectory(prefix="radonc-bench-mosaiq-") as tmp:
         path = Path(tmp) / "mosaiq.db"

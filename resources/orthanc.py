@@ -102,7 +102,7 @@ class OrthancClient:
         self.ca_file = ca_file
         self._session = requests.Session()
         # The environment's proxies and CA bundle are read once, here: requests reads
-        # them again for every request otherwise (0.5 ms each, measured).
+        # them again for every request otherwise (docs/benchmarks.md).
         self._session.trust_env = False
         self._session.proxies = requests.utils.get_environ_proxies(self.rest_url or "")
         self._verify: str | bool = (
@@ -161,9 +161,8 @@ class OrthancClient:
 
         One query with List of UID Matching (PS3.4 C.2.2.2.2): `POST /tools/find`
         over REST, else a C-FIND at `level` without the parents' UIDs, which Orthanc
-        accepts. Measured on the lab archive: 4 ms for 3 series and 15 ms for 60
-        instances over REST, 27 ms and 137 ms by C-FIND. No UIDs, no query: an empty
-        UID would match everything.
+        accepts; REST answers several times faster (docs/benchmarks.md, "Figures behind
+        design choices"). No UIDs, no query: an empty UID would match everything.
         """
         wanted = set(uids)
         if not wanted:
@@ -178,13 +177,12 @@ class OrthancClient:
         """An instance's data set without its pixel data, or None when it is not archived.
 
         Over REST, `POST /tools/lookup` then `GET /instances/{id}/file`, read with
-        ``stop_before_pixels``: 4-6 ms for a record, plan or structure set on the lab
-        archive (`/instances/{id}/tags` took 8-32 ms: Orthanc parses the file and
-        writes JSON). Without REST, an IMAGE-level C-GET naming the SOPInstanceUID
-        alone, which Orthanc resolves: 31-36 ms, most of it the association; naming
-        the instance's own class matters, as proposing every RT class takes 70 ms.
-        Orthanc answers an unknown UID with 0xC000 and no sub-operation (measured):
-        that is None.
+        ``stop_before_pixels`` (faster than `/instances/{id}/tags`, for which Orthanc
+        parses the file and writes JSON). Without REST, an IMAGE-level C-GET naming the
+        SOPInstanceUID alone, which Orthanc resolves, most of its time the association;
+        it proposes the instance's own class, as proposing every RT class more than
+        doubles it (docs/benchmarks.md, "Figures behind design choices"). Orthanc
+        answers an unknown UID with 0xC000 and no sub-operation (measured): that is None.
 
         Args:
             sop_instance_uid: The instance.
@@ -250,8 +248,8 @@ class OrthancClient:
         Over REST, one request per study: the study's series with their instances'
         Orthanc identifiers (:func:`orthanc_id`), which name the expected instances
         the archive holds in the series they are expected in; one more request per
-        series holding any other instance, to name those. About 0.25 s for 14,500
-        instances in 80 studies (the study's instances with their tags took 2.3 s).
+        series holding any other instance, to name those (docs/benchmarks.md, "Figures
+        behind design choices": far faster than the study's instances with their tags).
         A study the archive does not hold under the expected PatientID is looked up
         by its UID (``/tools/lookup``) and listed whole. Orthanc's REST API lists no
         SOP class per instance, so `sop_class_uid` is empty then, as are the patient

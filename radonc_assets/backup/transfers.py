@@ -1,10 +1,10 @@
 """Copying a day's missing instances from a source into the Orthanc archive.
 
-ARIA-type sources: C-MOVE to the archive's AE title, series by series (or
-instance by instance where only part of a series is missing), all over one
-association. MIM-type sources: C-GET into this process, each received instance
-relayed to the archive as encoded bytes while the C-GET runs, so memory holds a
-few instances at a time, never a study.
+Sources with ``retrieve = "c-move"`` (ARIA's default): C-MOVE to the archive's AE
+title, series by series (or instance by instance where only part of a series is
+missing), all over one association. ``"c-get"`` (MIM's default): C-GET into this
+process, each received instance relayed to the archive as encoded bytes while the
+C-GET runs, so memory holds a few instances at a time, never a study.
 
 Both confirm every instance in the archive afterwards (`archived_uids`), whatever
 status the source reported, and retrieve what is still absent once more, one

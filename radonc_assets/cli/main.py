@@ -2,7 +2,6 @@
 
 import argparse
 import gc
-import importlib
 import logging
 import os
 import signal
@@ -96,7 +95,7 @@ def verbosity(args: argparse.Namespace) -> int:
 
 def installed_version() -> str:
     """The version of the installed package (``unknown`` when it is not installed)."""
-    # Imported here: importlib.metadata costs every start of radonc 50 ms (measured).
+    # Imported here: importlib.metadata would cost every start of radonc (docs/benchmarks.md).
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -142,12 +141,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         if argv is not None
         else None
     )
-    wanted = {c.module for c in COMMANDS.values()} if argv is None else set()
+    wanted = {c.load for c in COMMANDS.values()} if argv is None else set()
     if named is not None:
-        wanted.add(COMMANDS[named].module)
-    for module in dict.fromkeys(c.module for c in COMMANDS.values()):
-        if module in wanted:
-            importlib.import_module(f"radonc_assets.cli.{module}").add_parsers(commands)
+        wanted.add(COMMANDS[named].load)
+    for load in dict.fromkeys(c.load for c in COMMANDS.values()):
+        if load in wanted:
+            load()(commands)
     for name in COMMANDS:
         if name not in commands.choices:
             add_command(commands, name)
@@ -208,8 +207,8 @@ def run() -> None:
         sys.stderr.flush()
         os._exit(status)
     # What the command loaded lives until exit; frozen, the collector does not walk it
-    # again while the interpreter shuts down (0.7 s of every command that loaded
-    # Dagster and pandas, measured).
+    # again while the interpreter shuts down (most of the exit of every command that
+    # loaded Dagster and pandas; docs/benchmarks.md).
     gc.freeze()
     sys.exit(status)
 

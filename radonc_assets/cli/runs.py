@@ -49,9 +49,6 @@ from radonc_assets.site.naming import (
 from radonc_assets.site.partitions import site_partitions
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home, ensure_instance_settings
 
-# A new instance gets one transfer at a time per source pool (see site.naming.node_key),
-# and run monitoring, with which a daemon fails the runs it launched whose worker died
-# (the runs of this command line are recovered by fail_dead_runs).
 # Offending UIDs `radonc validate` and `radonc backup` list per source, at most.
 LISTED_UIDS = 10
 
@@ -80,7 +77,11 @@ class DayResult:
 def dagster_instance() -> dg.DagsterInstance:
     """The instance at :func:`~radonc_assets.site.paths.dagster_home`.
 
-    With radonc's settings (:func:`~radonc_assets.site.paths.ensure_instance_settings`).
+    With radonc's settings (:func:`~radonc_assets.site.paths.ensure_instance_settings`):
+    one transfer at a time per source pool (see
+    :func:`~radonc_assets.site.naming.node_key`), and run monitoring, with which a daemon
+    fails the runs it launched whose worker died (the runs of this command line are
+    recovered by :func:`~radonc_assets.site.instance.fail_dead_runs`).
     """
     home = dagster_home()
     os.environ[DAGSTER_HOME_VARIABLE] = str(home)

@@ -1,8 +1,9 @@
 """The local demo site: real servers for every node of a site file, with synthetic RT data.
 
-ARIA sources run as Orthanc (copied by C-MOVE; it dates treatment records by
-SeriesDate, as ARIA does), MIM sources as DCMTK dcmqrscp (strictly hierarchical,
-like many vendor archives; copied by C-GET), the archive and any other Orthanc target
+Sources asked for the day's treatment records (ARIA) run as Orthanc (it dates treatment
+records by SeriesDate, as ARIA does), the others (MIM) as DCMTK dcmqrscp (strictly
+hierarchical, like many vendor archives), each copied as its ``retrieve`` says (both
+servers answer C-MOVE, to the archive, and C-GET), the archive and any other Orthanc target
 (a drill's scratch node) as Orthanc, and a ``dicom_scp`` target as dcmqrscp. Every server listens on the
 port the site file gives it, so the site file describes the demo exactly.
 """
@@ -62,6 +63,7 @@ def write_loopback_site(
     *,
     ports: Mapping[str, int] | None = None,
     aets: Mapping[str, str] | None = None,
+    retrieve: Mapping[str, str] | None = None,
     settings: Mapping[str, bool | int | float | str] | None = None,
     mosaiq: Path | None = None,
     staging: bool = False,
@@ -79,6 +81,8 @@ def write_loopback_site(
         name: The site name; AE titles default to ``{name}_{NODE}``.
         ports: Ports by node (keys of `LOOPBACK_NODES`); free ports where not given.
         aets: AE titles by node, where not the default.
+        retrieve: ``retrieve`` of the sources ARIA and MIM by node (``"aria"``,
+            ``"mim"``), where not their type's default (the file then writes none).
         settings: Keys of the site's ``[settings]`` table.
         mosaiq: A simulated Mosaiq database (SQLite) for a source MOSAIQ.
         staging: MOSAIQ's records go to the archive through RESTORE (staging SCP).
@@ -93,6 +97,7 @@ def write_loopback_site(
     chosen = dict(zip(LOOPBACK_NODES, free_ports(len(LOOPBACK_NODES)), strict=True))
     port = {**chosen, **(ports or {})}
     aet = {node: f"{name}_{node.upper()}" for node in LOOPBACK_NODES} | dict(aets or {})
+    retrieves = {node: f'retrieve = "{value}", ' for node, value in (retrieve or {}).items()}
     lines = [
         f"[{name}]",
         'default_source = "ARIA"',
@@ -101,8 +106,8 @@ def write_loopback_site(
         f'script_ae = {{ aet = "{name}_SCU" }}',
         f"[{name}.sources]",
         *(
-            f'{node.upper()} = {{ type = "{node}", aet = "{aet[node]}", ip = "127.0.0.1", '
-            f"port = {port[node]} }}"
+            f'{node.upper()} = {{ type = "{node}", {retrieves.get(node, "")}aet = "{aet[node]}", '
+            f'ip = "127.0.0.1", port = {port[node]} }}'
             for node in ("aria", "mim")
         ),
         *(
@@ -208,7 +213,7 @@ def demo_servers(site: SiteConfig, workdir: Path) -> Iterator[DemoServers]:
                     http_port=urlparse(node.rest_url or "").port,
                     name=alias.lower(),
                 )
-            elif isinstance(node, DicomSource) and node.type == "aria":
+            elif isinstance(node, DicomSource) and treatment_system(node):
                 server = OrthancServer(
                     workdir, node.aet, dicom_port=node.port, peers=to_archive, name=alias.lower()
                 )
@@ -303,11 +308,21 @@ def _store_cursor(instance: dg.DagsterInstance, sensor: RemoteSensor, cursor: st
     instance.update_instigator_state(stored.with_data(data._replace(cursor=cursor)))
 
 
+def treatment_system(source: DicomSource) -> bool:
+    """Whether the demo plays `source` as the treatment system (ARIA) rather than MIM.
+
+    A source asked for the day's treatment records (ARIA's default daily queries) is
+    an Orthanc, which dates them by SeriesDate, holding every synthetic object but
+    MIM's own; any other a dcmqrscp holding MIM's share. Its `retrieve` plays no part.
+    """
+    return "treatment_records" in source.daily_queries
+
+
 def _holds(source: DicomSource, modality: str) -> bool:
     """Whether `source` holds the synthetic objects of `modality` (their file name's prefix)."""
-    if source.type == "mim":
-        return modality in MIM_MODALITIES
-    return modality not in MIM_ONLY_MODALITIES
+    if treatment_system(source):
+        return modality not in MIM_ONLY_MODALITIES
+    return modality in MIM_MODALITIES
 
 
 def week_spec(last_day: dt.date, patients: int) -> SyntheticSpec:
@@ -325,8 +340,9 @@ def load_synthetic_week(
 ) -> dict[str, int]:
     """Write a synthetic week ending `last_day` to `data_dir` and store it into the sources.
 
-    ARIA sources receive every object but the MR and its registration, which MIM
-    sources hold besides the CT and structure sets; a simulated Mosaiq (SQLite) gets
+    The treatment system's sources (:func:`treatment_system`: ARIA) receive every object
+    but the MR and its registration, which the others (MIM) hold besides the CT and
+    structure sets; a simulated Mosaiq (SQLite) gets
     the week's plans and deliveries, written to its database file.
 
     Returns:

@@ -17,7 +17,7 @@ installation (no system plugins, no ``/etc`` configuration).
   (HTTPS for Orthanc's REST API).
 
 All run with ``TCP_NODELAY=1`` (DCMTK, the DICOM network layer of Orthanc, dcmqrscp and
-storescp, leaves Nagle's algorithm on otherwise, which costs about 95 ms per small C-STORE) in a
+storescp, leaves Nagle's algorithm on otherwise, which delays every small C-STORE) in a
 session of their own, so stopping or suspending a server signals its whole process
 group, forked children included.
 """

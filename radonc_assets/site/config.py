@@ -18,7 +18,7 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -67,6 +67,13 @@ SECRET_PLACEHOLDER = re.compile(r"^__([A-Za-z](?:[A-Za-z0-9_]*[A-Za-z0-9])?)__$"
 # "study_date": instances of studies whose StudyDate is the day; "treatment_records":
 # RT Beams Treatment Records of series dated the day, in studies of the lookback window.
 DailyQuery = Literal["study_date", "treatment_records"]
+# How a DICOM source's instances reach the archive: "c-move", the source sends them to
+# the archive's AE title; "c-get", they come to this process, which stores them in the
+# archive as they arrive (the relay).
+Retrieve = Literal["c-move", "c-get"]
+# The retrieve of the source types that have one when the site file writes none (their
+# behaviour before `retrieve` existed); any other Q/R archive (type "dicom") names its own.
+DEFAULT_RETRIEVE: Mapping[str, Retrieve] = {"aria": "c-move", "mim": "c-get"}
 
 
 class _Model(BaseModel):
@@ -175,25 +182,51 @@ class NetworkNode(_Model):
 
 
 class DicomSource(NetworkNode):
-    """A DICOM query/retrieve source: ARIA (copied by C-MOVE) or MIM (by C-GET).
+    """A DICOM query/retrieve source: ARIA, MIM or any other Q/R archive (``dicom``).
+
+    `retrieve` is how its instances reach the archive (:data:`Retrieve`); ARIA and MIM
+    default to theirs (:data:`DEFAULT_RETRIEVE`), a ``dicom`` source names it. It is the
+    one place the protocol is decided: every other module asks :attr:`moves`, never the
+    type (`lint-imports` checks it). The type still says what the vendor holds
+    (:attr:`daily_queries`).
 
     `associations` (1 to 8, default 2) is how many associations a backup opens to the
     source at once for its image-level C-FINDs and its C-MOVEs, each carrying a share
-    of the series: measured on Orthanc, two C-MOVE streams copy a day in 0.55-0.7 of
-    the time of one. 1 keeps every operation on one association.
+    of the series: two C-MOVE streams copy a day from Orthanc faster than one
+    (docs/benchmarks.md, "Figures behind design choices"). 1 keeps every operation on
+    one association.
     """
 
-    type: Literal["aria", "mim"]
+    type: Literal["aria", "mim", "dicom"]
+    retrieve: Retrieve
     queries: tuple[DailyQuery, ...] | None = None
     record_lookback_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 180
     associations: Annotated[StrictInt, Field(ge=1, le=8)] = 2
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_retrieve(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping) or "retrieve" in data:
+            return data
+        default = DEFAULT_RETRIEVE.get(data.get("type", ""))
+        if default is None:
+            kind = data.get("type")
+            valid = " or ".join(f'"{value}"' for value in get_args(Retrieve))
+            raise ValueError(f'retrieve is required with type = "{kind}": {valid}')
+        return {**data, "retrieve": default}
+
+    @property
+    def moves(self) -> bool:
+        """Whether the source is copied by C-MOVE into the archive (else the C-GET relay)."""
+        return self.retrieve == "c-move"
 
     @property
     def daily_queries(self) -> tuple[DailyQuery, ...]:
         """What the source is asked for each day: `queries`, or its type's default.
 
         ARIA holds the treatment records, so by default it is also asked for the
-        records of the day; MIM (images and contours) only for the day's studies.
+        records of the day; MIM (images and contours) and other archives only for the
+        day's studies.
         """
         if self.queries is not None:
             return self.queries
@@ -300,6 +333,12 @@ class DicomScpTarget(NetworkNode):
 
 
 Target = Annotated[OrthancTarget | DicomScpTarget, Field(discriminator="type")]
+# Every type a source or target may have: the tag of its model.
+NODE_TYPES = frozenset(
+    tag
+    for model in (DicomSource, MosaiqSource, OrthancTarget, DicomScpTarget)
+    for tag in get_args(model.model_fields["type"].annotation)
+)
 
 
 class ScriptAE(_Model):
@@ -599,7 +638,7 @@ class SiteConfig(_Model):
 
     @property
     def dicom_sources(self) -> dict[str, DicomSource]:
-        """The ARIA and MIM sources by alias."""
+        """The DICOM sources (ARIA, MIM and other Q/R archives) by alias."""
         return {k: v for k, v in self.sources.items() if isinstance(v, DicomSource)}
 
     @property

@@ -21,7 +21,13 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from radonc_assets.site.config import NAME_PATTERN, NetworkNode, OrthancTarget, SiteConfig
+from radonc_assets.site.config import (
+    NAME_PATTERN,
+    NODE_TYPES,
+    NetworkNode,
+    OrthancTarget,
+    SiteConfig,
+)
 from radonc_assets.site.errors import ConfigError, MissingSecretError, Problem
 from radonc_assets.site.paths import ACKNOWLEDGEMENTS_SUFFIX, environments_dir
 
@@ -256,8 +262,7 @@ _STRICT_TYPE_ERRORS = {"int_type", "float_type", "bool_type", "date_type"}
 
 def describe_error(error: ErrorDetails) -> tuple[str | None, str]:
     """The key (`sources.ARIA_MAIN.port`) and message of a pydantic error."""
-    tags = {"aria", "mim", "mosaiq", "orthanc", "dicom_scp"}
-    parts = [str(p) for i, p in enumerate(error["loc"]) if not (i == 2 and p in tags)]
+    parts = [str(p) for i, p in enumerate(error["loc"]) if not (i == 2 and p in NODE_TYPES)]
     if error["type"] == "union_tag_invalid":
         context = error.get("ctx", {})
         parts.append("type")

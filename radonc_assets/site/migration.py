@@ -102,7 +102,7 @@ def earlier_key_readings(site: SiteConfig, table: Mapping[str, Any]) -> list[Key
             for alias, node_table in value.items():
                 node = nodes[alias]
                 for node_key, node_value in node_table.items():
-                    if node_key not in EARLIER_KEYS[node.type]:
+                    if node_key not in EARLIER_KEYS.get(node.type, ()):
                         return None
                     becomes = _node_meaning(node, node_key)
                     readings.append(
@@ -164,9 +164,9 @@ def _node_meaning(
 
 def _type_meaning(node: DicomSource | MosaiqSource | OrthancTarget | DicomScpTarget) -> str:
     if isinstance(node, DicomSource):
-        retrieve = "C-MOVE" if node.type == "aria" else "C-GET"
+        how = "C-MOVE into the archive" if node.moves else "C-GET, relayed to the archive"
         asked = ", ".join(node.daily_queries)
-        return f"{node.type.upper()}, copied by {retrieve}; asked daily for {asked}"
+        return f'{node.type.upper()}, retrieve = "{node.retrieve}" ({how}); asked daily for {asked}'
     if isinstance(node, MosaiqSource):
         return "Mosaiq database, read through ODBC"
     if isinstance(node, OrthancTarget):

@@ -7,9 +7,8 @@ Mosaiq calls :func:`require_odbc_driver`, which makes it an error, naming the
 drivers there are. Neither runs while the files are validated.
 
 The drivers are those of the driver manager pyodbc connects through
-(``pyodbc.drivers()``): the list ``odbcinst -q -d`` prints, read in-process in
-about 0.2 ms instead of a subprocess, and available where the odbcinst program is
-not installed.
+(``pyodbc.drivers()``): the list ``odbcinst -q -d`` prints, read in-process, without
+the cost of a subprocess, and available where the odbcinst program is not installed.
 """
 
 import logging

@@ -5,7 +5,7 @@ resources (:mod:`radonc_assets.site.resources`) build one from typed configurati
 
 Every operation runs over as few associations as possible (one per call, never
 one per instance), with connect, ACSE, DIMSE and network timeouts, TCP_NODELAY on
-the socket (pynetdicom leaves Nagle's algorithm on, which costs ~95 ms per small
+the socket (pynetdicom leaves Nagle's algorithm on, which delays every small
 C-STORE), and failures raised as the typed exceptions of :mod:`resources.errors`.
 """
 
@@ -378,10 +378,10 @@ class DicomClient:
 
         The study and series queries go over one association; the image queries, one
         per series, are shared among `associations` associations, since a source
-        answers each instance in turn (Orthanc 1.10: about 3 ms each, most of it the
-        source's own time). Works against strictly hierarchical servers: each
-        level's query carries the unique keys of its parents. Instances come in the
-        order of the studies and series answered.
+        answers each instance in turn, most of the time being the source's own
+        (docs/benchmarks.md, "Figures behind design choices"). Works against strictly
+        hierarchical servers: each level's query carries the unique keys of its parents.
+        Instances come in the order of the studies and series answered.
 
         An answer that cannot be filed (:func:`~resources.dicom.queries.answer_problem`:
         no UID of its level, or a parent UID other than the queried one) is skipped

@@ -1,15 +1,17 @@
-"""Work-arounds for pynetdicom behaviour, measured with pynetdicom 3.0.4.
+"""Work-arounds for pynetdicom behaviour, seen with pynetdicom 3.0.4.
 
 Each one records what was seen and why it is needed; when pynetdicom is
 upgraded, re-check them here (the tests in ``tests/resources`` exercise each).
 
-- Nagle's algorithm: pynetdicom leaves it on for requestor sockets, which costs
-  about 95 ms per small C-STORE to Orthanc (10 instances/s instead of 88).
+- Nagle's algorithm: pynetdicom leaves it on for requestor sockets, which delays
+  every small C-STORE to Orthanc.
 - Identifier logging: pynetdicom pretty-prints every identifier for its INFO log
-  even when INFO is off, 15% of the time of a large C-FIND.
+  even when INFO is off, a large share of the time of a large C-FIND.
 - Rejections reported as aborts: when the peer closes the connection right after
-  its A-ASSOCIATE-RJ, the state machine sometimes reports an abort (11 of 30
-  times against dcmqrscp); the rejection PDU it decoded is kept instead.
+  its A-ASSOCIATE-RJ, the state machine sometimes reports an abort (often against
+  dcmqrscp); the rejection PDU it decoded is kept instead.
+
+The figures behind these are in docs/benchmarks.md, "Figures behind design choices".
 - Responses dropped by the reactor: between two DIMSE operations on one
   association the reactor thread can take a response off the queue and drop it.
 """

@@ -6,10 +6,12 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from radonc_assets.cli import main as cli_main
+from radonc_assets.cli.commands import COMMANDS, CommandName
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR
@@ -108,3 +110,42 @@ def test_the_console_script_exits_with_its_objects_frozen(monkeypatch: pytest.Mo
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+COMMAND_MODULES_AFTER = """
+import sys
+from radonc_assets.cli.main import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(" ".join(sorted(n.rpartition(".")[2] for n in sys.modules if n.startswith("radonc_assets.cli."))))
+"""
+
+
+@pytest.mark.parametrize(
+    ("argv", "loaded"),
+    [
+        (["--help"], "commands main"),
+        (["drill", "--help"], "commands main recover"),
+        # An alias loads its command's module; report's imports records' and output.
+        (["get_report", "--help"], "commands main output records report"),
+        (["-v", "dicom_utils", "--help"], "commands dicom main output"),
+    ],
+)
+def test_only_the_named_command_module_is_imported(
+    argv: list[str], loaded: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", COMMAND_MODULES_AFTER, *argv],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert done.stdout.splitlines()[-1] == loaded, done.stderr
+
+
+def test_the_command_names_type_names_every_command_of_the_table() -> None:
+    """mypy refuses a name outside `CommandName`; this, one the table lacks."""
+    assert tuple(COMMANDS) == get_args(CommandName)

@@ -39,6 +39,29 @@ def test_earlier_format_loads_unchanged(tmp_path: Path) -> None:
     assert (site.timezone, site.backfill_start, site.phi_in_metadata) == ("UTC", None, False)
 
 
+@pytest.mark.parametrize(
+    ("keys", "retrieve"),
+    [
+        ('type = "aria"', "c-move"),
+        ('type = "mim"', "c-get"),
+        ('type = "mim", retrieve = "c-move"', "c-move"),
+        ('type = "aria", retrieve = "c-get"', "c-get"),
+        ('type = "dicom", retrieve = "c-move"', "c-move"),
+        ('type = "dicom", retrieve = "c-get"', "c-get"),
+    ],
+)
+def test_retrieve_defaults_by_type_and_decides_the_protocol(
+    tmp_path: Path, keys: str, retrieve: str
+) -> None:
+    text = LEGACY_UCLA.replace('type = "mim"', keys)
+    source = load_sites(write(tmp_path, text))["UCLA"].sources["MIM"]
+    assert isinstance(source, DicomSource)
+    assert (source.retrieve, source.moves) == (retrieve, retrieve == "c-move")
+    # The type keeps what the vendor holds: only ARIA is asked for treatment records.
+    expected = ("study_date", "treatment_records") if source.type == "aria" else ("study_date",)
+    assert source.daily_queries == expected
+
+
 def test_shipped_site_files_load() -> None:
     assert set(load_sites(REPO_ENVIRONMENTS)) == {"DEMO"}
     assert set(load_sites(REPO_ENVIRONMENTS / "examples")) == {"UCLA", "TJU"}
@@ -79,8 +102,22 @@ def test_driver_name_with_or_without_braces(tmp_path: Path) -> None:
         pytest.param(
             'type = "aria"',
             'type = "pacs"',
-            "site UCLA: sources.ARIA_MAIN.type: unknown type 'pacs' (expected 'aria', 'mim', 'mosaiq')",
+            "site UCLA: sources.ARIA_MAIN.type: unknown type 'pacs' (expected 'aria', 'mim', "
+            "'dicom', 'mosaiq')",
             id="unknown-source-type",
+        ),
+        pytest.param(
+            'type = "aria"',
+            'type = "dicom"',
+            'site UCLA: sources.ARIA_MAIN: Value error, retrieve is required with type = "dicom": '
+            '"c-move" or "c-get"',
+            id="dicom-source-without-retrieve",
+        ),
+        pytest.param(
+            'type = "aria"',
+            'type = "aria", retrieve = "c-find"',
+            "site UCLA: sources.ARIA_MAIN.retrieve: Input should be 'c-move' or 'c-get'",
+            id="unknown-retrieve",
         ),
         pytest.param(
             "port = 104",

@@ -150,7 +150,8 @@ def test_check_lists_what_each_key_of_the_readme_example_became(
     )
     assert rows["sources.ARIA_MAIN.type"] == (
         '"aria"',
-        "ARIA, copied by C-MOVE; asked daily for study_date, treatment_records",
+        'ARIA, retrieve = "c-move" (C-MOVE into the archive); asked daily for study_date, '
+        "treatment_records",
     )
     assert rows["sources.MOSAIQ_DB.staging_target_alias"][1] == (
         "RT Records go to the archive through UCLA_MOSAIQ_STAGE (C-STORE, then C-MOVE; also "
@@ -185,6 +186,10 @@ def test_a_site_of_the_earlier_format_without_placeholder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rows = key_table(lines := check(write(tmp_path, LEGACY_UCLA), capsys))
+    assert rows["sources.MIM.type"] == (
+        '"mim"',
+        'MIM, retrieve = "c-get" (C-GET, relayed to the archive); asked daily for study_date',
+    )
     assert rows["sources.MOSAIQ_DB.db_password_env_var"] == (
         '"UCLA_MOSAIQ_DB_PASSWORD"',
         "password from the environment variable UCLA_MOSAIQ_DB_PASSWORD",
@@ -201,6 +206,9 @@ def test_a_site_written_for_radonc_shows_no_key_table(
     assert not any(line.startswith("keys of the earlier") for line in check(path, capsys))
     path = write(tmp_path, LEGACY_UCLA + "connect_timeout = 5\n")  # a radonc-backup setting
     assert not any(line.startswith("keys of the earlier") for line in check(path, capsys))
+    for mim in ('type = "mim", retrieve = "c-get"', 'type = "dicom", retrieve = "c-get"'):
+        path = write(tmp_path, LEGACY_UCLA.replace('type = "mim"', mim))  # keys of radonc-backup
+        assert not any(line.startswith("keys of the earlier") for line in check(path, capsys))
     tju = check(REPO_ENVIRONMENTS / "examples" / "tju.toml", capsys)
     assert not any(line.startswith(("keys of the earlier", "note:", "warning:")) for line in tju)
 

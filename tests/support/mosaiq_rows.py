@@ -8,7 +8,6 @@ data as Mosaiq tables (only the columns the queries read) for the SQLite3 ODBC d
 
 import datetime as dt
 import sqlite3
-import struct
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,21 +27,16 @@ from radonc_assets.backup.mosaiq.model import (
     parse_deliveries,
 )
 from radonc_assets.devtools.datasets import decode_all as decode_every_element
+from radonc_assets.devtools.synthetic.mosaiq import leaf_set
 
 DAY = dt.date(2026, 1, 5)
 PLAN_UID = "1.2.826.0.1.3680043.8.498.1001"
 STUDY_UID = "1.2.826.0.1.3680043.8.498.1002"
-LEAF_SET_BYTES = 200
 
 # Bank A and B of field 101 in Mosaiq's units (0.01 cm), three leaf pairs in use.
 A_CP0 = (-500, -250, 0)
 B_CP0 = (500, 1234, 0)
 A_CP1 = (-510, -250, 0)
-
-
-def leaf_set(values: Sequence[int], width: int = LEAF_SET_BYTES) -> bytes:
-    """A Mosaiq leaf record: little-endian int16 values, zero-padded to `width` bytes."""
-    return struct.pack(f"<{len(values)}h", *values).ljust(width, b"\0")
 
 
 def delivery_row(**overrides: Any) -> dict[str, Any]:
@@ -492,3 +486,13 @@ def decode_all(ds: Dataset) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         decode_every_element(ds)
+
+
+def assert_tags_ascending(ds: Dataset) -> None:
+    """pydicom keeps the elements in the order it read them: the file's order."""
+    tags = list(ds.keys())
+    assert tags == sorted(tags)
+    for elem in ds:
+        if elem.VR == "SQ":
+            for nested in elem.value:
+                assert_tags_ascending(nested)

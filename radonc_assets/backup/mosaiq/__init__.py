@@ -11,10 +11,12 @@ its SQL Server database:
 - :mod:`.model`: frozen dataclasses of what the queries return and the pure functions
   that build them from the query DataFrames (rows that cannot be used are returned as
   :class:`.model.SkippedRow`, never raised).
-- :mod:`.enums` and :mod:`.mlc`: Mosaiq enumerations and leaf records in DICOM terms.
+- :mod:`.enums` and :mod:`.mlc`: Mosaiq enumerations and leaf records in DICOM terms
+  (the leaf positions' DS text made in bulk).
 - :mod:`.records`: one RT Beams Treatment Record per session, deterministic, encoded by
-  :mod:`.encoding` (Explicit VR Little Endian, element by element: pydicom's ``Dataset``
-  and ``dcmwrite`` were 50 times slower on these records).
+  :mod:`resources.dicom.part10` (Explicit VR Little Endian, element by element: pydicom's
+  ``Dataset`` and ``dcmwrite`` were far slower on these records; docs/benchmarks.md,
+  "Mosaiq records").
 
 docs/mosaiq.md describes the mapping for operators and reviewers.
 """

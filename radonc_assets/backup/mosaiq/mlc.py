@@ -17,17 +17,26 @@ cancel: DICOM bank A (X1, the first N values of the MLCX item) is ``10 * A`` in
 Mosaiq's leaf order, bank B (X2) is ``10 * B``, and ASYMY is
 ``[10 * Coll_Y1, 10 * Coll_Y2]`` (Mosaiq keeps signed IEC positions). ASYMX,
 which pymedphys does not read, follows the same rule: ``[10 * Coll_X1, 10 * Coll_X2]``.
+
+The records write the positions as DS text (:func:`tenths_of_mm`) straight from Mosaiq's
+int16 values, through a table of every possible text.
 """
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
-# Centimetres (Mosaiq) to millimetres (DICOM).
-MM_PER_CM = 10.0
-# A_Leaf_Set/B_Leaf_Set hold hundredths of a centimetre: ten units to the millimetre (a
-# division, so that -1234 gives exactly -123.4).
-_UNITS_PER_MM = 10
+import numpy as np
+
+from radonc_assets.backup.mosaiq.units import LEAF_UNITS_PER_MM, MM_PER_CM
+from resources.dicom.part10 import ds_text
+
 _BYTES_PER_LEAF = 2
+# Leaf positions are little-endian int16 in 0.1 mm: the DS text of each possible value.
+_INT16_VALUES = 1 << 16
+_INT16_OFFSET = 1 << 15
+_ROW_END = _INT16_VALUES  # the table's extra entry, which ends a row
 
 
 class LeafRecordError(ValueError):
@@ -45,7 +54,7 @@ class LeafPositions:
         tenths_mm: Little-endian signed 16-bit values in 0.1 mm (Mosaiq's 0.01 cm): all of
             bank A, then all of bank B. Kept encoded: a record of 80 leaf pairs over 100
             control points holds 32,000 of them, turned to text in one pass
-            (:func:`.encoding.tenths_of_mm`).
+            (:func:`tenths_of_mm`).
     """
 
     tenths_mm: bytes
@@ -58,7 +67,7 @@ class LeafPositions:
     def mm(self) -> tuple[float, ...]:
         """The positions in mm."""
         values = struct.unpack(f"<{len(self)}h", self.tenths_mm)
-        return tuple(value / _UNITS_PER_MM for value in values)
+        return tuple(value / LEAF_UNITS_PER_MM for value in values)
 
 
 def used_leaf_set(record: bytes, leaves: int) -> bytes:
@@ -102,3 +111,32 @@ def jaw_positions_mm(first_cm: float | None, second_cm: float | None) -> tuple[f
     if first_cm is None or second_cm is None:
         return None
     return (first_cm * MM_PER_CM, second_cm * MM_PER_CM)
+
+
+@cache
+def _tenths_table() -> np.ndarray:
+    """Every int16's DS text in mm (value / 10), each with a trailing backslash, then a row end."""
+    texts = [ds_text((i - _INT16_OFFSET) / LEAF_UNITS_PER_MM) + "\\" for i in range(_INT16_VALUES)]
+    return np.array([*texts, "\n"], dtype=np.bytes_)  # NUL-padded to the longest
+
+
+def tenths_of_mm(rows: Sequence[bytes]) -> list[bytes]:
+    """DS values (mm) of rows of little-endian int16 positions in 0.1 mm, one value per row.
+
+    What an MLC's Leaf/Jaw Positions hold (Mosaiq keeps 0.01 cm): each row, of any length,
+    becomes ``ds_text(v / 10)`` of its values joined by backslashes, looked up in a table of
+    the 65,536 possible texts in one pass over all the rows (an 80-pair MLC over 100 control
+    points is 16,000 values).
+    """
+    if not rows:
+        return []
+    width = len(rows[0]) // 2
+    if any(len(row) != 2 * width for row in rows):
+        raise ValueError("the rows of positions differ in length")
+    values = np.frombuffer(b"".join(rows), dtype="<i2").reshape(len(rows), width)
+    indices = np.full((len(rows), width + 1), _ROW_END, dtype=np.intp)
+    indices[:, :width] = values
+    indices[:, :width] += _INT16_OFFSET
+    # Each row ends "...\\\n": drop the padding, split the rows, drop each row's last separator.
+    text = _tenths_table()[indices].tobytes().translate(None, b"\0")
+    return text.split(b"\\\n")[:-1]

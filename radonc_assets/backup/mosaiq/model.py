@@ -31,18 +31,15 @@ from pydicom.uid import RE_VALID_UID
 from radonc_assets.backup.mosaiq import enums
 from radonc_assets.backup.mosaiq.deliveries_query import DELIVERY_COLUMNS
 from radonc_assets.backup.mosaiq.mlc import (
-    MM_PER_CM,
     LeafPositions,
     LeafRecordError,
     jaw_positions_mm,
     leaf_positions,
 )
+from radonc_assets.backup.mosaiq.units import CGY_PER_GY, DEGREES, MM_PER_CM
 
 LOGGER = logging.getLogger(__name__)
 
-# Mosaiq keeps doses in cGy; DICOM wants Gy.
-_CGY_PER_GY = 100.0
-_DEGREES = 360.0
 _UID_LENGTH = 64
 
 CONTROL_POINT_COLUMNS = (
@@ -515,7 +512,7 @@ def _uid(value: str, what: str) -> str:
 def _angle(row: Row, column: str) -> float | None:
     """An angle in [0, 360): DICOM's range (pymedphys ``angle_dd2dcm`` wraps negatives too)."""
     value = _number(row, column)
-    return None if value is None else value % _DEGREES
+    return None if value is None else value % DEGREES
 
 
 def _mm(row: Row, column: str) -> float | None:
@@ -747,7 +744,7 @@ def _delivery(row: Row, control_points: Mapping[int, tuple[ControlPoint, ...]]) 
         ),
         fraction_number=cell_integer(row, "Fraction_Number"),
         delivered_meterset=required(_number(row, "Delivered_Meterset"), "Dose_Hst.Meterset"),
-        projected_dose=None if projected is None else projected / _CGY_PER_GY,
+        projected_dose=None if projected is None else projected / CGY_PER_GY,
         termination_status=enums.termination_status(cell_integer(row, "Termination_Status_Enum")),
         termination_code=cell_text(row, "Termination_Code"),
         verification_status=enums.verification_status(
@@ -877,7 +874,7 @@ def treatment_summary(frame: pd.DataFrame) -> pd.DataFrame:
                 "PatientMRN": cell_text(row, "MRN"),
                 "StartDate": first.date() if first else None,
                 "EndDate": last.date() if last else None,
-                "TotalDose": None if dose is None else round(dose / _CGY_PER_GY, 4),
+                "TotalDose": None if dose is None else round(dose / CGY_PER_GY, 4),
                 "NumberOfFractions": cell_integer(row, "Fractions"),
                 "TargetVolume": cell_text(row, "Site_Name"),
             }

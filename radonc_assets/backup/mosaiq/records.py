@@ -38,20 +38,21 @@ from pydicom.uid import (
 )
 from pydicom.valuerep import DA, TM
 
-from radonc_assets.backup.mosaiq.encoding import (
+from radonc_assets.backup.mosaiq.mlc import LeafPositions, tenths_of_mm
+from radonc_assets.backup.mosaiq.model import ControlPoint, Delivery, Session
+from radonc_assets.backup.mosaiq.units import DEGREES, HALF_TURN
+from radonc_assets.site.config import SiteConfig
+from resources.dicom.part10 import (
     Element,
     Value,
     element,
     element_column,
+    encoded_dataset,
+    file_header,
     item,
-    part10_file,
     private,
     sequence,
-    tenths_of_mm,
 )
-from radonc_assets.backup.mosaiq.mlc import LeafPositions
-from radonc_assets.backup.mosaiq.model import ControlPoint, Delivery, Session
-from radonc_assets.site.config import SiteConfig
 from resources.dicom.queries import InstanceRecord, instance_record
 
 LOGGER = logging.getLogger(__name__)
@@ -82,8 +83,6 @@ _SH, _LO, _ST, _PN_GROUP = 16, 64, 1024, 64
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # PS3.5 6.1.3: UT may hold CR, LF, FF and ESC besides graphic characters.
 _NOTE_CONTROL_CHARACTERS = re.compile(r"[\x00-\x09\x0b\x0e-\x1a\x1c-\x1f\x7f]")
-_DEGREES = 360.0
-_HALF_TURN = 180.0
 
 
 @dataclass(frozen=True)
@@ -194,7 +193,7 @@ class EncodedRecord:
 
 
 def encode_record(session: Session, settings: RecordSettings | None = None) -> EncodedRecord:
-    """The RT Beams Treatment Record of one session, encoded (:mod:`.encoding`).
+    """The RT Beams Treatment Record of one session, encoded (:mod:`resources.dicom.part10`).
 
     Args:
         session: The deliveries of one patient and plan on one date and machine.
@@ -249,18 +248,13 @@ def encode_record(session: Session, settings: RecordSettings | None = None) -> E
         session.patient.pat_id1,
         session.date,
     )
-    return EncodedRecord(uids, part10_file(_file_meta(uids.instance), elements))
-
-
-def _file_meta(instance_uid: str) -> list[Element]:
-    return [
-        element("FileMetaInformationVersion", b"\0\1"),
-        element("MediaStorageSOPClassUID", RTBeamsTreatmentRecordStorage),
-        element("MediaStorageSOPInstanceUID", instance_uid),
-        element("TransferSyntaxUID", ExplicitVRLittleEndian),
-        element("ImplementationClassUID", PYDICOM_IMPLEMENTATION_UID),
-        element("ImplementationVersionName", _IMPLEMENTATION_VERSION),
-    ]
+    header = file_header(
+        RTBeamsTreatmentRecordStorage,
+        uids.instance,
+        ExplicitVRLittleEndian,
+        (PYDICOM_IMPLEMENTATION_UID, _IMPLEMENTATION_VERSION),
+    )
+    return EncodedRecord(uids, header + encoded_dataset(elements))
 
 
 def _string(value: str, limit: int) -> str:
@@ -618,9 +612,7 @@ def rotation_directions(angles: Sequence[float | None], increasing: str) -> list
         if current is None:
             directions.append(None)
             continue
-        turn = (
-            0.0 if following is None else (following - current + _HALF_TURN) % _DEGREES - _HALF_TURN
-        )
+        turn = 0.0 if following is None else (following - current + HALF_TURN) % DEGREES - HALF_TURN
         directions.append("NONE" if turn == 0 else increasing if turn > 0 else decreasing)
         following = current
     return directions[::-1]
@@ -724,7 +716,7 @@ def _device_positions(points: Sequence[ControlPoint]) -> dict[str, list[tuple[in
     """Where each beam limiting device's positions are written, and their Leaf/Jaw Positions.
 
     By RT Beam Limiting Device Type, in the order the items are written: the jaws' values as
-    numbers, the MLC's as DS text made in one pass (:func:`.encoding.tenths_of_mm`).
+    numbers, the MLC's as DS text made in one pass (:func:`.mlc.tenths_of_mm`).
     """
     jaws: dict[str, list[tuple[float, ...] | None]] = {
         "ASYMX": [p.jaws_x for p in points],

@@ -125,18 +125,17 @@ def dicom_source_assets(
 ) -> dg.AssetsDefinition:
     """``[site, source, "source_studies"]`` and ``[site, source, "orthanc_copies"]``, one step.
 
-    The step materializes either or both. With both, an ARIA source's series of which
+    The step materializes either or both. With both, a C-MOVE source's series of which
     the archive holds nothing are C-MOVEd as soon as the enumeration has listed them,
     while it lists the others (:class:`~radonc_assets.backup.transfers.SeriesMover`),
     unless ``max_uids_per_run`` bounds the run (which copies the first instances in
     manifest order); the copy then confirms every instance and retrieves what is still
-    missing. MIM's copy (the C-GET relay) follows its enumeration.
+    missing. A C-GET source's copy (the relay) follows its enumeration.
     """
     manifest_key = asset_key(site, alias, "source_studies")
     copies_key = asset_key(site, alias, "orthanc_copies")
-    aria = source.type == "aria"
     # A run bounded by max_uids_per_run copies the first instances in manifest order.
-    overlap = aria and site.settings.max_uids_per_run is None
+    overlap = source.moves and site.settings.max_uids_per_run is None
 
     @dg.multi_asset(
         name=f"{asset_key(site, alias).to_python_identifier()}__backup",
@@ -166,7 +165,9 @@ def dicom_source_assets(
                 deps=[manifest_key],
                 group_name=group_name(site),
                 kinds=source_kinds(alias, "orthanc"),
-                description=copies_description(site, alias, "C-MOVE" if aria else "C-GET relayed"),
+                description=copies_description(
+                    site, alias, "C-MOVE" if source.moves else "C-GET relayed"
+                ),
             ),
         ],
         partitions_def=partitions,
@@ -211,7 +212,7 @@ def dicom_source_assets(
             todo: pd.DataFrame,
             manifest: pd.DataFrame,
         ) -> Transfer:
-            if aria:
+            if source.moves:
                 return move_missing(client, archive, todo, manifest, moved)
             return relay_missing(client, archive, todo, manifest)
 

@@ -1,4 +1,4 @@
-"""The DICOM backup of a site (ARIA by C-MOVE, MIM by C-GET relay) and its validation."""
+"""The DICOM backup of a site (by C-MOVE or C-GET relay: retrieve) and its validation."""
 
 import dagster as dg
 

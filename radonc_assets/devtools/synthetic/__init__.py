@@ -19,7 +19,7 @@ from pydicom.dataset import FileDataset
 from radonc_assets.devtools.synthetic.ct import ct_slice
 from radonc_assets.devtools.synthetic.mr import mr_slice
 from radonc_assets.devtools.synthetic.patient import SyntheticSpec, patients
-from radonc_assets.devtools.synthetic.records import treatment_record
+from radonc_assets.devtools.synthetic.records import fraction_record
 from radonc_assets.devtools.synthetic.registration import spatial_registration
 from radonc_assets.devtools.synthetic.rtdose import dose
 from radonc_assets.devtools.synthetic.rtplan import plan
@@ -53,7 +53,7 @@ def generate(spec: SyntheticSpec) -> Iterator[FileDataset]:
         yield plan(patient)
         yield dose(patient)
         for session in range(len(patient.sessions)):
-            yield treatment_record(patient, session)
+            yield fraction_record(patient, session)
 
 
 def write(spec: SyntheticSpec, out_dir: pathlib.Path) -> list[pathlib.Path]:

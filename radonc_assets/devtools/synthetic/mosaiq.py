@@ -2,7 +2,7 @@
 
 :func:`write_mosaiq_database` imports each patient's synthetic RT Plan (:func:`.rtplan.plan`) the
 way Mosaiq does (DCM* tables, one TxField per beam, one TxFieldPoint per control point) and records
-every beam of every synthetic RT Beams Treatment Record (:func:`.records.treatment_record`) as a
+every beam of every synthetic RT Beams Treatment Record (:func:`.records.fraction_record`) as a
 delivery (Dose_Hst and FLD_HST), with the patient (Patient, Ident), the prescription (Site,
 SiteSetup), the appointments (Schedule) and the machine (Staff, Machine, Config, CPT). All values
 are read from those DICOM objects, so the database always agrees with the DICOM data of the same
@@ -90,8 +90,9 @@ from typing import TypeAlias
 from pydicom import Dataset
 from pydicom.valuerep import DA, TM
 
+from radonc_assets.backup.mosaiq.units import CGY_PER_GY, LEAF_UNITS_PER_MM, MM_PER_CM
 from radonc_assets.devtools.synthetic.patient import INSTITUTION, Patient, SyntheticSpec, patients
-from radonc_assets.devtools.synthetic.records import treatment_record
+from radonc_assets.devtools.synthetic.records import fraction_record
 from radonc_assets.devtools.synthetic.rtplan import MACHINE, MACHINE_MODEL, plan
 
 _Value: TypeAlias = int | float | str | bytes | datetime.datetime | None
@@ -294,10 +295,9 @@ SCHEMA: tuple[Table, ...] = (
 )
 _TABLES = {table.name: table for table in SCHEMA}
 
-_LEAF_SET_BYTES = 200
-_INDEX_SCALE = 100.0
-_MM_PER_CM = 10.0
-_CGY_PER_GY = 100.0
+# Mosaiq's leaf records: int16 values zero-padded to 200 bytes; [Index] from 0 to 100.
+LEAF_SET_BYTES = 200
+INDEX_SCALE = 100.0
 
 _SITE_NAME = "SYNTHETIC THORAX"  # the phantom's PTV lies between the lungs (geometry.py)
 _TECHNIQUE = "3D"
@@ -503,7 +503,7 @@ def _facility_rows(facility: _Facility) -> dict[str, list[_Row]]:
 def _patient_rows(patient: Patient, keys: _Keys, facility: _Facility) -> dict[str, list[_Row]]:
     """Return every row of one patient, read from its synthetic RT Plan and treatment records."""
     rt_plan = plan(patient)
-    records = [treatment_record(patient, session) for session in range(len(patient.sessions))]
+    records = [fraction_record(patient, session) for session in range(len(patient.sessions))]
     chart = _Chart(
         pat_id=keys.next("Pat_ID1"),
         site_set=keys.next("SIT_SET_ID"),
@@ -579,7 +579,7 @@ def _patient_rows(patient: Patient, keys: _Keys, facility: _Facility) -> dict[st
                 "Fractions_Tx": delivery.fraction,
                 "Meterset": delivery.meterset,
                 "Dose_Addtl_Projected": float(reference.BeamDose)
-                * _CGY_PER_GY
+                * CGY_PER_GY
                 * delivery.meterset
                 / float(reference.BeamMeterset),
                 "TerminationCode": None,
@@ -595,7 +595,7 @@ def _site_rows(rt_plan: Dataset, keys: _Keys, chart: _Chart) -> list[_Row]:
     """Return the superseded draft prescription (Version 1) and the current one (Version 0)."""
     (dose_reference,) = rt_plan.DoseReferenceSequence
     fractions = int(rt_plan.FractionGroupSequence[0].NumberOfFractionsPlanned)
-    per_fraction = float(dose_reference.TargetPrescriptionDose) * _CGY_PER_GY / fractions
+    per_fraction = float(dose_reference.TargetPrescriptionDose) * CGY_PER_GY / fractions
     return [
         {
             "SIT_SET_ID": chart.site_set,
@@ -681,9 +681,9 @@ def _field_row(
         "Last_Tx_DtTm": max(treated, default=None),
         "Fractions_Tx": len(treated),
         "Meterset": float(reference.BeamMeterset),
-        "Cgray": float(reference.BeamDose) * _CGY_PER_GY,
+        "Cgray": float(reference.BeamDose) * CGY_PER_GY,
         "ControlPoints": int(beam.NumberOfControlPoints),
-        "Sad": float(beam.SourceAxisDistance) / _MM_PER_CM,
+        "Sad": float(beam.SourceAxisDistance) / MM_PER_CM,
         "Machine_ID_Staff_ID": machine,
         "MachineCharID": machine,
         "Inst_ID": facility.institution,
@@ -738,27 +738,31 @@ def _field_points(beam: Dataset, field_id: int, planned_at: datetime.datetime) -
                 "MLC_Leaves": leaf_pairs,
                 "A_Leaf_Set": _leaf_set(mlc[:leaf_pairs]),
                 "B_Leaf_Set": _leaf_set(mlc[leaf_pairs:]),
-                "Coll_X1": x_jaws[0] / _MM_PER_CM,
-                "Coll_X2": x_jaws[1] / _MM_PER_CM,
-                "Coll_Y1": y_jaws[0] / _MM_PER_CM,
-                "Coll_Y2": y_jaws[1] / _MM_PER_CM,
-                "Index": _INDEX_SCALE * float(settings.CumulativeMetersetWeight) / final_weight,
+                "Coll_X1": x_jaws[0] / MM_PER_CM,
+                "Coll_X2": x_jaws[1] / MM_PER_CM,
+                "Coll_Y1": y_jaws[0] / MM_PER_CM,
+                "Coll_Y2": y_jaws[1] / MM_PER_CM,
+                "Index": INDEX_SCALE * float(settings.CumulativeMetersetWeight) / final_weight,
                 "Create_DtTm": planned_at,
             }
         )
     return points
 
 
+def leaf_set(values: Sequence[int], width: int = LEAF_SET_BYTES) -> bytes:
+    """A Mosaiq leaf record: `values` (0.01 cm) as little-endian int16, zero-padded to `width`."""
+    return struct.pack(f"<{len(values)}h", *values).ljust(width, b"\0")
+
+
 def _leaf_set(positions_mm: Sequence[float]) -> bytes:
-    """Encode one MLC bank as a Mosaiq leaf set: int16 little-endian in 0.01 cm, zero-padded.
+    """Encode one MLC bank (mm) as a Mosaiq leaf set.
 
     Raises:
         ValueError: More leaves than the record holds.
     """
-    if 2 * len(positions_mm) > _LEAF_SET_BYTES:
-        raise ValueError(f"{len(positions_mm)} leaves do not fit in {_LEAF_SET_BYTES} bytes")
-    values = [round(mm * _MM_PER_CM) for mm in positions_mm]  # mm -> hundredths of a cm
-    return struct.pack(f"<{len(values)}h", *values).ljust(_LEAF_SET_BYTES, b"\0")
+    if 2 * len(positions_mm) > LEAF_SET_BYTES:
+        raise ValueError(f"{len(positions_mm)} leaves do not fit in {LEAF_SET_BYTES} bytes")
+    return leaf_set([round(mm * LEAF_UNITS_PER_MM) for mm in positions_mm])
 
 
 def _appointment_rows(
@@ -800,4 +804,4 @@ def _moment(date: str, time: str) -> datetime.datetime:
 
 def _cm(millimetres: float | None) -> float | None:
     """Convert an optional DICOM position (mm) to Mosaiq's centimetres; empty stays NULL."""
-    return None if millimetres is None else float(millimetres) / _MM_PER_CM
+    return None if millimetres is None else float(millimetres) / MM_PER_CM

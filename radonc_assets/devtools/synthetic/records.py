@@ -1,5 +1,10 @@
 """The synthetic RT Beams Treatment Records: one per treatment session, delivering the plan.
 
+What a record-and-verify system's archive (ARIA) holds of each fraction, made from the synthetic
+patient and plan alone: the simulated Mosaiq is derived from these records, and the records the
+product generates from it (``backup.mosaiq.records.treatment_record``) are checked against them,
+so they are built independently of the product's.
+
 Each patient is treated at the same daily slot (:func:`_session_time`, from 08:00, 15 minutes
 apart by patient) on the session days of its :class:`.patient.Patient`; every record delivers all
 beams of the RT Plan exactly as planned (control points and beam limiting devices read from the
@@ -120,8 +125,8 @@ def _session_beam(patient: Patient, planned: Dataset, session: int) -> Dataset:
 def _planned_beams(patient: Patient) -> tuple[Dataset, ...]:
     """Return the beams of the patient's RT Plan, built once for all its sessions; read only.
 
-    Building the plan takes as long as a record (about 6 ms each, measured), and `generate` yields
-    a patient's records one after the other.
+    Building the plan takes about as long as a record (docs/benchmarks.md, "Figures behind
+    design choices"), and `generate` yields a patient's records one after the other.
     """
     return tuple(plan(patient).BeamSequence)
 
@@ -132,7 +137,7 @@ def _session_time(patient: Patient) -> datetime.time:
     return datetime.time(minutes // 60, minutes % 60)
 
 
-def treatment_record(patient: Patient, session: int) -> FileDataset:
+def fraction_record(patient: Patient, session: int) -> FileDataset:
     """Return the RT Beams Treatment Record of treatment session `session` (0-based)."""
     date = patient.sessions[session]
     time = _session_time(patient)
