@@ -1,6 +1,6 @@
 """The records' encoding (resources.dicom.part10 and the leaf positions' text), against pydicom.
 
-The encoder's own elements are checked in tests/resources/test_part10.py, with the relay's use.
+The encoder's own elements are checked in tests/resources/dicom/test_part10.py, with the relay's use.
 """
 
 import io

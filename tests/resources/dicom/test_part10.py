@@ -1,7 +1,7 @@
 """The Part 10 encoder of the relay's file headers and the Mosaiq records, against pydicom and pynetdicom.
 
 Its two users: the C-GET relay (:func:`file_header` with pynetdicom's implementation, here) and
-the records (tests/backup/test_mosaiq_encoding.py: a whole record, written again by pydicom).
+the records (tests/backup/mosaiq/test_encoding.py: a whole record, written again by pydicom).
 """
 
 import io
