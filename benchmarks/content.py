@@ -62,19 +62,19 @@ def write_reports(site: SiteConfig, days: list[Day]) -> None:
     """
     with archive_client(site) as archive:
         for day in days:
-            manifest = read_frame(audit_path(site.name, day.key, "ARIA_source_studies"))
+            manifest = read_frame(audit_path(site.name, day.date, "ARIA_source_studies"))
             (report,) = validate_day(archive, [manifest], [None]).reports
             if (report["status"] != Status.VERIFIED).any():
                 raise RuntimeError(f"{day.key}: not every instance is verified in the archive")
             write_frame(
-                report.assign(source="ARIA"), audit_path(site.name, day.key, "validation_report")
+                report.assign(source="ARIA"), audit_path(site.name, day.date, "validation_report")
             )
 
 
 def write_steady_ledger(site: SiteConfig, days: list[Day], rolling_days: int) -> int:
     """Write the :func:`steady_ledger` of `days`' verified instances before `MEASURED_ON`."""
     reports = [
-        read_frame(audit_path(site.name, day.key, "validation_report")).assign(date=day.key)
+        read_frame(audit_path(site.name, day.date, "validation_report")).assign(date=day.key)
         for day in days
     ]
     ledger = steady_ledger(pd.concat(reports), MEASURED_ON, rolling_days)

@@ -63,7 +63,7 @@ def validation(site: SiteConfig, day: Day, work: Path, repeats: int) -> dict[str
 
 def concurrency(site: SiteConfig, day: Day, workers: list[int], repeats: int) -> dict[int, float]:
     """Seconds of the MD5 check of every instance of `day`, best of `repeats`, per `workers`."""
-    manifest = read_frame(audit_path(site.name, day.key, "ARIA_source_studies"))
+    manifest = read_frame(audit_path(site.name, day.date, "ARIA_source_studies"))
     expected = list(identities([manifest]))
     seconds = {}
     with archive_client(site) as archive:

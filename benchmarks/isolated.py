@@ -102,7 +102,9 @@ def _relay(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
 
 
 def _validate(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
-    days = [tuple(day.split(":", 1)) for day in args.days]
+    days = [
+        (alias, dt.date.fromisoformat(day)) for alias, day in (d.split(":", 1) for d in args.days)
+    ]
     manifests = [read_frame(audit_path(site.name, day, f"{a}_source_studies")) for a, day in days]
     copies = [audit_path(site.name, day, f"{a}_orthanc_copies") for a, day in days]
     with archive_client(site) as archive:
@@ -126,7 +128,8 @@ def _content(site: SiteConfig, args: argparse.Namespace) -> dict[str, object]:
     sources = {alias: dicom_source(dicom_client(site, alias)) for alias in site.dicom_sources}
     now = dt.datetime.combine(dt.date.fromisoformat(args.on), dt.time(4, 30), tzinfo=dt.UTC)
     with archive_client(site) as archive:
-        day = verify_day(site.name, args.days, sources, archive.dicom, now, args.rolling_days)
+        dates = [dt.date.fromisoformat(day) for day in args.days]
+        day = verify_day(site.name, dates, sources, archive.dicom, now, args.rolling_days)
     results = day.done.rows["result"].value_counts()
     if int(results.get(Result.IDENTICAL, 0)) != len(day.due):
         raise RuntimeError(f"not all identical: {results.to_dict()}")

@@ -31,7 +31,7 @@ from radonc_assets.devtools.local_servers import LOOPBACK, OrthancServer
 from radonc_assets.devtools.synthetic import SyntheticSpec, generate
 from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel
-from resources.orthanc import OrthancClient
+from resources.orthanc import DicomOrthanc, RestOrthanc
 
 AET = "LOOKUPS"
 CALLING_AET = "LOOKUPS_SCU"
@@ -59,8 +59,8 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as work, OrthancServer(Path(work), AET) as server:
         node = DicomNode(AET, LOOPBACK, server.dicom_port)
-        rest = OrthancClient(DicomClient(node, CALLING_AET), server.url)
-        dicom = OrthancClient(DicomClient(node, CALLING_AET))
+        rest = RestOrthanc(DicomClient(node, CALLING_AET), server.url)
+        dicom = DicomOrthanc(DicomClient(node, CALLING_AET))
         series: dict[str, str] = {}
         images: list[str] = []
         plan = ""

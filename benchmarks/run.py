@@ -61,7 +61,7 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from resources.dicom.queries import instance_record
-from resources.orthanc import OrthancClient
+from resources.orthanc import RestOrthanc
 
 SITE = "BENCH"
 FIRST_DAY = dt.date(2026, 1, 5)  # a Monday: the ARIA days, then MIM's, then the extra one
@@ -123,12 +123,11 @@ def timed(action: Callable[[], object]) -> float:
     return time.monotonic() - started
 
 
-def settle(archive: OrthancClient, day: Day) -> None:
+def settle(archive: RestOrthanc, day: Day) -> None:
     """Delete the day's patients from the archive and sync the disks.
 
     Every timing starts alike: without the day, with the other days archived.
     """
-    assert archive.rest_url
     with requests.Session() as session:
         session.trust_env = False  # loopback only: never through a proxy
         for patient_id in day.patient_ids:
@@ -141,7 +140,7 @@ def settle(archive: OrthancClient, day: Day) -> None:
     os.sync()
 
 
-def archived(archive: OrthancClient, day: Day) -> int:
+def archived(archive: RestOrthanc, day: Day) -> int:
     """How many instances of the day the archive holds."""
     return len(archive.archived_uids(day.study_uids))
 
@@ -200,7 +199,7 @@ def breakdown(radonc: Radonc, finished: Finished) -> dict[str, float]:
 
 
 def bench_aria(
-    radonc: Radonc, site: SiteConfig, archive: OrthancClient, day: Day, repeats: int
+    radonc: Radonc, site: SiteConfig, archive: RestOrthanc, day: Day, repeats: int
 ) -> dict[str, Any]:
     """ARIA backup of `day`, whole command, vs movescu; best of `repeats` each, alternating."""
     ours: list[Finished] = []
@@ -256,12 +255,12 @@ def isolated(*argv: str) -> dict[str, Any]:
 
 
 def bench_relay(
-    radonc: Radonc, site: SiteConfig, archive: OrthancClient, day: Day, work: Path
+    radonc: Radonc, site: SiteConfig, archive: RestOrthanc, day: Day, work: Path
 ) -> dict[str, Any]:
     """MIM relay of `day` (and of its first quarter) vs getscu to disk then storescu."""
     # The manifest, as the backup makes it: validated before any copy, hence exit 1.
     radonc.run("validate", site.name, "MIM", site.default_backup, "--date", day.key, expect=1)
-    manifest_path = audit_path(site.name, day.key, "MIM_source_studies")
+    manifest_path = audit_path(site.name, day.date, "MIM_source_studies")
     manifest = read_frame(manifest_path)
     assert len(manifest) == day.instances, f"MIM manifest: {len(manifest)} instances"
     quarter = write_frame(manifest.head(len(manifest) // 4), work / "quarter.csv")
@@ -301,7 +300,7 @@ def write_manifests(site: SiteConfig, days: Sequence[Day]) -> None:
             instance_record(ds, ds, ds)
             for ds in (dcmread(path, stop_before_pixels=True) for path in files)
         )
-        write_frame(manifest, audit_path(site.name, day.key, "ARIA_source_studies"))
+        write_frame(manifest, audit_path(site.name, day.date, "ARIA_source_studies"))
 
 
 def bench_validation(
@@ -657,6 +656,7 @@ def main() -> int:
         aria_days, mim_day, extra = plan_days(args, work)
         with demo_servers(site, work / "servers"):
             archive = archive_client(site)
+            assert isinstance(archive, RestOrthanc)  # the demo's archive has its REST API
             phase(
                 "generate and load",
                 lambda: generate_and_load(

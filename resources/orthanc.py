@@ -1,9 +1,10 @@
 """The Orthanc archive: REST API when configured, plain DICOM otherwise.
 
 Orthanc's REST API (`/tools/lookup`, `/tools/find`, `/statistics`, upload and
-download of encoded instances) is the fast path; when a site configures no
-``rest_url`` the same questions are answered with C-FIND, C-GET and C-STORE over
-DICOM.
+download of encoded instances) is the fast path (:class:`RestOrthanc`); when a site
+configures no ``rest_url`` the same questions are answered with C-FIND, C-GET and
+C-STORE over DICOM (:class:`DicomOrthanc`). Both implement :class:`OrthancClient`,
+which callers type against; :func:`orthanc_client` picks one.
 """
 
 import hashlib
@@ -12,13 +13,14 @@ import logging
 import os
 import ssl
 import struct
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import requests
 from pydicom import dcmread
@@ -72,74 +74,48 @@ class UploadResult:
         return self.status == "AlreadyStored"
 
 
-class OrthancClient:
-    """An Orthanc server, over REST when `rest_url` is given.
+class OrthancClient(ABC):
+    """An Orthanc archive, over its REST API or over DICOM alone.
 
-    Args:
+    What the backup asks of the archive, whichever way it is reached: callers type
+    against this class and :func:`orthanc_client` picks the implementation,
+    :class:`RestOrthanc` when a ``rest_url`` is configured, :class:`DicomOrthanc`
+    otherwise. What only the REST API can do (statistics, lookups, deletions, MD5
+    checks) raises :class:`~resources.errors.OrthancError` over DICOM alone.
+
+    Attributes:
         dicom: A DICOM client whose peer is this Orthanc.
-        rest_url: Base URL of the REST API, e.g. ``http://127.0.0.1:8042``; an
-            ``https://`` URL's certificate and host name are always verified.
-        username: Basic-auth user for the REST API.
-        password: Basic-auth password (from the environment, never from a file).
-        timeout: Seconds for connecting and for each answer.
-        ca_file: PEM file of the CAs trusted for an ``https://`` URL; None: the
-            system's (and ``REQUESTS_CA_BUNDLE``, if set).
+        has_rest: Whether the REST API is configured.
     """
 
-    def __init__(
-        self,
-        dicom: DicomClient,
-        rest_url: str | None = None,
-        *,
-        username: str | None = None,
-        password: str | None = None,
-        timeout: float = 60.0,
-        ca_file: Path | None = None,
-    ) -> None:
+    has_rest: ClassVar[bool]
+
+    def __init__(self, dicom: DicomClient) -> None:
         self.dicom = dicom
-        self.rest_url = rest_url.rstrip("/") if rest_url else None
-        self.timeout = timeout
-        self.ca_file = ca_file
-        self._session = requests.Session()
-        # The environment's proxies and CA bundle are read once, here: requests reads
-        # them again for every request otherwise (docs/benchmarks.md).
-        self._session.trust_env = False
-        self._session.proxies = requests.utils.get_environ_proxies(self.rest_url or "")
-        self._verify: str | bool = (
-            str(ca_file)
-            if ca_file
-            else os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
-        )
-        if username is not None:
-            self._session.auth = (username, password or "")
 
+    @abstractmethod
     def close(self) -> None:
-        """Close the REST connections this client keeps alive."""
-        self._session.close()
+        """Close the connections this client keeps alive."""
 
-    def __enter__(self) -> "OrthancClient":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    @property
-    def has_rest(self) -> bool:
-        """Whether the REST API is configured."""
-        return self.rest_url is not None
-
+    @abstractmethod
     def system(self) -> dict[str, Any]:
         """`GET /system` (name, version, AE title, ports)."""
-        return dict(self._rest("GET", "/system"))
 
+    @abstractmethod
     def statistics(self) -> dict[str, Any]:
         """`GET /statistics`: counts and disk usage of the whole archive."""
-        return dict(self._rest("GET", "/statistics"))
 
+    @abstractmethod
     def lookup(self, uid: str) -> list[dict[str, str]]:
         """`POST /tools/lookup`: the resources (Type, ID, Path) carrying a DICOM UID."""
-        return list(self._rest("POST", "/tools/lookup", data=uid.encode("ascii")))
 
+    @abstractmethod
     def find(self, level: QueryLevel, query: Mapping[str, str]) -> list[dict[str, Any]]:
         """Matching resources with their main DICOM tags.
 
@@ -147,14 +123,6 @@ class OrthancClient:
         answers are returned as ``{"MainDicomTags": {keyword: value}}`` dicts, so
         callers read both the same way.
         """
-        if self.has_rest:
-            body = {"Level": _REST_LEVELS[level], "Query": dict(query), "Expand": True}
-            return list(self._rest("POST", "/tools/find", json=body))
-        answers = self.dicom.find(identifier(level, query), QueryModel.STUDY)
-        return [
-            {"MainDicomTags": {e.keyword: str(e.value) for e in ds if e.keyword and e.value}}
-            for ds in answers
-        ]
 
     def held_uids(self, level: QueryLevel, uids: Collection[str]) -> set[str]:
         """Which of these Series or SOP Instance UIDs (`level`) the archive holds.
@@ -171,6 +139,7 @@ class OrthancClient:
         answers = self.find(level, {key: "\\".join(sorted(wanted))})
         return {str(a["MainDicomTags"].get(key, "")) for a in answers} & wanted
 
+    @abstractmethod
     def instance_header(
         self, sop_instance_uid: str, sop_classes: Collection[str] = RT_STORAGE
     ) -> Dataset | None:
@@ -193,27 +162,6 @@ class OrthancClient:
             OrthancError: The archive holds it but failed to send it (for one, in
                 none of `sop_classes`).
         """
-        if self.has_rest:
-            for resource in self.lookup(sop_instance_uid):
-                if resource["Type"] == "Instance":
-                    path = f"/instances/{resource['ID']}/file"
-                    return _header(self._request("GET", path).content)
-            return None
-        received: list[Dataset] = []
-        query = retrieve_identifier(QueryLevel.IMAGE, {"SOPInstanceUID": sop_instance_uid})
-        (result,) = self.dicom.get(
-            [query],
-            lambda encoded: received.append(_header(encoded)),
-            sop_classes=[sop_classes],
-            isolate_failures=True,
-        )
-        if not received and result.failed:
-            raise OrthancError(
-                f"C-GET of {sop_instance_uid} from {self.dicom.peer}: status "
-                f"0x{result.status:04X}, {result.failed} failed "
-                f"({'; '.join(result.errors) or 'no error comment'})"
-            )
-        return received[0] if received else None
 
     def upload(self, encoded: bytes) -> UploadResult:
         """Store one encoded DICOM instance (`POST /instances`, or C-STORE without REST)."""
@@ -224,24 +172,15 @@ class OrthancClient:
         """The SOPInstanceUIDs the archive holds of these studies (:meth:`archived_files`)."""
         return set(self.archived_files(study_uids))
 
+    @abstractmethod
     def archived_files(self, study_uids: Iterable[str]) -> dict[str, int]:
         """Each SOPInstanceUID the archive holds of these studies, with its file's size.
 
         Over REST from the studies' instances alone (two requests per study, sizes from
         ``FileSize``); without REST by C-FIND, sizes 0: DICOM cannot tell them.
         """
-        if not self.has_rest:
-            return dict.fromkeys((r.sop_instance_uid for r in self._found_instances(study_uids)), 0)
-        files = {}
-        for uid in study_uids:
-            for resource in self.lookup(uid):
-                if resource["Type"] != "Study":
-                    continue
-                for instance in self._rest("GET", f"/studies/{resource['ID']}/instances"):
-                    sop_uid = instance["MainDicomTags"]["SOPInstanceUID"]
-                    files[sop_uid] = int(instance.get("FileSize", 0))
-        return files
 
+    @abstractmethod
     def archived_instances(self, expected: Iterable[Sequence[str]]) -> list[InstanceRecord]:
         """Every instance the archive holds of the studies of the `expected` instances.
 
@@ -261,14 +200,165 @@ class OrthancClient:
             expected: PatientID, StudyInstanceUID, SeriesInstanceUID and
                 SOPInstanceUID of each instance the archive should hold.
         """
+
+    @abstractmethod
+    def instance_sizes(self, study_uids: Iterable[str]) -> dict[str, int]:
+        """The size in the archive (its DICOM file, bytes) of each instance of these studies.
+
+        By SOPInstanceUID over REST (:meth:`archived_files`); empty without REST, where
+        DICOM has no way to tell.
+        """
+
+    @abstractmethod
+    def altered_files(
+        self, expected: Iterable[Sequence[str]], *, workers: int = VERIFY_WORKERS
+    ) -> dict[str, str]:
+        """The instances whose stored file is no longer the one the archive stored, and why.
+
+        `POST /instances/{id}/attachments/dicom/verify-md5` for each instance (REST only),
+        `workers` requests in flight: Orthanc reads the file from its storage again and
+        compares its MD5 with the one it recorded when it stored it
+        (``StoreMD5ForAttachments``, on by default). Orthanc 1.10.1 answers 200 when they
+        agree, 400 when they differ or when it recorded none (``/attachments/dicom/info``
+        tells which), 500 when it cannot read the file (gone from its storage). An
+        instance is named by its Orthanc identifier (:func:`orthanc_id`); one the archive
+        holds under another PatientID, by its SOPInstanceUID (``/tools/lookup``).
+
+        Orthanc serves the files it stored or read lately from its storage cache
+        (``MaximumStorageCacheSize``, 128 MB by default): a change on disk is seen once
+        the cached copy is evicted or Orthanc restarted, at once with a cache size of 0.
+
+        Args:
+            expected: PatientID, StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID
+                of each instance to check.
+            workers: Requests in flight at once.
+
+        Returns:
+            By SOPInstanceUID, what is wrong with each instance whose file is not the one
+            stored (an instance deleted since it was listed included).
+
+        Raises:
+            OrthancError: No REST API, or Orthanc failed otherwise.
+        """
+
+    @abstractmethod
+    def uploader(self) -> AbstractContextManager[Callable[[bytes], UploadResult]]:
+        """A function storing encoded instances one by one, as they arrive.
+
+        Over REST each instance is one POST on a kept-alive connection; without
+        REST all go over one C-STORE association.
+        """
+
+    @abstractmethod
+    def delete_instances(self, sop_instance_uids: Iterable[str]) -> int:
+        """Delete instances by SOPInstanceUID (REST only); returns how many were found."""
+
+
+class RestOrthanc(OrthancClient):
+    """An Orthanc server reached over its REST API (and over DICOM for C-MOVE).
+
+    Args:
+        dicom: A DICOM client whose peer is this Orthanc.
+        rest_url: Base URL of the REST API, e.g. ``http://127.0.0.1:8042``; an
+            ``https://`` URL's certificate and host name are always verified.
+        username: Basic-auth user for the REST API.
+        password: Basic-auth password (from the environment, never from a file).
+        timeout: Seconds for connecting and for each answer.
+        ca_file: PEM file of the CAs trusted for an ``https://`` URL; None: the
+            system's (and ``REQUESTS_CA_BUNDLE``, if set).
+    """
+
+    has_rest = True
+
+    def __init__(
+        self,
+        dicom: DicomClient,
+        rest_url: str,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 60.0,
+        ca_file: Path | None = None,
+    ) -> None:
+        super().__init__(dicom)
+        self.rest_url = rest_url.rstrip("/")
+        self.timeout = timeout
+        self.ca_file = ca_file
+        self._session = requests.Session()
+        # The environment's proxies and CA bundle are read once, here: requests reads
+        # them again for every request otherwise (docs/benchmarks.md).
+        self._session.trust_env = False
+        self._session.proxies = requests.utils.get_environ_proxies(self.rest_url)
+        self._verify: str | bool = (
+            str(ca_file)
+            if ca_file
+            else os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+        )
+        if username is not None:
+            self._session.auth = (username, password or "")
+
+    def close(self) -> None:
+        """Close the REST connections this client keeps alive."""
+        self._session.close()
+
+    def system(self) -> dict[str, Any]:
+        """`GET /system` (name, version, AE title, ports)."""
+        return dict(self._rest("GET", "/system"))
+
+    def statistics(self) -> dict[str, Any]:
+        """`GET /statistics`: counts and disk usage of the whole archive."""
+        return dict(self._rest("GET", "/statistics"))
+
+    def lookup(self, uid: str) -> list[dict[str, str]]:
+        """`POST /tools/lookup`: the resources (Type, ID, Path) carrying a DICOM UID."""
+        return list(self._rest("POST", "/tools/lookup", data=uid.encode("ascii")))
+
+    def find(self, level: QueryLevel, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Matching resources with their main DICOM tags (`POST /tools/find`, expanded)."""
+        body = {"Level": _REST_LEVELS[level], "Query": dict(query), "Expand": True}
+        return list(self._rest("POST", "/tools/find", json=body))
+
+    def instance_header(
+        self, sop_instance_uid: str, sop_classes: Collection[str] = RT_STORAGE
+    ) -> Dataset | None:
+        """An instance's data set without its pixel data, or None when it is not archived.
+
+        `POST /tools/lookup` then `GET /instances/{id}/file`
+        (:meth:`OrthancClient.instance_header`).
+        """
+        for resource in self.lookup(sop_instance_uid):
+            if resource["Type"] == "Instance":
+                path = f"/instances/{resource['ID']}/file"
+                return _header(self._request("GET", path).content)
+        return None
+
+    def archived_files(self, study_uids: Iterable[str]) -> dict[str, int]:
+        """Each SOPInstanceUID the archive holds of these studies, with its file's size.
+
+        From the studies' instances alone (two requests per study, sizes from ``FileSize``).
+        """
+        files = {}
+        for uid in study_uids:
+            for resource in self.lookup(uid):
+                if resource["Type"] != "Study":
+                    continue
+                for instance in self._rest("GET", f"/studies/{resource['ID']}/instances"):
+                    sop_uid = instance["MainDicomTags"]["SOPInstanceUID"]
+                    files[sop_uid] = int(instance.get("FileSize", 0))
+        return files
+
+    def archived_instances(self, expected: Iterable[Sequence[str]]) -> list[InstanceRecord]:
+        """Every instance the archive holds of the studies of the `expected` instances.
+
+        One request per study, one more per series holding an instance not expected
+        (:meth:`OrthancClient.archived_instances`).
+        """
         known: dict[str, str] = {}
         patient_studies: set[tuple[str, str]] = set()
         for patient_id, study_uid, series_uid, sop_uid in expected:
             known[orthanc_id(patient_id, study_uid, series_uid, sop_uid)] = sop_uid
             patient_studies.add((patient_id, study_uid))
         studies = {orthanc_id(*pair): pair[1] for pair in sorted(patient_studies)}
-        if not self.has_rest:
-            return self._found_instances(dict.fromkeys(studies.values()))
         listed: set[str] = set()
         records: list[InstanceRecord] = []
         # Two requests in flight: Orthanc answers one while this process reads the other.
@@ -323,53 +413,17 @@ class OrthancClient:
                 series_date=tags.get("SeriesDate", ""),
             )
 
-    def _found_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
-        """Every instance of these studies, by IMAGE-level C-FIND over one association."""
-        keys = {"PatientID": "", "Modality": "", "StudyDate": "", "SeriesDate": ""}
-        queries = [
-            identifier(QueryLevel.IMAGE, {**keys, "StudyInstanceUID": uid}) for uid in study_uids
-        ]
-        return (
-            [instance_record(ds, ds, ds) for ds in self.dicom.find_all(queries)] if queries else []
-        )
-
     def instance_sizes(self, study_uids: Iterable[str]) -> dict[str, int]:
-        """The size in the archive (its DICOM file, bytes) of each instance of these studies.
-
-        By SOPInstanceUID over REST (:meth:`archived_files`); empty without REST, where
-        DICOM has no way to tell.
-        """
-        return self.archived_files(study_uids) if self.has_rest else {}
+        """The size of each instance of these studies by SOPInstanceUID (:meth:`archived_files`)."""
+        return self.archived_files(study_uids)
 
     def altered_files(
         self, expected: Iterable[Sequence[str]], *, workers: int = VERIFY_WORKERS
     ) -> dict[str, str]:
         """The instances whose stored file is no longer the one the archive stored, and why.
 
-        `POST /instances/{id}/attachments/dicom/verify-md5` for each instance (REST only),
-        `workers` requests in flight: Orthanc reads the file from its storage again and
-        compares its MD5 with the one it recorded when it stored it
-        (``StoreMD5ForAttachments``, on by default). Orthanc 1.10.1 answers 200 when they
-        agree, 400 when they differ or when it recorded none (``/attachments/dicom/info``
-        tells which), 500 when it cannot read the file (gone from its storage). An
-        instance is named by its Orthanc identifier (:func:`orthanc_id`); one the archive
-        holds under another PatientID, by its SOPInstanceUID (``/tools/lookup``).
-
-        Orthanc serves the files it stored or read lately from its storage cache
-        (``MaximumStorageCacheSize``, 128 MB by default): a change on disk is seen once
-        the cached copy is evicted or Orthanc restarted, at once with a cache size of 0.
-
-        Args:
-            expected: PatientID, StudyInstanceUID, SeriesInstanceUID and SOPInstanceUID
-                of each instance to check.
-            workers: Requests in flight at once.
-
-        Returns:
-            By SOPInstanceUID, what is wrong with each instance whose file is not the one
-            stored (an instance deleted since it was listed included).
-
-        Raises:
-            OrthancError: No REST API, or Orthanc failed otherwise.
+        Orthanc's MD5 check of each file, `workers` requests in flight
+        (:meth:`OrthancClient.altered_files`).
         """
         altered: dict[str, str] = {}
         remaining = iter(expected)
@@ -420,25 +474,8 @@ class OrthancClient:
 
     @contextmanager
     def uploader(self) -> Iterator[Callable[[bytes], UploadResult]]:
-        """A function storing encoded instances one by one, as they arrive.
-
-        Over REST each instance is one POST on a kept-alive connection; without
-        REST all go over one C-STORE association.
-        """
-        if self.has_rest:
-            yield self._rest_upload
-            return
-        with self.dicom.store_session() as send:
-
-            def store(encoded: bytes) -> UploadResult:
-                outcome = send(encoded)
-                if not outcome.ok:
-                    raise OrthancError(
-                        f"C-STORE to {self.dicom.peer} failed with status 0x{outcome.status:04X}"
-                    )
-                return UploadResult(orthanc_id="", status="Success")
-
-            yield store
+        """A function storing encoded instances, each one POST on a kept-alive connection."""
+        yield self._rest_upload
 
     def _rest_upload(self, encoded: bytes) -> UploadResult:
         answer = self._rest("POST", "/instances", data=encoded)
@@ -462,8 +499,6 @@ class OrthancClient:
         self, method: str, path: str, *, answers: Collection[int] = (), **kwargs: Any
     ) -> requests.Response:
         """One REST request; an error status not in `answers` raises OrthancError."""
-        if self.rest_url is None:
-            raise OrthancError(f"{path} needs the REST API, and no rest_url is configured")
         url = f"{self.rest_url}{path}"
         try:
             response = self._session.request(
@@ -489,6 +524,144 @@ class OrthancClient:
         while cause is not None and not isinstance(cause, ssl.SSLError):
             cause = cause.__cause__ or cause.__context__
         return f"{describe_tls_error(cause) if cause else exc} ({trusted(self.ca_file)})"
+
+
+class DicomOrthanc(OrthancClient):
+    """An Orthanc server reached over DICOM alone (no ``rest_url`` configured).
+
+    It is asked with C-FIND, read with C-GET and stored into with C-STORE; what only
+    the REST API can do raises :class:`~resources.errors.OrthancError`.
+
+    Args:
+        dicom: A DICOM client whose peer is this Orthanc.
+    """
+
+    has_rest = False
+
+    def close(self) -> None:
+        """Nothing to close: each exchange opens and releases its own association."""
+
+    def system(self) -> dict[str, Any]:
+        """Raises OrthancError: `GET /system` needs the REST API."""
+        raise self._needs_rest("/system")
+
+    def statistics(self) -> dict[str, Any]:
+        """Raises OrthancError: `GET /statistics` needs the REST API."""
+        raise self._needs_rest("/statistics")
+
+    def lookup(self, uid: str) -> list[dict[str, str]]:
+        """Raises OrthancError: `POST /tools/lookup` needs the REST API."""
+        raise self._needs_rest("/tools/lookup")
+
+    def find(self, level: QueryLevel, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Matching resources, by C-FIND, as ``{"MainDicomTags": {keyword: value}}`` dicts."""
+        answers = self.dicom.find(identifier(level, query), QueryModel.STUDY)
+        return [
+            {"MainDicomTags": {e.keyword: str(e.value) for e in ds if e.keyword and e.value}}
+            for ds in answers
+        ]
+
+    def instance_header(
+        self, sop_instance_uid: str, sop_classes: Collection[str] = RT_STORAGE
+    ) -> Dataset | None:
+        """An instance's data set without its pixel data, or None when it is not archived.
+
+        An IMAGE-level C-GET naming the SOPInstanceUID alone, proposing `sop_classes`
+        (:meth:`OrthancClient.instance_header`).
+        """
+        received: list[Dataset] = []
+        query = retrieve_identifier(QueryLevel.IMAGE, {"SOPInstanceUID": sop_instance_uid})
+        (result,) = self.dicom.get(
+            [query],
+            lambda encoded: received.append(_header(encoded)),
+            sop_classes=[sop_classes],
+            isolate_failures=True,
+        )
+        if not received and result.failed:
+            raise OrthancError(
+                f"C-GET of {sop_instance_uid} from {self.dicom.peer}: status "
+                f"0x{result.status:04X}, {result.failed} failed "
+                f"({'; '.join(result.errors) or 'no error comment'})"
+            )
+        return received[0] if received else None
+
+    def archived_files(self, study_uids: Iterable[str]) -> dict[str, int]:
+        """Each SOPInstanceUID the archive holds of these studies, by C-FIND, sizes 0."""
+        return dict.fromkeys((r.sop_instance_uid for r in self._found_instances(study_uids)), 0)
+
+    def archived_instances(self, expected: Iterable[Sequence[str]]) -> list[InstanceRecord]:
+        """Every instance the archive holds of the studies of the `expected` instances.
+
+        One IMAGE-level C-FIND per study over one association, SOP class included.
+        """
+        studies = sorted({(identity[0], identity[1]) for identity in expected})
+        return self._found_instances(dict.fromkeys(study_uid for _, study_uid in studies))
+
+    def _found_instances(self, study_uids: Iterable[str]) -> list[InstanceRecord]:
+        """Every instance of these studies, by IMAGE-level C-FIND over one association."""
+        keys = {"PatientID": "", "Modality": "", "StudyDate": "", "SeriesDate": ""}
+        queries = [
+            identifier(QueryLevel.IMAGE, {**keys, "StudyInstanceUID": uid}) for uid in study_uids
+        ]
+        return (
+            [instance_record(ds, ds, ds) for ds in self.dicom.find_all(queries)] if queries else []
+        )
+
+    def instance_sizes(self, study_uids: Iterable[str]) -> dict[str, int]:
+        """Empty: DICOM has no way to tell the size of an archived file."""
+        return {}
+
+    def altered_files(
+        self, expected: Iterable[Sequence[str]], *, workers: int = VERIFY_WORKERS
+    ) -> dict[str, str]:
+        """Raises OrthancError: Orthanc's MD5 check needs the REST API."""
+        raise self._needs_rest("/instances/{id}/attachments/dicom/verify-md5")
+
+    @contextmanager
+    def uploader(self) -> Iterator[Callable[[bytes], UploadResult]]:
+        """A function storing encoded instances one by one over one C-STORE association."""
+        with self.dicom.store_session() as send:
+
+            def store(encoded: bytes) -> UploadResult:
+                outcome = send(encoded)
+                if not outcome.ok:
+                    raise OrthancError(
+                        f"C-STORE to {self.dicom.peer} failed with status 0x{outcome.status:04X}"
+                    )
+                return UploadResult(orthanc_id="", status="Success")
+
+            yield store
+
+    def delete_instances(self, sop_instance_uids: Iterable[str]) -> int:
+        """Raises OrthancError: deleting needs the REST API."""
+        raise self._needs_rest("DELETE /instances/{id}")
+
+    def _needs_rest(self, path: str) -> OrthancError:
+        """The error of asking `path` of an archive reached over DICOM alone."""
+        return OrthancError(
+            f"{path} needs the REST API, and no rest_url is configured for {self.dicom.peer}"
+        )
+
+
+def orthanc_client(
+    dicom: DicomClient,
+    rest_url: str | None = None,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    timeout: float = 60.0,
+    ca_file: Path | None = None,
+) -> OrthancClient:
+    """The client of an Orthanc archive: over its REST API when `rest_url` is given.
+
+    The one place that chooses between :class:`RestOrthanc` and :class:`DicomOrthanc`;
+    the arguments are :class:`RestOrthanc`'s, the REST ones unused without `rest_url`.
+    """
+    if rest_url is None:
+        return DicomOrthanc(dicom)
+    return RestOrthanc(
+        dicom, rest_url, username=username, password=password, timeout=timeout, ca_file=ca_file
+    )
 
 
 def orthanc_id(*uids: str) -> str:

@@ -22,7 +22,7 @@ from radonc_assets.devtools.synthetic import write
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
-from resources.orthanc import OrthancClient
+from resources.orthanc import OrthancClient, RestOrthanc
 from tests.support.sites import LAB_SETTINGS, LAB_WEEK_END, SiteFileWriter, daily_assets
 from tests.support.sources import (
     ARCHIVE_AET,
@@ -79,7 +79,7 @@ def archive_node(archive_server: OrthancServer) -> DicomNode:
 @pytest.fixture
 def archive(archive_server: OrthancServer, archive_node: DicomNode) -> OrthancClient:
     """A REST + DICOM client of the archive."""
-    return OrthancClient(DicomClient(archive_node, CALLING_AET), archive_server.url)
+    return RestOrthanc(DicomClient(archive_node, CALLING_AET), archive_server.url)
 
 
 def _start_source(

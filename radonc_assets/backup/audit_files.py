@@ -6,6 +6,7 @@ one folder per site and day: ``SITE/YYYY-MM-DD/SOURCE_source_studies.csv``,
 are created owner-only (0600), folders 0700 (:mod:`radonc_assets.site.private_files`).
 """
 
+import datetime as dt
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -20,9 +21,9 @@ SUMMARY = "validation_summary"
 SUMMARY_COLUMNS = ["source", "status", "instances"]
 
 
-def audit_path(site: str, day: str, name: str) -> Path:
-    """The CSV file `name` of `site` for the partition `day`."""
-    return data_dir() / site.lower() / day / f"{name.lower()}.csv"
+def audit_path(site: str, day: dt.date, name: str) -> Path:
+    """The CSV file `name` of `site` for the date `day` (its folder ``YYYY-MM-DD``)."""
+    return data_dir() / site.lower() / day.isoformat() / f"{name.lower()}.csv"
 
 
 def site_path(site: str, name: str) -> Path:
@@ -35,9 +36,9 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
     return write_private(path, frame.to_csv(index=False).encode("utf-8"))
 
 
-def records_dir(site: str, day: str, alias: str) -> Path:
-    """The folder of the DICOM files `alias` generated for `site` and the partition `day`."""
-    return data_dir() / site.lower() / day / f"{alias.lower()}_records"
+def records_dir(site: str, day: dt.date, alias: str) -> Path:
+    """The folder of the DICOM files `alias` generated for `site` and the date `day`."""
+    return data_dir() / site.lower() / day.isoformat() / f"{alias.lower()}_records"
 
 
 def read_frame(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -48,15 +49,16 @@ def read_frame(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
 
 
 def validation_reports(
-    site: str, days: Iterable[str], columns: Sequence[str] | None = None
+    site: str, days: Iterable[dt.date], columns: Sequence[str] | None = None
 ) -> pd.DataFrame:
     """The validation reports of `site` for those of `days` that have one, concatenated.
 
-    Each row gets its report's day as ``day``; no report at all gives an empty frame.
+    Each row gets its report's day as ``day`` (``YYYY-MM-DD``); no report at all gives an
+    empty frame.
     `columns`: only those of each report (less memory for many days).
     """
     frames = [
-        read_frame(path, columns).assign(day=day)
+        read_frame(path, columns).assign(day=day.isoformat())
         for day in days
         if (path := audit_path(site, day, "validation_report")).exists()
     ]

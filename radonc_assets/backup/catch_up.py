@@ -105,9 +105,7 @@ def recorded_problem(
         return f"{coverage.status}: never validated"
     if coverage.status != DayStatus.COMPLETE:
         return f"{coverage.status} when last validated"
-    listed = unlisted(
-        read_listing(listing_path(site.name, day.isoformat(), alias)), day_end(site, day), now
-    )
+    listed = unlisted(read_listing(listing_path(site.name, day, alias)), day_end(site, day), now)
     if listed is not None:
         status, detail = listed
         return f"{status}: {detail}"
@@ -116,7 +114,7 @@ def recorded_problem(
 
 def chains_complete(site: SiteConfig, day: dt.date) -> bool:
     """Whether the date's last treatment chain report found every record's chain complete."""
-    path = audit_path(site.name, day.isoformat(), "treatment_chains")
+    path = audit_path(site.name, day, "treatment_chains")
     return path.exists() and chain_summary(read_frame(path))["incomplete"] == 0
 
 
@@ -128,10 +126,9 @@ def listing_check(site: SiteConfig, day: dt.date, alias: str) -> SourceCheck:
         UndatedRecordsError: As the backup's listing.
         MosaiqDatabaseError: Mosaiq could not be read.
     """
-    key = day.isoformat()
     mosaiq = alias in site.mosaiq_sources
     path = audit_path(
-        site.name, key, f"{alias}_{'treatment_records' if mosaiq else 'source_studies'}"
+        site.name, day, f"{alias}_{'treatment_records' if mosaiq else 'source_studies'}"
     )
     if not path.exists():
         return SourceCheck(alias, CheckOutcome.RUN, "its manifest file is gone")
@@ -151,14 +148,14 @@ def listing_check(site: SiteConfig, day: dt.date, alias: str) -> SourceCheck:
         changes = manifest_changes(recorded, manifest_frame(r.instance() for r in records))
         known = set(recorded["sop_instance_uid"])
         changes += _record_changes(
-            records_dir(site.name, key, alias), [r for r in records if r.uids.instance in known]
+            records_dir(site.name, day, alias), [r for r in records if r.uids.instance in known]
         )
         unconverted = {str(item.dhs_id) for item in sessions.not_converted}
-        if unconverted != _recorded_unconverted(site, key, alias):
+        if unconverted != _recorded_unconverted(site, day, alias):
             changes.append("other deliveries made no record")
         what = f"{len(records)} records"
     if changes:
-        LOGGER.info("%s %s changed since it was verified: %s", alias, key, changes)
+        LOGGER.info("%s %s changed since it was verified: %s", alias, day, changes)
         return SourceCheck(alias, CheckOutcome.RUN, f"changed since verified: {', '.join(changes)}")
     return SourceCheck(alias, CheckOutcome.COMPLETE, f"{alias} {what} as verified")
 
@@ -190,7 +187,7 @@ def _record_changes(folder: Path, records: Iterable[EncodedRecord]) -> list[str]
     return [f"content of {changed} records"] if changed else []
 
 
-def _recorded_unconverted(site: SiteConfig, day: str, alias: str) -> set[str]:
+def _recorded_unconverted(site: SiteConfig, day: dt.date, alias: str) -> set[str]:
     """The deliveries the last backup of `day` found in no record (DHS_ID)."""
     path = not_converted_file(site.name, day, alias)
     return set(read_frame(path, ["dhs_id"])["dhs_id"]) if path.exists() else set()

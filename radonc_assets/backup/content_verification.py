@@ -82,7 +82,8 @@ def records_source(site: str, alias: str) -> ContentSource:
         found: dict[str, str] = {}
         size = 0
         for uid, day in zip(rows["sop_instance_uid"], rows["date"], strict=True):
-            hashed = file_hash(records_dir(site, day, alias) / f"{uid}.dcm")
+            folder = records_dir(site, dt.date.fromisoformat(day), alias)
+            hashed = file_hash(folder / f"{uid}.dcm")
             if hashed is not None:
                 found[uid] = hashed[0]
                 size += hashed[1]
@@ -237,7 +238,7 @@ class DayVerification:
 
 def verify_day(
     site: str,
-    dates: Iterable[str],
+    dates: Iterable[dt.date],
     sources: Mapping[str, ContentSource],
     archive: DicomClient,
     now: dt.datetime,

@@ -97,8 +97,8 @@ def day_coverage(
         content: What the rolling content verification's ledger says: its findings
             become ``mismatched`` rows of the report.
     """
-    path = audit_path(site, day.isoformat(), REPORT)
-    summary = audit_path(site, day.isoformat(), SUMMARY)
+    path = audit_path(site, day, REPORT)
+    summary = audit_path(site, day, SUMMARY)
     try:
         version = path.stat().st_mtime_ns
         report = read_frame(path)

@@ -21,6 +21,7 @@ differs stays ``mismatched`` until someone deletes it in the archive, after whic
 next backup copies it again.
 """
 
+import datetime as dt
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from enum import StrEnum
@@ -108,7 +109,7 @@ def mark_altered(report: pd.DataFrame, altered: Mapping[str, str]) -> pd.DataFra
 
 
 def source_contents(
-    site: SiteConfig, day: str, client: Callable[[str], DicomClient]
+    site: SiteConfig, day: dt.date, client: Callable[[str], DicomClient]
 ) -> dict[str, SourceContent]:
     """How each source of `site` gives the content of its instances of `day`, by alias.
 

@@ -53,8 +53,8 @@ class Listing:
         return cls(ListingStatus.UNREACHABLE, dt.datetime.now(dt.UTC), cause)
 
 
-def listing_path(site: str, day: str, alias: str) -> Path:
-    """The listing record of `alias` for `site`'s partition `day`."""
+def listing_path(site: str, day: dt.date, alias: str) -> Path:
+    """The listing record of `alias` for `site`'s date `day`."""
     return audit_path(site, day, f"{alias}_listing")
 
 

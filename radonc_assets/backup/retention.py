@@ -13,6 +13,7 @@ import datetime as dt
 import logging
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from radonc_assets.backup.audit_files import (
     REPORT,
@@ -41,7 +42,7 @@ class Purged:
         access_lines: Lines of older accesses removed from the access log.
     """
 
-    days: list[str]
+    days: list[dt.date]
     files: int
     bytes: int
     access_lines: int
@@ -55,15 +56,17 @@ def purge(site: str, cutoff: dt.date) -> Purged:
     access log lines older than `cutoff` (local midnight).
     """
     root = data_dir() / site.lower()
-    days, files, size = [], 0, 0
+    days: list[dt.date] = []
+    files, size = 0, 0
     for folder in sorted(root.glob("????-??-??")):
-        if not folder.is_dir() or not _is_before(folder.name, cutoff):
+        day = _folder_date(folder)
+        if day is None or day >= cutoff:
             continue
-        kept = audit_path(site, folder.name, SUMMARY)
+        kept = audit_path(site, day, SUMMARY)
         doomed = [path for path in folder.rglob("*") if path.is_file() and path != kept]
         if not doomed:
             continue
-        report = audit_path(site, folder.name, REPORT)
+        report = audit_path(site, day, REPORT)
         if report.exists():
             write_frame(report_summary(read_frame(report)), kept)
         files += len(doomed)
@@ -71,7 +74,7 @@ def purge(site: str, cutoff: dt.date) -> Purged:
         for child in folder.iterdir():
             if child != kept:
                 shutil.rmtree(child) if child.is_dir() else child.unlink()
-        days.append(folder.name)
+        days.append(day)
     since = dt.datetime.combine(cutoff, dt.time()).astimezone()
     for name in RESTORE_REPORTS:
         for path in sorted((root / name).glob("*.csv")):
@@ -85,8 +88,11 @@ def purge(site: str, cutoff: dt.date) -> Purged:
     return Purged(days, files, size, logs.lines)
 
 
-def _is_before(name: str, cutoff: dt.date) -> bool:
+def _folder_date(folder: Path) -> dt.date | None:
+    """The date a day's folder is named by (``YYYY-MM-DD``); None: not a day's folder."""
+    if not folder.is_dir():
+        return None
     try:
-        return dt.date.fromisoformat(name) < cutoff
+        return dt.date.fromisoformat(folder.name)
     except ValueError:
-        return False
+        return None

@@ -193,12 +193,13 @@ def _copy(
     todo: pd.DataFrame,
     manifest: pd.DataFrame,
     refused: Mapping[str, str],
+    started: float,
     retrieved: Collection[str] = frozenset(),
-) -> tuple[dict[str, tuple[Outcome, str]], int, dict[str, int] | None]:
+) -> Transfer:
     """Retrieve `todo` series by series, then each instance still absent on its own.
 
-    The series in `retrieved` (SeriesInstanceUIDs) were retrieved whole already: they
-    are not asked for again, only confirmed like the others.
+    The series in `retrieved` (SeriesInstanceUIDs) were retrieved whole already, one
+    request each: they are not asked for again, only confirmed like the others.
 
     A request that fails (a refused instance fails its whole series) never stops
     the others: what a series request left behind is retried instance by
@@ -208,12 +209,13 @@ def _copy(
     unreachable, association rejected) fails every instance with that cause.
 
     Returns:
-        The outcome of each instance of `todo`, the number of requests made and what
-        the archive held of the studies at the end (:attr:`Transfer.archived`).
+        The outcome of each instance of `todo`, the time since `started`
+        (`time.monotonic()`), the requests made (those of `retrieved` included) and what
+        the archive held of the studies at the end.
     """
     studies = set(todo["study_instance_uid"])
     queries = retrieve_requests(todo[~todo["series_instance_uid"].isin(retrieved)], manifest)
-    requests = len(queries)
+    requests = len(retrieved) + len(queries)
     own: dict[str, SubOperations] = {}
     failure = ""
     # What the archive holds after the last retrieve; None: to be asked.
@@ -254,7 +256,7 @@ def _copy(
             outcomes[uid] = (Outcome.FAILED, cause(service, source.peer, own[uid], classes[uid]))
         else:
             outcomes[uid] = (Outcome.FAILED, failure or f"{service}: not in the archive")
-    return outcomes, requests, present
+    return Transfer(outcomes, time.monotonic() - started, requests, present)
 
 
 def move_missing(
@@ -276,8 +278,7 @@ def move_missing(
     def move(requests: Sequence[Request]) -> list[SubOperations]:
         return source.move([r.identifier for r in requests], destination, isolate_failures=True)
 
-    outcomes, requests, archived = _copy("C-MOVE", source, move, archive, todo, manifest, {}, moved)
-    return Transfer(outcomes, time.monotonic() - started, requests + len(moved), archived)
+    return _copy("C-MOVE", source, move, archive, todo, manifest, {}, started, moved)
 
 
 class SeriesMover:
@@ -395,8 +396,7 @@ def relay_missing(
                 slots.release()
             return results
 
-        outcomes, requests, archived = _copy("C-GET", source, get, archive, todo, manifest, refused)
-    return Transfer(outcomes, time.monotonic() - started, requests, archived)
+        return _copy("C-GET", source, get, archive, todo, manifest, refused, started)
 
 
 def store_records(

@@ -401,7 +401,7 @@ def alert_incomplete(site: SiteConfig, day: dt.date, result: DayResult, command:
 
 def _print_offending(site: SiteConfig, day: dt.date, aliases: Sequence[str]) -> None:
     """List up to `LISTED_UIDS` unverified instances per source, and the report file."""
-    path = audit_path(site.name, day.isoformat(), "validation_report")
+    path = audit_path(site.name, day, "validation_report")
     if not path.exists():
         return
     report = read_frame(path)

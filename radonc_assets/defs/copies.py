@@ -23,6 +23,7 @@ from radonc_assets.defs.metadata import MAX_UIDS_IN_METADATA, rate, studies_tabl
 from radonc_assets.defs.sources import source_asset, unreachable
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import asset_key, manifest_name, node_key
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import OrthancResource
 from resources.orthanc import OrthancClient
 
@@ -85,7 +86,7 @@ def copy_day(
             instances count as copied, not as present.
     """
     started = time.monotonic()
-    day = context.partition_key
+    day = partition_date(context.partition_key)
     limit = site.settings.max_uids_per_run
     studies = sorted(set(manifest["study_instance_uid"]))
     report = audit_path(site.name, day, REPORT)
@@ -198,7 +199,7 @@ def orthanc_copies_asset(
         description=copies_description(site, alias, method),
     )
     def orthanc_copies(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        day = context.partition_key
+        day = partition_date(context.partition_key)
         listing = read_listing(listing_path(site.name, day, alias))
         if listing is not None and listing.status == ListingStatus.UNREACHABLE:
             (result,) = unreachable(context, site, alias, [context.asset_key], listing.cause)

@@ -8,6 +8,7 @@ import dagster as dg
 from radonc_assets.backup.listing import Listing, listing_path, write_listing
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.naming import asset_key, group_name, node_key, source_kinds
+from radonc_assets.site.partitions import partition_date
 
 
 def source_asset(
@@ -36,7 +37,7 @@ def record_listing(
     The validation report decides the source's verdict from it
     (:func:`~radonc_assets.backup.listing.unlisted`).
     """
-    write_listing(listing, listing_path(site.name, context.partition_key, alias))
+    write_listing(listing, listing_path(site.name, partition_date(context.partition_key), alias))
     metadata = {
         "listing": str(listing.status),
         "listed_at": listing.listed_at.isoformat(timespec="seconds"),

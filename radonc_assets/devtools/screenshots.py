@@ -130,7 +130,7 @@ def damage_one_day(environments: Path, day: dt.date) -> str:
     site = load_site(SITE, environments)
     rest = site.archive().rest_url
     assert rest, "the demo's archive has a REST API"
-    manifest = read_frame(audit_path(SITE, day.isoformat(), "ARIA_source_studies"))
+    manifest = read_frame(audit_path(SITE, day, "ARIA_source_studies"))
     objects = manifest[manifest["modality"] != "RTRECORD"]
     uid = str((manifest if objects.empty else objects)["sop_instance_uid"].iloc[0])
     (found,) = requests.post(f"{rest}/tools/lookup", data=uid, timeout=30).json()

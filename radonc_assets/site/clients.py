@@ -12,7 +12,7 @@ from radonc_assets.site.odbc_drivers import require_odbc_driver
 from resources.dicom.client import DicomClient
 from resources.errors import MosaiqDatabaseError
 from resources.mosaiq_db import MosaiqDatabase
-from resources.orthanc import OrthancClient
+from resources.orthanc import OrthancClient, orthanc_client
 
 
 def dicom_client(site: SiteConfig, alias: str) -> DicomClient:
@@ -44,7 +44,7 @@ def archive_client(site: SiteConfig, alias: str | None = None) -> OrthancClient:
         if target.rest_password_env_var
         else None
     )
-    return OrthancClient(
+    return orthanc_client(
         dicom_client(site, alias),
         target.rest_url,
         username=target.rest_username,

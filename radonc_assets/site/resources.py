@@ -32,7 +32,7 @@ from resources.dicom.client import (
     DicomNode,
 )
 from resources.mosaiq_db import MosaiqDatabase
-from resources.orthanc import OrthancClient
+from resources.orthanc import OrthancClient, orthanc_client
 from resources.tls import TlsSettings
 
 
@@ -95,7 +95,7 @@ class OrthancResource(dg.ConfigurableResource):
 
     def get_client(self) -> OrthancClient:
         """A client for this archive."""
-        return OrthancClient(
+        return orthanc_client(
             self.dicom.get_client(),
             self.rest_url,
             username=self.rest_username,

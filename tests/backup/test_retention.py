@@ -10,13 +10,18 @@ import pandas as pd
 from radonc_assets.backup.audit_files import SUMMARY, audit_path, read_frame, write_frame
 from radonc_assets.backup.coverage import DayStatus, day_coverage
 from radonc_assets.backup.retention import purge
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.private_files import write_private
 
 
 def write_day(day: str, report: pd.DataFrame) -> None:
-    write_frame(report, audit_path("LAB", day, "validation_report"))
-    write_frame(report[["patient_id"]], audit_path("LAB", day, "aria_source_studies"))
-    write_private(audit_path("LAB", day, "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM")
+    write_frame(report, audit_path("LAB", partition_date(day), "validation_report"))
+    write_frame(
+        report[["patient_id"]], audit_path("LAB", partition_date(day), "aria_source_studies")
+    )
+    write_private(
+        audit_path("LAB", partition_date(day), "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM"
+    )
 
 
 def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path) -> None:
@@ -39,12 +44,12 @@ def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path)
 
     purged = purge("LAB", dt.date(2026, 2, 1))
 
-    assert purged.days == ["2026-01-05"]
+    assert purged.days == [dt.date(2026, 1, 5)]
     assert purged.files == 4  # report, manifest, record, old restore report
     assert purged.bytes > 0
     old = data_dir / "lab" / "2026-01-05"
     assert [p.name for p in old.rglob("*")] == [f"{SUMMARY}.csv"]
-    summary = read_frame(audit_path("LAB", "2026-01-05", SUMMARY))
+    summary = read_frame(audit_path("LAB", dt.date(2026, 1, 5), SUMMARY))
     assert summary.to_dict("records") == [
         {"source": "ARIA", "status": "missing", "instances": "1"},
         {"source": "ARIA", "status": "verified", "instances": "1"},

@@ -1,5 +1,6 @@
 """`radonc backup` and `radonc validate` under faults: a killed run, deferral, user errors."""
 
+import datetime as dt
 import os
 import signal
 import sqlite3
@@ -22,6 +23,7 @@ from radonc_assets.devtools.local_servers import DcmqrscpServer, StorescpServer,
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
+from radonc_assets.site.partitions import partition_date
 from tests.support.pools import assert_waited_for_pool, hold_aria_pool
 from tests.support.simulated_mosaiq import WEEK, forget_records
 from tests.support.sites import SiteFileWriter, variant
@@ -134,7 +136,7 @@ def test_backup_runs_again_until_nothing_is_deferred(
     capped = variant(lab, site_file, settings={"max_uids_per_run": 10})
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(capped.parent))
     assert main(["backup", "LAB", "ARIA", "--date", day]) == 0  # whatever the archive held
-    manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(day), "ARIA_source_studies"))
     archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
     capsys.readouterr()
 
@@ -299,7 +301,7 @@ def test_a_source_down_leaves_the_others_copied_and_verified(
     )
     unreachable = f"{DAY} LAB MIM: UNREACHABLE: MIM could not be listed: cannot connect to 127.0.0.1:{nowhere}"
     assert any(line.startswith(unreachable) for line in lines), lines
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(DAY), "validation_report"))
     mim = report[report["source"] == "MIM"]
     assert mim["status"].tolist() == ["unreachable"]
     assert set(report[report["source"] == "ARIA"]["status"]) == {"verified"}
@@ -323,7 +325,7 @@ def test_a_backup_with_mosaiq_writes_its_records_and_census(
     assert line.endswith(
         "0 failed, 0 deferred; complete (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)"
     )
-    census = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_active_courses"))
+    census = read_frame(audit_path("LAB", dt.date(2026, 1, 7), "MOSAIQ_active_courses"))
     assert set(census["status"]) == {"on_treatment"}
 
 
@@ -355,7 +357,7 @@ def test_a_store_only_staging_node_receives_the_records_and_the_archive_too(
         monkeypatch.setenv("RADONC_ENVIRONMENTS", str(path.parent))
         status = main(["backup", "LAB", "MOSAIQ", "--date", STAGED_DAY])
     assert status == 0
-    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", partition_date(STAGED_DAY), "MOSAIQ_treatment_records"))
     records = set(manifest["sop_instance_uid"])
     assert (
         f"{STAGED_DAY} LAB MOSAIQ: {len(records)} instances: 0 already present, "
@@ -381,7 +383,7 @@ def test_a_staging_node_down_fails_the_records_with_its_cause(
 
     assert main(["backup", "LAB", "MOSAIQ", "--date", STAGED_DAY]) == 1
     out = capsys.readouterr().out.splitlines()
-    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", partition_date(STAGED_DAY), "MOSAIQ_treatment_records"))
     assert f"{STAGED_DAY} LAB MOSAIQ: {len(manifest)} instances: 0 already present, 0 copied, " + (
         f"{len(manifest)} failed, 0 deferred; INCOMPLETE ({len(manifest)} missing, "
     ) in "\n".join(out)
@@ -422,7 +424,7 @@ def test_a_mosaiq_delivery_that_made_no_record_fails_the_backup_until_acknowledg
     assert line.endswith(
         "INCOMPLETE (0 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 1 not_converted)"
     )
-    manifest = read_frame(audit_path("LAB", "2026-01-07", "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", dt.date(2026, 1, 7), "MOSAIQ_treatment_records"))
     (record,) = manifest[manifest["patient_id"] == mrn]["sop_instance_uid"]
     assert (
         "  MOSAIQ not_converted: Dose_Hst DHS_ID=5000005: field FLD_ID=4000002 has no usable "

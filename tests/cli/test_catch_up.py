@@ -82,7 +82,7 @@ def runs_by_date(home: Path) -> dict[str, int]:
 
 def aria_manifest(day: dt.date) -> pd.DataFrame:
     """ARIA's manifest of `day`, as its last backup listed it."""
-    return read_frame(audit_path("LAB", str(day), "ARIA_source_studies"))
+    return read_frame(audit_path("LAB", day, "ARIA_source_studies"))
 
 
 def synthetic_folder(recent: DemoServers) -> Path:
@@ -240,7 +240,7 @@ def test_a_source_unreachable_for_its_listing_check_is_not_complete(
         text.write(f'[LAB.alerts]\nwebhook_url = "{webhook.url}/hooks/radonc"\n')
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(down.parent))
     before = runs_by_date(home)
-    report = audit_path("LAB", str(yesterday), "validation_report")
+    report = audit_path("LAB", yesterday, "validation_report")
     verified = report.read_bytes()
     capsys.readouterr()
 

@@ -27,7 +27,7 @@ from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.devtools.synthetic.patient import patients
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import node_key
-from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.resources import site_resources
 from tests.support.mosaiq_queries import (
     DOSE_HST_ONLY,
@@ -174,7 +174,7 @@ def asset_records(day: str) -> tuple[dict[str, object], dict[str, bytes]]:
     assert result.success
     (event,) = result.get_asset_materialization_events()
     metadata = {k: v.value for k, v in event.materialization.metadata.items()}
-    return metadata, files_of(records_dir("LAB", day, "MOSAIQ"))
+    return metadata, files_of(records_dir("LAB", partition_date(day), "MOSAIQ"))
 
 
 def files_of(folder: Path) -> dict[str, bytes]:

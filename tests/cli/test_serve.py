@@ -23,7 +23,7 @@ from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.loading import load_site_files, load_sites
 from radonc_assets.site.naming import asset_key, check_name
 from radonc_assets.site.partitions import site_partitions, site_today
-from resources.orthanc import OrthancClient
+from resources.orthanc import RestOrthanc
 from tests.support import alert_receivers
 from tests.support.alert_receivers import SmtpServer, Webhook
 from tests.support.serving import (
@@ -237,7 +237,7 @@ def test_a_backfill_with_a_source_down_verifies_the_others_and_alerts_once(
         assert len(mailbox.envelopes) == 1
     finally:
         stop(served)
-        OrthancClient(aria, lab.servers["ARIA"].url).delete_instances(
+        RestOrthanc(aria, lab.servers["ARIA"].url).delete_instances(
             [str(dcmread(f, stop_before_pixels=True).SOPInstanceUID) for f in files]
         )
 

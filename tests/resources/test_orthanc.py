@@ -13,7 +13,7 @@ from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel
 from resources.errors import OrthancError
-from resources.orthanc import OrthancClient, orthanc_id
+from resources.orthanc import DicomOrthanc, OrthancClient, RestOrthanc, orthanc_client, orthanc_id
 from tests.support.sources import CALLING_AET
 
 SPEC = SyntheticSpec(
@@ -57,7 +57,7 @@ def test_upload_lookup_find_statistics_delete(archive: OrthancClient, files: lis
 
 
 def test_dicom_fallback_without_rest(archive: OrthancClient, files: list[Path]) -> None:
-    dicom_only = OrthancClient(archive.dicom)
+    dicom_only = DicomOrthanc(archive.dicom)
     assert not dicom_only.has_rest
     dicom_only.upload(files[1].read_bytes())
     studies = dicom_only.find(QueryLevel.STUDY, {"PatientID": "SYN11-0001"})
@@ -91,7 +91,7 @@ def test_archived_instances_by_orthanc_identifiers(archive: OrthancClient, tmp_p
     # Expected in another series, or under another PatientID: the archive's series.
     assert listed([(*ids[:2], "1.2.3.4", ids[3]) for ids in expected]) == held
     assert listed([("OTHER-ID", *ids[1:]) for ids in expected]) == held
-    dicom_only = OrthancClient(archive.dicom).archived_instances(expected)
+    dicom_only = DicomOrthanc(archive.dicom).archived_instances(expected)
     assert {(r.series_instance_uid, r.sop_instance_uid) for r in dicom_only} == held
     assert archive.archived_instances([]) == []
 
@@ -106,15 +106,15 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]
 
 def test_rest_credentials(secured: OrthancServer, archive: OrthancClient) -> None:
     dicom = DicomClient(archive.dicom.peer, CALLING_AET)
-    right = OrthancClient(dicom, secured.url, username="radonc", password="pa;ss}word")
+    right = RestOrthanc(dicom, secured.url, username="radonc", password="pa;ss}word")
     assert right.system()["DicomAet"] == "SECURED"
-    wrong = OrthancClient(dicom, secured.url, username="radonc", password="nope")
+    wrong = RestOrthanc(dicom, secured.url, username="radonc", password="nope")
     with pytest.raises(OrthancError, match=r"refused the credentials \(401\)"):
         wrong.system()
 
 
 def test_unreachable_rest_api(archive: OrthancClient) -> None:
-    down = OrthancClient(archive.dicom, f"http://127.0.0.1:{free_port()}", timeout=2)
+    down = RestOrthanc(archive.dicom, f"http://127.0.0.1:{free_port()}", timeout=2)
     with pytest.raises(OrthancError, match=r"cannot reach Orthanc at http://127\.0\.0\.1:"):
         down.system()
 
@@ -125,7 +125,7 @@ def test_altered_files_seen_after_a_restart(tmp_path: Path, files: list[Path]) -
     it restarts; then each is named with what is wrong."""
     with OrthancServer(tmp_path, "INTEGRITY", name="integrity") as server:
         node = DicomNode("INTEGRITY", "127.0.0.1", server.dicom_port)
-        client = OrthancClient(DicomClient(node, CALLING_AET), server.url)
+        client = RestOrthanc(DicomClient(node, CALLING_AET), server.url)
         for path in files:
             client.upload(path.read_bytes())
         expected = [identity(path) for path in files]
@@ -154,7 +154,7 @@ def test_altered_files_seen_after_a_restart(tmp_path: Path, files: list[Path]) -
         # Held under another PatientID than the one expected: found by its UID.
         assert list(client.altered_files([("OTHER-ID", *expected[0][1:])])) == [flipped]
         with pytest.raises(OrthancError, match="needs the REST API"):
-            OrthancClient(client.dicom).altered_files(expected)
+            DicomOrthanc(client.dicom).altered_files(expected)
 
         # Files stored while Orthanc records no MD5 cannot be verified.
         server.options["StoreMD5ForAttachments"] = False
@@ -164,3 +164,10 @@ def test_altered_files_seen_after_a_restart(tmp_path: Path, files: list[Path]) -
             gone: "the archive recorded no MD5 of its file (StoreMD5ForAttachments is off): "
             "it cannot tell whether the file is the one it stored"
         }
+
+
+def test_the_configuration_picks_the_client(archive: RestOrthanc) -> None:
+    assert isinstance(orthanc_client(archive.dicom), DicomOrthanc)
+    with orthanc_client(archive.dicom, archive.rest_url, timeout=5) as rest:
+        assert isinstance(rest, RestOrthanc)
+        assert rest.statistics()["CountInstances"] == archive.statistics()["CountInstances"]

@@ -21,7 +21,7 @@ from radonc_assets.devtools.synthetic import SyntheticSpec, write
 from radonc_assets.site.clients import archive_client
 from resources.dicom.queries import QueryLevel, instance_record
 from resources.errors import OrthancError
-from resources.orthanc import OrthancClient
+from resources.orthanc import DicomOrthanc, OrthancClient
 
 SPEC = SyntheticSpec(
     start=dt.date(2026, 6, 1),
@@ -53,7 +53,7 @@ def course(lab: DemoServers, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 @pytest.fixture(params=["rest", "dicom"])
 def client(request: pytest.FixtureRequest, lab: DemoServers) -> OrthancClient:
     archive = archive_client(lab.site)
-    return archive if request.param == "rest" else OrthancClient(archive.dicom)
+    return archive if request.param == "rest" else DicomOrthanc(archive.dicom)
 
 
 def headers(course: dict[str, Path]) -> list[Dataset]:

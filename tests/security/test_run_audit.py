@@ -10,6 +10,7 @@ from radonc_assets.backup.audit_files import audit_path, read_frame
 from radonc_assets.defs.audit import UNKNOWN_USER, run_origin
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.instance import process_tags
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import site_resources
 from tests.support.sites import daily_assets
 
@@ -63,7 +64,7 @@ def test_a_sensor_run_is_tagged_and_named_in_its_reports(lab: DemoServers) -> No
     assert tags["radonc/launched_by"] == "sensor"
     assert tags["radonc/started_by"] == "lab_aria_new_data"
     for name in ("validation_report", "aria_orthanc_copies", "mim_orthanc_copies"):
-        report = read_frame(audit_path("LAB", DAY, name))
+        report = read_frame(audit_path("LAB", partition_date(DAY), name))
         assert set(report["run_id"]) == {result.run_id}, name
         assert set(report["launched_by"]) == {"sensor"}, name
         assert set(report["started_by"]) == {"lab_aria_new_data"}, name

@@ -34,6 +34,7 @@ from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites, toml_literal
 from radonc_assets.site.naming import CHAIN_CHECK, check_name, node_key
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import DicomNodeResource, site_resources
 from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel, identifier, retrieve_identifier
@@ -248,14 +249,14 @@ def test_a_day_is_backed_up_over_tls(
     assert backed_up.result.success
     checks = {e.check_name: e.passed for e in backed_up.result.get_asset_check_evaluations()}
     assert checks == {check_name("ARIA"): True, check_name("MIM"): True, CHAIN_CHECK: True}
-    aria = read_frame(audit_path(SITE, DAY, "ARIA_orthanc_copies"))
-    mim = read_frame(audit_path(SITE, DAY, "MIM_orthanc_copies"))
+    aria = read_frame(audit_path(SITE, partition_date(DAY), "ARIA_orthanc_copies"))
+    mim = read_frame(audit_path(SITE, partition_date(DAY), "MIM_orthanc_copies"))
     assert set(aria["outcome"]) <= {"copied", "already_present"}
     # moved by the ARIA Orthanc into the archive, whose DICOM port takes TLS only
     assert (aria["outcome"] == "copied").sum() > 0
     assert set(mim["outcome"]) <= {"copied", "already_present"}
     assert (mim["outcome"] == "copied").sum() > 0  # MR and REG: only MIM holds them
-    report = read_frame(audit_path(SITE, DAY, "validation_report"))
+    report = read_frame(audit_path(SITE, partition_date(DAY), "validation_report"))
     assert set(report["status"]) == {"verified"}
     # The REST API answered through stunnel, over HTTPS verified against the site's CA.
     with archive_client(site) as archive:

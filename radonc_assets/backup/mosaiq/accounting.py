@@ -247,12 +247,12 @@ def delivery_report(
     return report.reset_index(drop=True)
 
 
-def not_converted_file(site: str, day: str, alias: str) -> Path:
-    """The not-converted file of the Mosaiq source `alias` of `site` for the partition `day`."""
+def not_converted_file(site: str, day: dt.date, alias: str) -> Path:
+    """The not-converted file of the Mosaiq source `alias` of `site` for the date `day`."""
     return audit_path(site, day, f"{alias}_not_converted")
 
 
-def day_delivery_report(site: SiteConfig, day: str, alias: str) -> pd.DataFrame:
+def day_delivery_report(site: SiteConfig, day: dt.date, alias: str) -> pd.DataFrame:
     """The validation report's rows of the deliveries of `alias` on `day` that made no record.
 
     :func:`delivery_report` of the day's not-converted file and the site's

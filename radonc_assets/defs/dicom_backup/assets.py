@@ -179,7 +179,8 @@ def dicom_source_assets(
         run_audit(context)
         selected = context.selected_asset_keys
         client = _source_client(context, site, alias)
-        path = audit_path(site.name, context.partition_key, f"{alias}_source_studies")
+        day = partition_date(context.partition_key)
+        path = audit_path(site.name, day, f"{alias}_source_studies")
         moved: dict[str, SubOperations] = {}
         try:
             if manifest_key not in selected:
@@ -271,7 +272,7 @@ def validation_report_asset(
         context: dg.AssetExecutionContext,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         started = time.monotonic()
-        day = context.partition_key
+        day = partition_date(context.partition_key)
         now = dt.datetime.now(dt.UTC)
         day_end = context.partition_time_window.end
         reports: dict[str, pd.DataFrame] = {}
@@ -348,7 +349,9 @@ def validation_report_asset(
         # undecided: no materialization, no failure. Anything else fails the step without a
         # materialization, so that the date shows as failed in the partitions view
         # (Dagster 1.13 colours a partition by its materializations only).
-        context.log_event(dg.AssetObservation(asset_key=key, partition=day, metadata=metadata))
+        context.log_event(
+            dg.AssetObservation(asset_key=key, partition=context.partition_key, metadata=metadata)
+        )
         yield from results
         errors = [r for r in failed if r.severity == dg.AssetCheckSeverity.ERROR]
         if not errors:
@@ -433,7 +436,7 @@ def chain_counts(summary: dict[str, int]) -> dict[str, int]:
     }
 
 
-def _last_copies(site: SiteConfig, day: str, alias: str) -> pd.DataFrame | None:
+def _last_copies(site: SiteConfig, day: dt.date, alias: str) -> pd.DataFrame | None:
     """The copies file of `alias` for `day`, if a copy ran."""
     path = audit_path(site.name, day, f"{alias}_orthanc_copies")
     return read_frame(path) if path.exists() else None

@@ -68,14 +68,14 @@ def treatment_records_asset(
     def treatment_records(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         started = time.monotonic()
         run_audit(context)
-        day = context.partition_key
+        day = partition_date(context.partition_key)
         require_odbc_driver(site, alias)
         resource: MosaiqDatabaseResource = getattr(context.resources, node_key(site, alias))
         listing = Listing.full()
         try:
             parsed = read_sessions(
                 resource.get_database(),
-                day_window(partition_date(day)),
+                day_window(day),
                 site_query=site.settings.mosaiq_backup_sql_query,
             )
         except MosaiqDatabaseError as exc:
@@ -170,7 +170,7 @@ def records_copies_asset(
         todo: pd.DataFrame,
         manifest: pd.DataFrame,
     ) -> Transfer:
-        folder = records_dir(site.name, context.partition_key, alias)
+        folder = records_dir(site.name, partition_date(context.partition_key), alias)
         files = {uid: folder / f"{uid}.dcm" for uid in todo["sop_instance_uid"]}
         stage = None
         if staging is not None:
@@ -266,9 +266,7 @@ def active_courses_asset(
         deliveries = fetch_course_deliveries(resource.get_database(), day)
         parsed = active_courses(deliveries, day)
         census = census_frame(parsed.items)
-        path = write_frame(
-            census, audit_path(site.name, context.partition_key, f"{alias}_active_courses")
-        )
+        path = write_frame(census, audit_path(site.name, day, f"{alias}_active_courses"))
         if parsed.skipped:
             context.log.warning(
                 "%d Mosaiq rows left out of the census of %s", len(parsed.skipped), day

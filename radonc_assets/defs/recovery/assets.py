@@ -335,7 +335,7 @@ def recovery_drills_asset(site: SiteConfig, scratch: str) -> dg.AssetsDefinition
         audit = run_audit(context)  # first: a run that fails says who started it too
         started = time.monotonic()
         today = site_today(site).date()
-        days = [(today - dt.timedelta(days=n)).isoformat() for n in range(drill.lookback_days)]
+        days = [today - dt.timedelta(days=n) for n in range(drill.lookback_days)]
         sample = drill_sample(
             validation_reports(site.name, days),
             random.Random(context.run.run_id),

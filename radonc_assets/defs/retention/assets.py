@@ -46,8 +46,8 @@ def retention_asset(site: SiteConfig, days: int) -> dg.AssetsDefinition:
             metadata={
                 "cutoff": cutoff.isoformat(),
                 "dates_purged": len(purged.days),
-                "first_date_purged": min(purged.days, default=""),
-                "last_date_purged": max(purged.days, default=""),
+                "first_date_purged": min(purged.days).isoformat() if purged.days else "",
+                "last_date_purged": max(purged.days).isoformat() if purged.days else "",
                 "files_deleted": purged.files,
                 "bytes_deleted": purged.bytes,
                 "access_log_lines_deleted": purged.access_lines,

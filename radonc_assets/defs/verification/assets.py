@@ -34,7 +34,7 @@ from radonc_assets.site.naming import (
     maintenance_group_name,
     node_key,
 )
-from radonc_assets.site.partitions import site_partitions, site_today
+from radonc_assets.site.partitions import partition_date, site_partitions, site_today
 from radonc_assets.site.resources import DicomNodeResource
 
 # The results that fail the check: anything but identical.
@@ -140,7 +140,7 @@ def content_verification_asset(site: SiteConfig, days: int) -> dg.AssetsDefiniti
         with archive_client(context, site) as archive:
             day = verify_day(
                 site.name,
-                site_partitions(site).get_partition_keys(),
+                map(partition_date, site_partitions(site).get_partition_keys()),
                 _sources(context, site),
                 archive.dicom,
                 now,

@@ -252,27 +252,29 @@ def site(tmp_path: Path) -> SiteConfig:
 
 
 def test_the_report_rows_of_a_day(site: SiteConfig) -> None:
-    (missing,) = day_delivery_report(site, "2026-01-05", "MOSAIQ_DB").to_dict(orient="records")
+    (missing,) = day_delivery_report(site, dt.date(2026, 1, 5), "MOSAIQ_DB").to_dict(
+        orient="records"
+    )
     assert missing["status"] == "not_converted"
     assert missing["detail"] == (
         "the deliveries of the day are not accounted for: no mosaiq_db_not_converted.csv "
         "(materialize treatment_records again)"
     )
 
-    write_frame(unconverted_file(), not_converted_file("UCLA", "2026-01-05", "MOSAIQ_DB"))
+    write_frame(unconverted_file(), not_converted_file("UCLA", dt.date(2026, 1, 5), "MOSAIQ_DB"))
     acknowledgements = site.source_file.parent / "ucla.acknowledgements.toml"
     acknowledgements.write_text(
         '[[MOSAIQ_DB]]\ndhs_id = 5002\nwho = "A. Physicist"\nwhy = "setup field, no dose"\n'
         "when = 2026-01-08\n"
     )
-    (row,) = day_delivery_report(site, "2026-01-05", "MOSAIQ_DB").to_dict(orient="records")
+    (row,) = day_delivery_report(site, dt.date(2026, 1, 5), "MOSAIQ_DB").to_dict(orient="records")
     assert row["status"] == "acknowledged"
     assert row["detail"].endswith(
         "acknowledged by A. Physicist on 2026-01-08: setup field, no dose"
     )
 
     acknowledgements.write_text(acknowledgements.read_text().replace("5002", '"5002"'))
-    (row,) = day_delivery_report(site, "2026-01-05", "MOSAIQ_DB").to_dict(orient="records")
+    (row,) = day_delivery_report(site, dt.date(2026, 1, 5), "MOSAIQ_DB").to_dict(orient="records")
     assert row["status"] == "not_converted"
     assert row["detail"].endswith(
         f"(acknowledgements not read: {acknowledgements}: site UCLA: MOSAIQ_DB[1].dhs_id: "

@@ -243,7 +243,7 @@ def write_report(day: dt.date, version: int, statuses: dict[str, list[str]]) -> 
         for alias, listed in statuses.items()
         for n, status in enumerate(listed, 1)
     ]
-    path = write_frame(pd.DataFrame(rows), audit_path(SITE, day.isoformat(), "validation_report"))
+    path = write_frame(pd.DataFrame(rows), audit_path(SITE, day, "validation_report"))
     os.utime(path, ns=(version, version))
 
 

@@ -26,11 +26,11 @@ from radonc_assets.site.clients import archive_client, dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, asset_key, check_name
-from radonc_assets.site.partitions import site_partitions
+from radonc_assets.site.partitions import partition_date, site_partitions
 from radonc_assets.site.paths import SHIPPED_SETTINGS
 from radonc_assets.site.resources import site_resources
 from resources.dicom.client import DicomClient, DicomNode
-from resources.orthanc import OrthancClient, orthanc_id
+from resources.orthanc import RestOrthanc, orthanc_id
 from tests.support.runs import assert_clear_names
 from tests.support.sites import SiteFileWriter, variant
 from tests.support.sources import SyntheticInstance
@@ -95,8 +95,8 @@ def test_backup_copies_verifies_and_reruns_incrementally(lab: DemoServers, data_
     aria = metadata(first, asset_key(site, "ARIA", "orthanc_copies"))
     mim = metadata(first, asset_key(site, "MIM", "orthanc_copies"))
     report = metadata(first, asset_key(site, "validation_report"))
-    aria_manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
-    mim_manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    aria_manifest = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
+    mim_manifest = read_frame(audit_path("LAB", partition_date(DAY), "MIM_source_studies"))
 
     assert set(aria_manifest["modality"]) == {"CT", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD"}
     assert set(mim_manifest["modality"]) == {"CT", "RTSTRUCT", "MR", "REG"}
@@ -153,7 +153,7 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
     # Unbounded: a run bounded by max_uids_per_run copies in manifest order, after.
     site = load_sites(variant(lab, site_file, settings={"max_uids_per_run": None}))["LAB"]
     assert backup(site).success
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
     plan = manifest[manifest["modality"] == "RTPLAN"].iloc[0]
     ct = manifest[manifest["modality"] == "CT"]
     assert (manifest["series_instance_uid"] == plan["series_instance_uid"]).sum() == 1
@@ -170,7 +170,7 @@ def test_a_series_the_archive_lacks_is_moved_while_the_day_is_enumerated(
     assert copies["retrieve_requests"] == 2
     assert (copies["copied"], copies["already_present"]) == (2, len(manifest) - 2)
     assert checks(again) == COMPLETE
-    copied = read_frame(audit_path("LAB", DAY, "ARIA_orthanc_copies"))
+    copied = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_orthanc_copies"))
     assert set(copied[copied["outcome"] == "copied"]["sop_instance_uid"]) == set(lost)
     sizes = archive_client(site).instance_sizes(set(manifest["study_instance_uid"]))
     assert copies["bytes_copied"] == sizes[lost[0]] + sizes[lost[1]] > 0
@@ -182,7 +182,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     instance = dg.DagsterInstance.ephemeral()
     assert backup(site, instance=instance).success
     assert report_status(site, instance) == dg.AssetPartitionStatus.MATERIALIZED
-    manifest = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), "MIM_source_studies"))
     lost = str(manifest[manifest["modality"] == "RTSTRUCT"]["sop_instance_uid"].iloc[0])
     assert archive_client(site).delete_instances([lost]) == 1
 
@@ -214,7 +214,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
         check_name("MIM"): False,
         CHAIN_CHECK: False,
     }
-    chains = read_frame(audit_path("LAB", DAY, "treatment_chains"))
+    chains = read_frame(audit_path("LAB", partition_date(DAY), "treatment_chains"))
     broken = chains[chains["complete"] == "False"]
     assert set(broken["structure_set_uid"]) == {lost}
     assert set(broken["structure_set_status"]) == {"missing"}
@@ -223,7 +223,7 @@ def test_an_instance_deleted_from_the_archive_is_detected_and_restored(lab: Demo
     ]
     assert evaluation.metadata["offending_uids"].value == [lost]
     assert evaluation.metadata["missing"].value == 1
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(DAY), "validation_report"))
     assert report[report["sop_instance_uid"] == lost]["status"].tolist() == ["missing", "missing"]
 
     restored = backup(site, instance=instance)
@@ -238,7 +238,7 @@ def test_extra_instances_are_listed_below_the_failure_counts_and_fail_nothing(
 ) -> None:
     site = lab.site
     assert backup(site).success
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
     study = manifest[manifest["study_date"] == DAY.replace("-", "")].iloc[0]
     # An instance of the day's study that no source lists: stored in the archive directly.
     ds = dcmread(next(i.path for i in synthetic_files if i.modality == "CT"))
@@ -290,13 +290,13 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     capped = load_sites(variant(lab, site_file, settings={"max_uids_per_run": 4}))["LAB"]
     day = "2026-01-06"
     assert backup(capped, day, selection=["lab/aria/source_studies"]).success
-    manifest = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(day), "ARIA_source_studies"))
     assert len(manifest) > 8
     archive_client(capped).delete_instances(manifest["sop_instance_uid"])
     validate = [*ARIA_ONLY, "lab/mim/source_studies", "lab/validation_report"]
 
     first = backup(capped, day, selection=validate)
-    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    copies = read_frame(audit_path("LAB", partition_date(day), "ARIA_orthanc_copies"))
     assert (copies["outcome"] == "copied").sum() == 4
     deferred = copies[copies["outcome"] == "deferred"]
     assert len(deferred) == len(manifest) - 4
@@ -308,12 +308,12 @@ def test_max_uids_per_run_leaves_the_rest_for_the_next_run(
     assert evaluation.metadata["deferred"].value == len(manifest) - 4
     assert evaluation.metadata["missing"].value == 0
     assert "deferred: max_uids_per_run was reached" in str(evaluation.description)
-    report = read_frame(audit_path("LAB", day, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(day), "validation_report"))
     aria_report = report[report["source"] == "ARIA"]
     assert (aria_report["status"] == "deferred").sum() == len(manifest) - 4
 
     backup(capped, day, selection=validate)
-    copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+    copies = read_frame(audit_path("LAB", partition_date(day), "ARIA_orthanc_copies"))
     assert (copies["outcome"] == "already_present").sum() == 4
     assert (copies["outcome"] == "copied").sum() == 4  # the next four, in manifest order
     assert list(copies["outcome"][:8]) == ["already_present"] * 4 + ["copied"] * 4
@@ -351,7 +351,7 @@ def test_a_move_reported_successful_but_not_delivered_is_a_failure(
 
         day = "2026-03-02"
         assert backup(liar, day, selection=ARIA_ONLY).success
-        copies = read_frame(audit_path("LAB", day, "ARIA_orthanc_copies"))
+        copies = read_frame(audit_path("LAB", partition_date(day), "ARIA_orthanc_copies"))
         assert copies["outcome"].tolist() == ["failed"]
         # the instance's own move "completed" (at the decoy)
         assert copies["reason"].iloc[0] == (
@@ -385,7 +385,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         instance = dg.DagsterInstance.ephemeral()
         first = backup(site, day, selection=selection, instance=instance)
         assert checks(first)[check_name("ARIA")]
-        last = read_frame(audit_path("LAB", day, "ARIA_source_studies"))
+        last = read_frame(audit_path("LAB", partition_date(day), "ARIA_source_studies"))
         ct = last[last["modality"] == "CT"]
         gone = str(ct["sop_instance_uid"].iloc[0])
 
@@ -395,7 +395,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         swap = dcmread(replaced)
         swap.SOPInstanceUID = swap.file_meta.MediaStorageSOPInstanceUID = generate_uid()
         swap.save_as(tmp_path / "swap.dcm")
-        assert OrthancClient(source, server.url).delete_instances([gone]) == 1
+        assert RestOrthanc(source, server.url).delete_instances([gone]) == 1
         assert all(o.ok for o in source.store([tmp_path / "swap.dcm"]))
 
         second = backup(site, day, selection=selection, instance=instance)
@@ -404,7 +404,7 @@ def test_an_instance_replaced_inside_a_series_is_copied_by_the_next_run(
         copies = metadata(second, asset_key(site, "ARIA", "orthanc_copies"))
         assert (copies["copied"], copies["already_present"]) == (1, len(last) - 1)
         assert archive_client(site).lookup(str(swap.SOPInstanceUID))
-        report = read_frame(audit_path("LAB", day, "validation_report"))
+        report = read_frame(audit_path("LAB", partition_date(day), "validation_report"))
         aria = report[report["source"] == "ARIA"]
         assert str(swap.SOPInstanceUID) in set(
             aria[aria["status"] == "verified"]["sop_instance_uid"]
@@ -459,12 +459,12 @@ def test_cli_backup_validate_and_query(
     assert runs[0].tags["radonc/started_by"] == getpass.getuser()
     assert (tmp_path / "dagster_home" / "dagster.yaml").read_text() == SHIPPED_SETTINGS.read_text()
 
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
     lost = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive_client(lab.site).delete_instances([lost])
     assert main(["validate", "LAB", "ARIA", "ARCHIVE", "--date", DAY]) == 1
     captured = capsys.readouterr()
-    report = audit_path("LAB", DAY, "validation_report")
+    report = audit_path("LAB", partition_date(DAY), "validation_report")
     assert captured.out.splitlines() == [
         f"{DAY} LAB ARIA: INCOMPLETE (1 missing, 0 deferred, 0 mismatched, 0 altered_in_archive, 0 not_converted)",
         f"{DAY} LAB treatment chains: INCOMPLETE (1 of 3 treatment records lack part of "
@@ -493,7 +493,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     assert backup(deep).success
     assert checks(backup(deep)) == COMPLETE
 
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     archive = archive_client(deep)
     (resource,) = archive.lookup(plan)
@@ -506,7 +506,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
     try:
         for site in (lab.site, deep):
             assert checks(backup(site, selection=validation))[check_name("ARIA")] is False
-            report = read_frame(audit_path("LAB", DAY, "validation_report"))
+            report = read_frame(audit_path("LAB", partition_date(DAY), "validation_report"))
             row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
             assert row["status"].tolist() == ["altered_in_archive"]
     finally:
@@ -523,7 +523,7 @@ def test_deep_validation_finds_changed_content(lab: DemoServers, site_file: Site
 
     deep_result = backup(deep, selection=validation)
     assert checks(deep_result)[check_name("ARIA")] is False
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(DAY), "validation_report"))
     row = report[(report["sop_instance_uid"] == plan) & (report["source"] == "ARIA")]
     assert row[["status", "detail"]].values.tolist() == [
         ["mismatched", "deep check: content differs from the source"]
@@ -558,8 +558,8 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     site = lab.site
     instance = dg.DagsterInstance.ephemeral()
     assert backup(site, instance=instance).success
-    aria = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
-    mim = read_frame(audit_path("LAB", DAY, "MIM_source_studies"))
+    aria = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
+    mim = read_frame(audit_path("LAB", partition_date(DAY), "MIM_source_studies"))
     ct = aria[(aria["modality"] == "CT") & aria["sop_instance_uid"].isin(mim["sop_instance_uid"])]
     identity = tuple(str(ct[column].iloc[0]) for column in IDENTITY)
     uid = identity[-1]
@@ -584,7 +584,7 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
         check_name("MIM"): False,
         CHAIN_CHECK: True,
     }
-    report = read_frame(audit_path("LAB", DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(DAY), "validation_report"))
     bad = report[~report["status"].isin(["verified", "extra"])]
     assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
         ["ARIA", uid, "altered_in_archive", detail],
@@ -620,7 +620,8 @@ def test_a_file_altered_on_the_archive_disk_fails_validation_and_is_copied_again
     # Whichever source's copy ran first stored it again; the other's found it intact.
     assert sorted((c["replaced"], c["copied"]) for c in copies) == [(0, 0), (1, 1)]
     copied = pd.concat(
-        read_frame(audit_path("LAB", DAY, f"{alias}_orthanc_copies")) for alias in ("ARIA", "MIM")
+        read_frame(audit_path("LAB", partition_date(DAY), f"{alias}_orthanc_copies"))
+        for alias in ("ARIA", "MIM")
     )
     assert copied[copied["outcome"] == "copied"][
         ["sop_instance_uid", "reason"]
@@ -638,7 +639,7 @@ def test_archive_without_rest_is_reached_over_dicom(
     assert dicom_only.archive().rest_url is None
     day = DAY  # MIM holds a planning study and an MR study
     assert backup(dicom_only, day, selection=["lab/mim/source_studies"]).success
-    manifest = read_frame(audit_path("LAB", day, "MIM_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(day), "MIM_source_studies"))
     archive_client(lab.site).delete_instances(manifest["sop_instance_uid"])
 
     relayed = backup(
@@ -659,7 +660,7 @@ def test_archive_without_rest_is_reached_over_dicom(
     try:
         for _ in range(2):  # validated, then backed up again
             assert checks(backup(dicom_only, day))[check_name("MIM")] is False
-            report = read_frame(audit_path("LAB", day, "validation_report"))
+            report = read_frame(audit_path("LAB", partition_date(day), "validation_report"))
             bad = report[~report["status"].isin(["verified", "extra"])]
             assert bad[["source", "sop_instance_uid", "status", "detail"]].values.tolist() == [
                 [

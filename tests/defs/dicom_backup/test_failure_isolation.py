@@ -25,6 +25,7 @@ from radonc_assets.site.clients import dicom_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import asset_key, backup_job_name, check_name
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import site_resources
 from tests.support.sites import SiteFileWriter, variant
 
@@ -104,7 +105,7 @@ def test_a_refused_instance_fails_alone(
     )
 
     assert result.success
-    copies = read_frame(audit_path("LAB", day.isoformat(), f"{alias}_orthanc_copies"))
+    copies = read_frame(audit_path("LAB", day, f"{alias}_orthanc_copies"))
     assert len(copies) == len(files), copies[
         ["modality", "sop_class_uid", "outcome", "reason"]
     ].to_string()
@@ -166,7 +167,7 @@ def test_a_source_down_costs_no_other_source_its_verified_day(
         if e.asset_key == asset_key(site, "MIM", "source_studies")
     ]
     assert [m["listing"].value for m in listing] == ["unreachable"]
-    report = read_frame(audit_path("LAB", day, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(day), "validation_report"))
     assert report[report["source"] == "MIM"]["status"].tolist() == ["unreachable"]
     aria = report[report["source"] == "ARIA"]
     assert len(aria) > 0

@@ -29,6 +29,7 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import CHAIN_CHECK, check_name
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import site_resources
 from resources.mosaiq_db import MosaiqDatabase
 from tests.support.mosaiq_queries import EARLIER_SHAPE
@@ -74,12 +75,12 @@ def test_records_are_generated_archived_and_validated(
 
     records = metadata(first, "lab/mosaiq/treatment_records")
     copies = metadata(first, "lab/mosaiq/orthanc_copies")
-    manifest = read_frame(audit_path("LAB", day, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", partition_date(day), "MOSAIQ_treatment_records"))
     assert records["records"] == len(manifest) > 0
     assert records["skipped_rows"] == 0
     assert set(manifest["modality"]) == {"RTRECORD"}
     assert set(manifest["treatment_date"]) == {day.replace("-", "")}
-    files = sorted(records_dir("LAB", day, "MOSAIQ").glob("*.dcm"))
+    files = sorted(records_dir("LAB", partition_date(day), "MOSAIQ").glob("*.dcm"))
     assert [f.stem for f in files] == sorted(manifest["sop_instance_uid"])
     assert copies["copied"] == len(manifest)
     assert copies["failed"] == copies["deferred"] == 0
@@ -98,7 +99,7 @@ def test_records_are_generated_archived_and_validated(
     again = run(site, day)
     assert metadata(again, "lab/mosaiq/orthanc_copies")["already_present"] == len(manifest)
     assert archive.archived_uids(set(manifest["study_instance_uid"])) == held
-    regenerated = read_frame(audit_path("LAB", day, "MOSAIQ_treatment_records"))
+    regenerated = read_frame(audit_path("LAB", partition_date(day), "MOSAIQ_treatment_records"))
     assert regenerated["sop_instance_uid"].tolist() == manifest["sop_instance_uid"].tolist()
 
 
@@ -122,7 +123,7 @@ def test_a_store_only_staging_node_receives_the_records_and_the_day_is_complete(
 
         result = run(site, STAGED_DAY)
 
-    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", partition_date(STAGED_DAY), "MOSAIQ_treatment_records"))
     received = {str(dcmread(f).SOPInstanceUID) for f in stage.received.iterdir()}
     assert received == set(manifest["sop_instance_uid"])
     copies = metadata(result, "lab/mosaiq/orthanc_copies")
@@ -152,12 +153,12 @@ def test_a_staging_node_down_fails_the_records_with_its_cause(
 
     result = run(site, STAGED_DAY)
 
-    manifest = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", partition_date(STAGED_DAY), "MOSAIQ_treatment_records"))
     copies = metadata(result, "lab/mosaiq/orthanc_copies")
     assert copies["failed"] == len(manifest) > 0
     assert copies["copied"] == 0
     assert copies["staging_mode"] == "unknown"
-    rows = read_frame(audit_path("LAB", STAGED_DAY, "MOSAIQ_orthanc_copies"))
+    rows = read_frame(audit_path("LAB", partition_date(STAGED_DAY), "MOSAIQ_orthanc_copies"))
     assert set(rows["outcome"]) == {"failed"}
     cause = f"the staging node LAB_RESTORE@127.0.0.1:{down} could not take it: cannot connect to"
     assert all(reason.startswith(cause) for reason in rows["reason"])
@@ -235,12 +236,14 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
     first = run(site, LOST_DAY)
 
     # The session's record holds its other two beams; the lost one is listed with it.
-    manifest = read_frame(audit_path("LAB", LOST_DAY, "MOSAIQ_treatment_records"))
+    manifest = read_frame(audit_path("LAB", partition_date(LOST_DAY), "MOSAIQ_treatment_records"))
     (record,) = manifest[manifest["patient_id"] == lost.mrn]["sop_instance_uid"]
-    beams = dcmread(records_dir("LAB", LOST_DAY, "MOSAIQ") / f"{record}.dcm")
+    beams = dcmread(records_dir("LAB", partition_date(LOST_DAY), "MOSAIQ") / f"{record}.dcm")
     assert len(beams.TreatmentSessionBeamSequence) == 2
     reason = f"field FLD_ID={lost.fld_id} has no usable control points"
-    (listed,) = read_frame(audit_path("LAB", LOST_DAY, "MOSAIQ_not_converted")).to_dict("records")
+    (listed,) = read_frame(
+        audit_path("LAB", partition_date(LOST_DAY), "MOSAIQ_not_converted")
+    ).to_dict("records")
     assert listed["dhs_id"] == lost.dhs_id
     assert listed["patient_id"] == lost.mrn
     assert listed["treated_at"].startswith(f"{LOST_DAY} ")
@@ -265,7 +268,7 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
         f"1 of {len(manifest) + 1} instances and deliveries not verified: 1 not_converted"
     )
     assert mosaiq.metadata["offending_deliveries"].value == [f"DHS_ID={lost.dhs_id}"]
-    report = read_frame(audit_path("LAB", LOST_DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(LOST_DAY), "validation_report"))
     (row,) = report[report["dhs_id"] == lost.dhs_id][
         ["source", "patient_id", "treatment_date", "status", "detail"]
     ].to_dict("records")
@@ -293,7 +296,7 @@ def test_a_delivery_that_made_no_record_fails_the_day_until_acknowledged(
     checks = {e.check_name: e for e in again.get_asset_check_evaluations()}
     assert checks[check_name("MOSAIQ")].passed
     assert checks[check_name("MOSAIQ")].metadata["acknowledged"].value == 1
-    report = read_frame(audit_path("LAB", LOST_DAY, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(LOST_DAY), "validation_report"))
     (row,) = report[report["dhs_id"] == lost.dhs_id][["status", "detail"]].to_dict("records")
     assert row == {
         "status": "acknowledged",

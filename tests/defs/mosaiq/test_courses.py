@@ -22,6 +22,7 @@ from radonc_assets.devtools.synthetic.rtplan import MACHINE
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import asset_key
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import site_resources
 from tests.support.sites import SiteFileWriter
 
@@ -81,7 +82,7 @@ def test_the_census_of_a_day(
 
     metadata = census(site, day)
 
-    rows = read_frame(audit_path("LAB", day, "MOSAIQ_active_courses"))
+    rows = read_frame(audit_path("LAB", partition_date(day), "MOSAIQ_active_courses"))
     assert list(rows.columns) == list(CENSUS_COLUMNS)
     assert {r.mrn: (r.fractions_delivered, r.status) for r in rows.itertuples()} == expected
     for row in rows.itertuples():
@@ -101,7 +102,9 @@ def test_the_census_of_a_day(
     assert metadata["completed"] == statuses.count("completed")
     assert metadata["interrupted"] == metadata["beyond_planned"] == 0
     assert metadata["skipped_rows"] == 0
-    assert metadata["census"] == str(audit_path("LAB", day, "MOSAIQ_active_courses"))
+    assert metadata["census"] == str(
+        audit_path("LAB", partition_date(day), "MOSAIQ_active_courses")
+    )
     table = metadata["census_table"]
     assert isinstance(table, dg.TableMetadataValue)
     assert [record.data["site"] for record in table.records] == ["SYNTHETIC THORAX"] * len(expected)

@@ -1,5 +1,6 @@
 """The retention's schedule, job and asset: a daily purge, each one a materialization."""
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -17,7 +18,7 @@ def test_the_retention_runs_daily_and_records_each_purge(
 ) -> None:
     site = load_sites(site_file("KEEP", settings={"retention_days": 30}))["KEEP"]
     definitions = site_definitions(site)
-    write_private(audit_path("KEEP", "2026-01-05", "validation_report"), b"status,source\n")
+    write_private(audit_path("KEEP", dt.date(2026, 1, 5), "validation_report"), b"status,source\n")
 
     schedule = definitions.resolve_schedule_def(retention_schedule_name(site))
     result = definitions.resolve_job_def(retention_job_name(site)).execute_in_process(

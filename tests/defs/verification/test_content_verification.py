@@ -34,6 +34,7 @@ from radonc_assets.site.naming import (
     content_verification_job_name,
     coverage_job_name,
 )
+from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import site_resources
 from tests.support import alert_receivers
 from tests.support.alert_receivers import Webhook
@@ -93,7 +94,7 @@ def backup(site: SiteConfig, copied: set[str]) -> dg.ExecuteInProcessResult:
         raise_on_error=False,
     )
     for alias in site.sources:
-        copies = read_frame(audit_path("LAB", DAY, f"{alias}_orthanc_copies"))
+        copies = read_frame(audit_path("LAB", partition_date(DAY), f"{alias}_orthanc_copies"))
         copied.update(copies[copies["outcome"] == "copied"]["sop_instance_uid"])
     return result
 
@@ -131,7 +132,7 @@ def verify(
 
 def listed_verified(day: str = DAY) -> set[tuple[str, str]]:
     """The instances (and sources) the date's validation report lists as verified."""
-    report = read_frame(audit_path("LAB", day, "validation_report"))
+    report = read_frame(audit_path("LAB", partition_date(day), "validation_report"))
     verified = report[report["status"] == "verified"]
     return set(zip(verified["sop_instance_uid"], verified["source"], strict=True))
 
@@ -200,7 +201,7 @@ def test_every_verified_instance_is_compared_within_n_days_and_a_changed_copy_is
     assert second["content_verified_fraction"] == 1.0
     assert coverage_of(site, DAY, instance)["status"] == DayStatus.COMPLETE
 
-    manifest = read_frame(audit_path("LAB", DAY, "ARIA_source_studies"))
+    manifest = read_frame(audit_path("LAB", partition_date(DAY), "ARIA_source_studies"))
     plan = str(manifest[manifest["modality"] == "RTPLAN"]["sop_instance_uid"].iloc[0])
     tamper(site, plan)
     try:
