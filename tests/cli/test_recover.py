@@ -13,7 +13,7 @@ from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.resources import site_resources
-from tests.conftest import SiteFileWriter, daily_assets, variant
+from tests.support.sites import SiteFileWriter, daily_assets, variant
 
 DAY = dt.date(2026, 1, 6)  # a planning day, backed up by `lab_courses_planned`
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")

@@ -12,7 +12,7 @@ from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.instance import process_tags
 from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.resources import site_resources
-from tests.conftest import daily_assets
+from tests.support.sites import daily_assets
 
 DAY = "2026-01-06"
 
