@@ -1,6 +1,6 @@
 """`radonc serve` driven as the UI drives it: a backfill launched and watched over GraphQL.
 
-The same approach as the tests' ``tests/serving.py`` (which benchmarks do not import):
+The same approach as the tests' ``tests/support/serving.py`` (which benchmarks do not import):
 the console script on a free loopback port, in a session of its own with default signal
 handling, ready once every code location is loaded and its assets are in the asset
 graph; stopped by SIGTERM (it stops the webserver and the daemon), what is left killed.

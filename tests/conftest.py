@@ -3,17 +3,14 @@ implementations (an Orthanc and DCMTK dcmqrscp), on free loopback ports with
 temporary storage, loaded once per session with synthetic RT data.
 """
 
-import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import dagster as dg
 import pytest
 from pydicom import dcmread
 
-from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import (
     DemoServers,
     demo_servers,
@@ -21,63 +18,19 @@ from radonc_assets.devtools.demo import (
     write_loopback_site,
 )
 from radonc_assets.devtools.local_servers import DcmqrscpServer, OrthancServer
-from radonc_assets.devtools.synthetic import SyntheticSpec, write
-from radonc_assets.site.config import SiteConfig
+from radonc_assets.devtools.synthetic import write
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_sites
 from resources.dicom.client import DicomClient, DicomNode
 from resources.orthanc import OrthancClient, RestOrthanc
-
-CALLING_AET = "RADONC_TEST"
-ARCHIVE_AET = "TEST_ARCHIVE"
-SOURCE_SPEC = SyntheticSpec(
-    start=dt.date(2026, 1, 5),
-    end=dt.date(2026, 1, 9),
-    patients=2,
-    seed=7,
-    ct_slices=6,
-    image_size=32,
-    fractions=2,
+from tests.support.sites import LAB_SETTINGS, LAB_WEEK_END, SiteFileWriter, daily_assets
+from tests.support.sources import (
+    ARCHIVE_AET,
+    CALLING_AET,
+    SOURCE_SPEC,
+    Source,
+    SyntheticInstance,
 )
-
-
-@dataclass(frozen=True)
-class SyntheticInstance:
-    """What the tests know about one generated instance."""
-
-    path: Path
-    patient_id: str
-    study_uid: str
-    series_uid: str
-    sop_instance_uid: str
-    sop_class_uid: str
-    modality: str
-    study_date: str
-
-
-@dataclass(frozen=True)
-class Source:
-    """A running source server, its DICOM node and the data loaded into it."""
-
-    kind: str
-    node: DicomNode
-    server: OrthancServer | DcmqrscpServer
-
-    def client(self, timeout: float = 10.0, retries: int = 0, associations: int = 1) -> DicomClient:
-        return DicomClient(
-            self.node,
-            CALLING_AET,
-            connect_timeout=5.0,
-            timeout=timeout,
-            retries=retries,
-            associations=associations,
-        )
-
-
-class SiteFileWriter(Protocol):
-    """Writes a loopback site file into a new folder (options of `write_loopback_site`)."""
-
-    def __call__(self, name: str, **options: Any) -> Path: ...
 
 
 @pytest.fixture(scope="session")
@@ -158,10 +111,6 @@ def source(
         server.stop()
 
 
-LAB_WEEK_END = dt.date(2026, 1, 9)
-LAB_SETTINGS = {"max_uids_per_run": 1000, "connect_timeout": 5, "network_timeout": 20}
-
-
 @pytest.fixture(scope="session")
 def lab(
     tmp_path_factory: pytest.TempPathFactory, site_file: SiteFileWriter
@@ -174,16 +123,6 @@ def lab(
     with demo_servers(site, workdir / "servers") as servers:
         load_synthetic_week(servers, workdir / "synthetic", LAB_WEEK_END, patients=3)
         yield servers
-
-
-def daily_assets(site: SiteConfig) -> list[dg.AssetsDefinition]:
-    """The assets of one date's backup: the partitioned ones (not the coverage nor the
-    recoveries, which take a config)."""
-    return [
-        a
-        for a in site_definitions(site).assets or []
-        if isinstance(a, dg.AssetsDefinition) and a.partitions_def is not None
-    ]
 
 
 @pytest.fixture(scope="session")
@@ -201,26 +140,6 @@ def lab_courses_planned(lab: DemoServers, tmp_path_factory: pytest.TempPathFacto
                 raise_on_error=False,
             )
             assert result.get_asset_check_evaluations()
-
-
-def variant(lab: DemoServers, site_file: SiteFileWriter, **options: Any) -> Path:
-    """A site file for the servers of `lab` (its ports), with other `options`.
-
-    A setting given as None is left out of the file (its default applies).
-    """
-    archive = lab.site.archive()
-    assert archive.rest_url
-    ports = {
-        "aria": lab.site.node("ARIA").port,
-        "mim": lab.site.node("MIM").port,
-        "archive": archive.port,
-        "http": int(archive.rest_url.rsplit(":", 1)[1]),
-        "restore": lab.site.node("RESTORE").port,
-        **options.pop("ports", {}),
-    }
-    settings = LAB_SETTINGS | options.pop("settings", {})
-    given = {key: value for key, value in settings.items() if value is not None}
-    return site_file("LAB", ports=ports, settings=given, **options)
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,7 @@ from pydicom import dcmread
 
 from radonc_assets.backup.content_hash import content_hash, retrieved_hashes
 from radonc_assets.backup.manifest import MANIFEST_COLUMNS
-from tests.conftest import Source, SyntheticInstance
+from tests.support.sources import Source, SyntheticInstance
 
 
 def rows(instances: list[SyntheticInstance]) -> pd.DataFrame:

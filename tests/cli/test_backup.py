@@ -20,7 +20,6 @@ from radonc_assets.cli.main import main
 from radonc_assets.cli.runs import dagster_instance
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.devtools.local_servers import DcmqrscpServer, StorescpServer, free_ports
-from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
@@ -31,13 +30,11 @@ from radonc_assets.site.naming import (
     VALIDATION_REPORT,
 )
 from radonc_assets.site.partitions import partition_date
-from tests.cli.pools import assert_waited_for_pool, hold_aria_pool
-from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
-from tests.defs.test_mosaiq_backup import forget_records
+from tests.support.pools import assert_waited_for_pool, hold_aria_pool
+from tests.support.simulated_mosaiq import WEEK, forget_records
+from tests.support.sites import SiteFileWriter, variant
 
 DAY = "2026-01-06"  # a planning day: MIM holds its CT and structures
-# The lab's week, as load_synthetic_week writes it: the simulated Mosaiq of the same patients.
-LAB_WEEK = SyntheticSpec(start=LAB_WEEK_END - dt.timedelta(days=6), end=LAB_WEEK_END, patients=3)
 
 
 @pytest.fixture
@@ -325,7 +322,7 @@ def test_a_backup_with_mosaiq_writes_its_records_and_census(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     database = tmp_path / "mosaiq.db"
-    write_mosaiq_database(LAB_WEEK, database)
+    write_mosaiq_database(WEEK, database)
     monkeypatch.setenv("RADONC_ENVIRONMENTS", str(variant(lab, site_file, mosaiq=database).parent))
     assert main(["backup", "LAB", "MOSAIQ", "--date", "2026-01-07"]) == 0
     out = capsys.readouterr().out
@@ -346,7 +343,7 @@ def staged_site(
 ) -> Path:
     """The lab with MOSAIQ (`database`) staged through RESTORE at `staging_port`, for
     `radonc` to read; the archive without the records of STAGED_DAY, so they are copied."""
-    write_mosaiq_database(LAB_WEEK, database)
+    write_mosaiq_database(WEEK, database)
     path = variant(lab, site_file, mosaiq=database, staging=True, ports={"restore": staging_port})
     forget_records(load_sites(path)["LAB"], database, STAGED_DAY)
     return path
@@ -421,7 +418,7 @@ def test_a_mosaiq_delivery_that_made_no_record_fails_the_backup_until_acknowledg
     """The second beam of the first session of 2026-01-07 (Dose_Hst 5000005, of field
     4000002: keys are deterministic) loses its control points."""
     database = tmp_path / "mosaiq.db"
-    write_mosaiq_database(LAB_WEEK, database)
+    write_mosaiq_database(WEEK, database)
     with sqlite3.connect(database) as db:
         db.execute("DELETE FROM TxFieldPoint WHERE FLD_ID = 4000002")
         (mrn,) = db.execute(

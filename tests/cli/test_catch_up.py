@@ -27,10 +27,10 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import SOURCE_STUDIES, VALIDATION_REPORT
 from radonc_assets.site.partitions import site_today
-from tests import alert_receivers
-from tests.alert_receivers import Webhook
-from tests.cli.pools import assert_waited_for_pool, hold_aria_pool
-from tests.conftest import LAB_SETTINGS, SiteFileWriter, variant
+from tests.support import alert_receivers
+from tests.support.alert_receivers import Webhook
+from tests.support.pools import assert_waited_for_pool, hold_aria_pool
+from tests.support.sites import LAB_SETTINGS, SiteFileWriter, variant
 
 webhook = alert_receivers.webhook
 

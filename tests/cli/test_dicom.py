@@ -9,7 +9,8 @@ from radonc_assets.cli.main import main
 from radonc_assets.devtools.local_servers import OrthancServer
 from resources.dicom.client import DicomNode
 from resources.orthanc import OrthancClient
-from tests.conftest import SOURCE_SPEC, SiteFileWriter, Source, SyntheticInstance
+from tests.support.sites import SiteFileWriter
+from tests.support.sources import SOURCE_SPEC, Source, SyntheticInstance
 
 
 def node_args(node: DicomNode) -> list[str]:

@@ -15,7 +15,8 @@ from pydicom import dcmread
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from resources.orthanc import OrthancClient
-from tests.conftest import ARCHIVE_AET, SiteFileWriter, Source, SyntheticInstance
+from tests.support.sites import SiteFileWriter
+from tests.support.sources import ARCHIVE_AET, Source, SyntheticInstance
 
 RADONC = str(Path(sys.executable).with_name("radonc"))
 MRN = "SYN00-0001"

@@ -15,7 +15,7 @@ from radonc_assets.devtools.local_servers import (
     StorescpServer,
     free_port,
 )
-from tests.conftest import SiteFileWriter, variant
+from tests.support.sites import SiteFileWriter, variant
 
 HEAD = "MOSAIQ: records through the staging node RESTORE: "
 

@@ -32,8 +32,8 @@ from radonc_assets.site.naming import (
     group_name,
     recovery_job_name,
 )
-from tests.conftest import SiteFileWriter, variant
-from tests.serving import Served, assert_backed_up, start, stop, wait_for_backfill
+from tests.support.serving import Served, assert_backed_up, start, stop, wait_for_backfill
+from tests.support.sites import SiteFileWriter, variant
 
 REPOSITORY = "__repository__"
 FIRST_DATE = "2026-01-05"  # the lab's first day with data: its backfill_start here

@@ -15,7 +15,7 @@ from radonc_assets.cli.commands import COMMANDS, CommandName
 from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR
-from tests.conftest import SiteFileWriter
+from tests.support.sites import SiteFileWriter
 
 LOADED_AFTER = """
 import sys

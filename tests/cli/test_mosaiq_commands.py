@@ -7,7 +7,6 @@ the 5th, 6th and 8th (spread over the five weekdays), each treated on the weekda
 on the 9th. Every fraction delivers the plan's 2 Gy, split evenly over its beams.
 """
 
-import datetime as dt
 import shutil
 import sqlite3
 import sys
@@ -24,29 +23,20 @@ from radonc_assets.backup.audit_files import records_dir
 from radonc_assets.backup.mosaiq.records import PRIVATE_GROUP
 from radonc_assets.cli.main import main
 from radonc_assets.defs.mosaiq.assets import treatment_records_asset
-from radonc_assets.devtools.synthetic import SyntheticSpec
 from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.devtools.synthetic.patient import patients
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import node_key
 from radonc_assets.site.partitions import partition_date, site_partitions
-from tests.backup.test_mosaiq_queries import (
+from tests.support.mosaiq_queries import (
     DOSE_HST_ONLY,
     EARLIER_SHAPE,
     SHIPPED_FOR_THE_WINDOW,
 )
-from tests.conftest import SiteFileWriter
+from tests.support.simulated_mosaiq import SPEC
+from tests.support.sites import SiteFileWriter
 
-SPEC = SyntheticSpec(
-    start=dt.date(2026, 1, 5),
-    end=dt.date(2026, 1, 9),
-    patients=3,
-    seed=3,
-    ct_slices=2,
-    image_size=16,
-    fractions=3,
-)
 UID_ROOT = "1.2.826.0.1.3680043.10.999"
 CREATOR = "LAB MOSAIQ"
 SETTINGS = {"uid_root": UID_ROOT, "mosaiq_private_creator": CREATOR}

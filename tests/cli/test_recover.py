@@ -15,7 +15,7 @@ from radonc_assets.site.asset_keys import asset_key
 from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.naming import RECOVERIES, drill_job_name, recovery_job_name
-from tests.conftest import SiteFileWriter, daily_assets, variant
+from tests.support.sites import SiteFileWriter, daily_assets, variant
 
 DAY = dt.date(2026, 1, 6)  # a planning day, backed up by `lab_courses_planned`
 pytestmark = pytest.mark.usefixtures("lab_courses_planned")

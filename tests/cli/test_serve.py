@@ -25,16 +25,16 @@ from radonc_assets.site.loading import load_site_files, load_sites
 from radonc_assets.site.naming import COVERAGE, ORTHANC_COPIES, VALIDATION_REPORT, check_name
 from radonc_assets.site.partitions import site_partitions, site_today
 from resources.orthanc import RestOrthanc
-from tests import alert_receivers
-from tests.alert_receivers import SmtpServer, Webhook
-from tests.conftest import SiteFileWriter, variant
-from tests.serving import (
+from tests.support import alert_receivers
+from tests.support.alert_receivers import SmtpServer, Webhook
+from tests.support.serving import (
     assert_backed_up,
     launch_backfill,
     start,
     stop,
     wait_for_backfill,
 )
+from tests.support.sites import SiteFileWriter, variant
 
 BACKFILL = ["2026-01-05", "2026-01-06", "2026-01-07"]
 

@@ -27,8 +27,8 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.loading import load_site_files
 from radonc_assets.site.naming import RECOVERIES, RESTORE_CHECK, recovery_job_name
 from radonc_assets.site.paths import SHIPPED_SETTINGS, ensure_instance_settings
-from tests.conftest import SiteFileWriter, variant
-from tests.serving import assert_backed_up, launch_backfill, start, stop, wait_for_backfill
+from tests.support.serving import assert_backed_up, launch_backfill, start, stop, wait_for_backfill
+from tests.support.sites import SiteFileWriter, variant
 
 DEPLOYMENT_SETTINGS = Path(__file__).resolve().parents[2] / "deployment" / "dagster.yaml"
 # The planning days 2026-01-05 and 06 are backed up by `lab_courses_planned`: the records

@@ -26,8 +26,8 @@ from radonc_assets.devtools.synthetic.mosaiq import write_mosaiq_database
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import new_data_sensor_name
 from radonc_assets.site.paths import DEFAULT_ENVIRONMENTS_DIR, dagster_home
-from tests.conftest import LAB_WEEK_END, SiteFileWriter, variant
-from tests.defs.test_sensors import evaluate
+from tests.support.sensors import evaluate
+from tests.support.sites import LAB_WEEK_END, SiteFileWriter, variant
 
 
 def test_demo_runs_and_stops_its_servers(

@@ -24,8 +24,8 @@ from resources.alerts import (
     redacted_url,
     send_email,
 )
-from tests import alert_receivers
-from tests.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
+from tests.support import alert_receivers
+from tests.support.alert_receivers import PASSWORD, USER, Mailbox, SmtpServer, Webhook
 
 # The receivers' fixtures.
 smtp_server = alert_receivers.smtp_server

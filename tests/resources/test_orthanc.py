@@ -14,7 +14,7 @@ from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel
 from resources.errors import OrthancError
 from resources.orthanc import DicomOrthanc, OrthancClient, RestOrthanc, orthanc_client, orthanc_id
-from tests.conftest import CALLING_AET
+from tests.support.sources import CALLING_AET
 
 SPEC = SyntheticSpec(
     start=dt.date(2026, 2, 2),

@@ -33,9 +33,9 @@ from radonc_assets.site.clients import archive_client
 from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.loading import load_site
 from radonc_assets.site.naming import RECOVERIES, RETENTION, drill_job_name, recovery_job_name
-from tests.cli.test_mosaiq_commands import SPEC
-from tests.conftest import SiteFileWriter, daily_assets, variant
-from tests.serving import start, stop
+from tests.support.serving import start, stop
+from tests.support.simulated_mosaiq import SPEC
+from tests.support.sites import SiteFileWriter, daily_assets, variant
 
 MRN = "SYN03-0001"  # treated on 2026-01-06 to 08 in the simulated Mosaiq of SPEC
 PASSWORD = "Mosaiq-s3cret-do-not-log"

@@ -1,39 +1,18 @@
-"""Patient data private at rest: owner-only files and folders whatever the umask, and the
-retention that purges a date's identifiers while its coverage stays."""
+"""Patient data private at rest: owner-only files and folders whatever the umask."""
 
-import datetime as dt
 import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 import pytest
 
-from radonc_assets.backup.audit_files import (
-    RECOVERY_REPORTS,
-    SUMMARY,
-    audit_path,
-    read_frame,
-    write_frame,
-)
-from radonc_assets.backup.coverage import DayStatus, day_coverage
-from radonc_assets.backup.retention import purge
-from radonc_assets.definitions import site_definitions
 from radonc_assets.devtools.demo import DemoServers
 from radonc_assets.site.dagster_resources import site_resources
-from radonc_assets.site.loading import load_sites
-from radonc_assets.site.naming import (
-    SOURCE_STUDIES,
-    VALIDATION_REPORT,
-    retention_job_name,
-    retention_schedule_name,
-)
-from radonc_assets.site.partitions import partition_date
 from radonc_assets.site.paths import ensure_instance_settings
 from radonc_assets.site.private_files import private_dir, write_private
-from tests.conftest import SiteFileWriter, daily_assets
+from tests.support.sites import daily_assets
 
 DAY = "2026-01-06"
 
@@ -92,77 +71,3 @@ def test_a_backup_writes_the_data_folder_owner_only(
         (p for p in written if p.is_file()), 0o600
     )
     assert mode(home) == 0o700
-
-
-def write_day(day: str, report: pd.DataFrame) -> None:
-    write_frame(report, audit_path("LAB", partition_date(day), VALIDATION_REPORT))
-    write_frame(
-        report[["patient_id"]], audit_path("LAB", partition_date(day), f"aria_{SOURCE_STUDIES}")
-    )
-    write_private(
-        audit_path("LAB", partition_date(day), "x").parent / "mosaiq_records" / "1.2.dcm", b"DICM"
-    )
-
-
-def test_the_retention_purges_identifiers_and_keeps_the_coverage(data_dir: Path) -> None:
-    report = pd.DataFrame(
-        {
-            "patient_id": ["SYN-1", "SYN-1", "SYN-2"],
-            "sop_instance_uid": ["1.1", "1.2", "1.3"],
-            "status": ["verified", "missing", "verified"],
-            "source": ["ARIA", "ARIA", "MIM"],
-        }
-    )
-    write_day("2026-01-05", report)
-    write_day("2026-03-01", report)
-    restores = data_dir / "lab" / RECOVERY_REPORTS
-    write_private(restores / "old.csv", b"SYN-1")
-    write_private(restores / "new.csv", b"SYN-2")
-    long_ago = dt.datetime(2026, 1, 1).timestamp()
-    os.utime(restores / "old.csv", (long_ago, long_ago))
-    before = day_coverage("LAB", dt.date(2026, 1, 5))
-
-    purged = purge("LAB", dt.date(2026, 2, 1))
-
-    assert purged.days == [dt.date(2026, 1, 5)]
-    assert purged.files == 4  # report, manifest, record, old restore report
-    assert purged.bytes > 0
-    old = data_dir / "lab" / "2026-01-05"
-    assert [p.name for p in old.rglob("*")] == [f"{SUMMARY}.csv"]
-    summary = read_frame(audit_path("LAB", dt.date(2026, 1, 5), SUMMARY))
-    assert summary.to_dict("records") == [
-        {"source": "ARIA", "status": "missing", "instances": "1"},
-        {"source": "ARIA", "status": "verified", "instances": "1"},
-        {"source": "MIM", "status": "verified", "instances": "1"},
-    ]
-    after = day_coverage("LAB", dt.date(2026, 1, 5))
-    assert (after.status, after.counts) == (before.status, before.counts)
-    assert after.status == DayStatus.INCOMPLETE
-    assert day_coverage("LAB", dt.date(2026, 1, 5), "MIM").status == DayStatus.COMPLETE
-    assert len(list((data_dir / "lab" / "2026-03-01").rglob("*.*"))) == 3  # untouched
-    assert [p.name for p in restores.iterdir()] == ["new.csv"]
-    assert purge("LAB", dt.date(2026, 2, 1)).files == 0  # nothing left to purge
-
-
-def test_the_retention_runs_daily_and_records_each_purge(
-    site_file: SiteFileWriter, data_dir: Path
-) -> None:
-    site = load_sites(site_file("KEEP", settings={"retention_days": 30}))["KEEP"]
-    definitions = site_definitions(site)
-    write_private(audit_path("KEEP", dt.date(2026, 1, 5), VALIDATION_REPORT), b"status,source\n")
-
-    schedule = definitions.resolve_schedule_def(retention_schedule_name(site))
-    result = definitions.resolve_job_def(retention_job_name(site)).execute_in_process(
-        instance=dg.DagsterInstance.ephemeral()
-    )
-
-    assert schedule.cron_schedule == "30 3 * * *"
-    (event,) = result.get_asset_materialization_events()
-    meta = {k: v.value for k, v in event.materialization.metadata.items()}
-    assert meta["dates_purged"] == 1
-    assert meta["first_date_purged"] == "2026-01-05"
-    assert meta["files_deleted"] == 1
-    assert meta["launched_by"] == "ui"
-    assert retention_schedule_name(site) not in {
-        s.name for s in site_definitions(load_sites(site_file("KEEP"))["KEEP"]).schedules or []
-    }

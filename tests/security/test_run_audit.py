@@ -13,7 +13,7 @@ from radonc_assets.site.dagster_resources import site_resources
 from radonc_assets.site.instance import process_tags
 from radonc_assets.site.naming import ORTHANC_COPIES, VALIDATION_REPORT
 from radonc_assets.site.partitions import partition_date
-from tests.conftest import daily_assets
+from tests.support.sites import daily_assets
 
 DAY = "2026-01-06"
 

@@ -18,8 +18,8 @@ from radonc_assets.cli.processes import descendants
 from radonc_assets.devtools.demo import DemoServers, demo_servers, load_synthetic_week
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.naming import VALIDATION_REPORT
-from tests.conftest import LAB_SETTINGS, SiteFileWriter
-from tests.serving import start, stop
+from tests.support.serving import start, stop
+from tests.support.sites import LAB_SETTINGS, SiteFileWriter
 
 RADONC = str(Path(sys.executable).with_name("radonc"))
 VARIABLE = "VAULT_ARCHIVE_PASSWORD"

@@ -46,7 +46,7 @@ from resources.dicom.client import DicomClient, DicomNode
 from resources.dicom.queries import QueryLevel, identifier, retrieve_identifier
 from resources.errors import AssociationRejectedError, OrthancError, TlsError
 from resources.tls import TlsSettings
-from tests.conftest import daily_assets
+from tests.support.sites import daily_assets
 
 SITE = "TLS"
 WEEK_END = dt.date(2026, 1, 9)

@@ -11,7 +11,7 @@ from radonc_assets.site.acknowledgements import Acknowledgement, load_acknowledg
 from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site_files, load_sites
-from tests.site.test_config import LEGACY_UCLA, write
+from tests.support.site_texts import LEGACY_UCLA, write
 
 GOOD = """\
 [[MOSAIQ_DB]]

@@ -1,6 +1,5 @@
 """Site configuration: the earlier format loads unchanged; every broken file is named precisely."""
 
-import textwrap
 from pathlib import Path
 
 import dagster as dg
@@ -11,37 +10,7 @@ from radonc_assets.site.config import DicomSource, MosaiqSource, OrthancTarget
 from radonc_assets.site.dagster_resources import MosaiqDatabaseResource, site_resources
 from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site, load_sites, read_secret
-
-# The earlier RadOncBackupSystem format, verbatim from the product design.
-LEGACY_UCLA = """\
-[UCLA]
-description = "UCLA Testbed Environment"
-default_source = "ARIA_MAIN"
-default_backup = "ORTHANC_UCLA_BACKUP"
-
-[UCLA.script_ae]
-aet = "UCLA_SCRIPT_SCU"
-
-[UCLA.sources]
-ARIA_MAIN = { type = "aria", aet = "ARIA_UCLA_AE", ip = "10.0.0.100", port = 104 }
-MIM = { type = "mim", aet = "MIM_UCLA_AE", ip = "10.0.0.101", port = 105 }
-MOSAIQ_DB = { type = "mosaiq", db_server = "ucla_db", db_database = "ucla_mosaiq", db_username = "user_ucla", db_password_env_var = "UCLA_MOSAIQ_DB_PASSWORD", odbc_driver = "ODBC Driver 17 for SQL Server", staging_target_alias = "UCLA_MOSAIQ_STAGE" }
-
-[UCLA.backup_targets]
-ORTHANC_UCLA_BACKUP = { type = "orthanc", aet = "UCLA_ORTHANC_AE", ip = "10.0.0.200", port = 4242 }
-UCLA_MOSAIQ_STAGE = { type = "dicom_scp", aet = "UCLA_STAGE_AE", ip = "10.0.0.201", port = 11113 }
-
-[UCLA.settings]
-max_uids_per_run = 100
-"""
-
-REPO_ENVIRONMENTS = Path(__file__).resolve().parents[2] / "environments"
-
-
-def write(tmp_path: Path, text: str, name: str = "site.toml") -> Path:
-    path = tmp_path / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
+from tests.support.site_texts import LEGACY_UCLA, REPO_ENVIRONMENTS, write
 
 
 def problems(path: Path) -> list[str]:

@@ -14,7 +14,7 @@ from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_sites, read_secret
 from radonc_assets.site.migration import EARLIER_KEYS
 from radonc_assets.site.odbc_drivers import installed_drivers
-from tests.site.test_config import LEGACY_UCLA, REPO_ENVIRONMENTS, write
+from tests.support.site_texts import LEGACY_UCLA, REPO_ENVIRONMENTS, write
 
 # The example of the earlier system's README, copied verbatim below a comment
 # (/work/shared/reference/earlier-system-README.md, "Example structure").

@@ -12,7 +12,7 @@ from radonc_assets.site.config import SiteConfig
 from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_sites
 from radonc_assets.site.odbc_drivers import driver_warnings, installed_drivers, require_odbc_driver
-from tests.site.test_config import LEGACY_UCLA, write
+from tests.support.site_texts import LEGACY_UCLA, write
 
 EARLIER_DRIVER = '"ODBC Driver 17 for SQL Server"'
 

@@ -15,7 +15,7 @@ from radonc_assets.cli.main import main
 from radonc_assets.site.errors import ConfigError
 from radonc_assets.site.loading import load_site, load_site_files, load_sites
 from radonc_assets.site.workspace import workspace_yaml
-from tests.site.test_config import LEGACY_UCLA, REPO_ENVIRONMENTS, write
+from tests.support.site_texts import LEGACY_UCLA, REPO_ENVIRONMENTS, write
 
 # Another site of the earlier format, with a port TOML reads as a boolean.
 BROKEN = LEGACY_UCLA.replace("[UCLA", "[BROKEN").replace("port = 104", "port = true")
