@@ -33,6 +33,7 @@ from radonc_assets.site.instance import (
     fail_dead_runs,
     fail_own_runs,
     failure_cause,
+    open_instance,
     process_tags,
     wait_for_pools,
 )
@@ -91,7 +92,7 @@ def dagster_instance() -> dg.DagsterInstance:
     home = dagster_home()
     os.environ[DAGSTER_HOME_VARIABLE] = str(home)
     ensure_instance_settings(home)
-    return dg.DagsterInstance.get()
+    return open_instance(home)
 
 
 def check_dates(site: SiteConfig, days: Sequence[dt.date]) -> None:

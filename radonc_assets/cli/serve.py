@@ -18,6 +18,7 @@ from pathlib import Path
 
 from radonc_assets.cli.commands import add_command
 from radonc_assets.cli.processes import Supervisor
+from radonc_assets.site.instance import open_instance
 from radonc_assets.site.paths import DAGSTER_HOME_VARIABLE, dagster_home, ensure_instance_settings
 from radonc_assets.site.workspace import workspace_yaml
 
@@ -55,6 +56,8 @@ def serve(host: str, port: int, say: Callable[[str], None] = print) -> int:
     """
     home = dagster_home().resolve()
     ensure_instance_settings(home)
+    # Created here, before the webserver and the daemon open it at the same moment.
+    open_instance(home).dispose()
     workspace = write_workspace(home)
     env = {**os.environ, DAGSTER_HOME_VARIABLE: str(home)}
     bin_dir = Path(sys.executable).parent

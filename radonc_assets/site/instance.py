@@ -1,4 +1,10 @@
-"""The Dagster instance runs are recorded in: dead runs, and waiting for a pool.
+"""The Dagster instance runs are recorded in: opening it, dead runs, and waiting for a pool.
+
+Dagster creates a SQLite instance's databases on first use and stamps each with its
+schema revision. Processes that open a new instance at the same moment (the webserver
+and the daemon of `radonc serve`, a command run from cron beside them) may each stamp a
+database, after which every process that opens the instance fails with "alembic_version
+has more than one head": :func:`open_instance` makes the opening one process's at a time.
 
 A run executed in-process (the command line) whose process is killed stays
 STARTED in the instance, and the concurrency slot it held in its source's pool
@@ -9,6 +15,7 @@ gone as failed and frees their slots. Runs launched by the daemon are watched by
 Dagster's own run monitoring instead.
 """
 
+import fcntl
 import logging
 import os
 import socket
@@ -35,12 +42,26 @@ HOST_TAG = "radonc/host"
 LAUNCHED_BY_TAG = "radonc/launched_by"
 STARTED_BY_TAG = "radonc/started_by"
 
+# The lock file in the instance folder under which a process opens the instance.
+OPENING_LOCK = ".opening.lock"
+
 _ACTIVE = [
     dg.DagsterRunStatus.NOT_STARTED,
     dg.DagsterRunStatus.STARTING,
     dg.DagsterRunStatus.STARTED,
     dg.DagsterRunStatus.CANCELING,
 ]
+
+
+def open_instance(home: Path) -> dg.DagsterInstance:
+    """The Dagster instance in the folder `home` (its ``dagster.yaml``), opened under a lock.
+
+    The lock is held while the instance's storage is opened (and created, the first
+    time), so that no two processes create it at once; it is released when this returns.
+    """
+    with (home / OPENING_LOCK).open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return dg.DagsterInstance.from_config(str(home))
 
 
 def failure_cause(event: dg.DagsterEvent) -> str:
