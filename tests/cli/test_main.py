@@ -35,6 +35,15 @@ def mosaiq_site(tmp_path_factory: pytest.TempPathFactory, site_file: SiteFileWri
     return site_file("MQ", mosaiq=database)
 
 
+def last_line(script: str, argv: list[str], cwd: Path) -> str:
+    """The last line `script` prints, run with `argv` in a fresh interpreter in `cwd`."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *argv], capture_output=True, text=True, timeout=60, cwd=cwd
+    )
+    assert done.stdout, done.stderr
+    return done.stdout.splitlines()[-1]
+
+
 @pytest.mark.parametrize(
     ("argv", "status"),
     [
@@ -89,14 +98,7 @@ def test_help_and_the_site_file_check_load_no_heavy_library(
     argv: list[str], loaded: str, tmp_path: Path
 ) -> None:
     """What makes them start in a fraction of a second (docs/benchmarks.md)."""
-    done = subprocess.run(
-        [sys.executable, "-c", HEAVY_AFTER, *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert done.stdout.splitlines()[-1] == loaded, done.stderr
+    assert last_line(HEAVY_AFTER, argv, tmp_path) == loaded
 
 
 def test_the_console_script_exits_with_its_objects_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,14 +138,7 @@ print(" ".join(sorted(n.rpartition(".")[2] for n in sys.modules if n.startswith(
 def test_only_the_named_command_module_is_imported(
     argv: list[str], loaded: str, tmp_path: Path
 ) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", COMMAND_MODULES_AFTER, *argv],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=tmp_path,
-    )
-    assert done.stdout.splitlines()[-1] == loaded, done.stderr
+    assert last_line(COMMAND_MODULES_AFTER, argv, tmp_path) == loaded
 
 
 def test_the_command_names_type_names_every_command_of_the_table() -> None:
